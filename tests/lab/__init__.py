@@ -1,0 +1,1 @@
+"""The test lab: real registries, proxy, NTP, DNS and runtimes on loopback."""

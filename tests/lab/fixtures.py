@@ -1,0 +1,1 @@
+"""Pytest fixtures for the lab (filled in by the lab module)."""
