@@ -1,0 +1,308 @@
+"""The finding-code catalogue: every code regtui emits, in one place.
+
+A code is a stable public name (``panel.problem``); reports, exit codes, scripts and the
+workbench key off it, so a code is never renamed. Severity here is the default; a check may
+raise or lower it and say why in the finding's detail.
+
+Use :func:`finding` to build a :class:`~regtui.model.Finding` (it refuses codes that are not
+in the catalogue) and :func:`fix` to build the suggested fix attached to it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from regtui.model import Finding, FixRef
+
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id"]
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """Catalogue entry for one finding code."""
+
+    code: str
+    severity: str
+    """Default severity."""
+    panel: str
+    """Panel the code belongs to."""
+    fix_kind: str
+    """``edit``, ``command``, ``manual`` or ``none``: the kind of fix the catalogue promises."""
+    meaning: str
+    """What the code means, in the catalogue's words."""
+    fix_hint: str
+    """What the suggested fix does, in the catalogue's words."""
+
+
+def _c(code: str, severity: str, panel: str, fix_kind: str, meaning: str, fix_hint: str) -> CodeInfo:
+    return CodeInfo(code, severity, panel, fix_kind, meaning, fix_hint)
+
+
+_ENTRIES = (
+    _c("config.parse-error", "error", "config", "manual",
+       "a config file does not parse (daemon.json, config.toml, hosts.toml, registries.conf(.d), registries.yaml, config.json, auth.json, drop-ins); evidence has line and column",
+       "manual, pointing at the line"),
+    _c("config.unknown-key", "error", "config", "edit",
+       "daemon.json key that dockerd rejects at start",
+       "edit: rename to the nearest valid key"),
+    _c("config.ignored-key", "warning", "config", "edit",
+       "key accepted but silently ignored (`registry-mirror`, `insecure-registry`, containerd 2.x `configs.*.tls`, registries.conf typos, v1 containerd file with v2 plugin names)",
+       "edit: move to the key that works"),
+    _c("config.flag-conflict", "error", "config", "edit",
+       "same directive in daemon.json and in the daemon's command line (systemd ExecStart)",
+       "edit: keep one"),
+    _c("config.invalid-value", "error", "config", "edit",
+       "a value the runtime refuses (mirror without scheme, mirror with query or credentials, insecure entry with `://` other than http(s), bad capability, location with scheme in registries.conf)",
+       "edit: normalise the value"),
+    _c("config.version-mismatch", "error", "config", "edit",
+       "containerd config `version` unsupported by the installed containerd, or plugin names of the wrong version",
+       "edit or manual"),
+    _c("config.mirrors-with-config-path", "error", "config", "edit",
+       "containerd legacy `mirrors` next to `config_path`: the CRI plugin does not load",
+       "edit: move mirrors to hosts.toml"),
+    _c("config.legacy-registry-config", "warning", "config", "edit",
+       "containerd legacy `mirrors`/`configs` in use",
+       "edit: migrate to hosts.toml"),
+    _c("config.hosts-dir-unused", "warning", "config", "edit",
+       "hosts.toml directories exist but nothing reads them (`config_path` unset, dockerd reading /etc/docker/certs.d, ctr without --hosts-dir, multi-directory `config_path` in transfer mode)",
+       "edit"),
+    _c("config.hosts-dir-misnamed", "error", "config", "edit",
+       "a certs.d/hosts.toml directory whose name does not match the reference's host[:port] exactly",
+       "edit: rename"),
+    _c("config.permission", "warning", "config", "command",
+       "a file exists but cannot be read, or has unsafe permissions (credentials readable by others)",
+       "command: chmod"),
+    _c("config.blocked", "error", "config", "edit",
+       "the reference matches a registries.conf entry with `blocked = true`: CRI-O/podman refuse the pull",
+       "edit: unblock, after confirmation"),
+    _c("config.short-name-prompt", "warning", "config", "edit",
+       "short-name-mode is enforcing and several unqualified-search-registries are set: a short name cannot be resolved without a TTY (podman/buildah in CI fail)",
+       "edit: a drop-in with short-name-mode = \"permissive\", or an [aliases] entry"),
+    _c("config.not-applied", "warning", "config", "command",
+       "a config file changed after the daemon that reads it last started (k3s registries.yaml newer than the hosts.toml it generates): the change is not in effect",
+       "command: restart the daemon"),
+    _c("config.k3s-generated-edited", "warning", "config", "manual",
+       "hand edits in a k3s-generated hosts.toml that k3s will delete on restart",
+       "manual"),
+    _c("mirror.not-applied", "warning", "mirrors", "edit",
+       "a configured mirror does not apply to this reference (Docker mirrors and non-docker.io refs, registries.conf prefix mismatch, `docker.io/alpine` vs `docker.io/library/alpine`)",
+       "manual or edit (hosts.toml)"),
+    _c("mirror.skipped", "info", "mirrors", "none",
+       "the mirror is skipped for this reference by design (digest-only mirror with a tag, pull-only capability for tag resolution)",
+       "none"),
+    _c("mirror.unreachable", "warning", "mirrors", "edit",
+       "a mirror fails (DNS, connect, TLS, HTTP); every pull pays its timeout before falling back",
+       "edit: remove or reorder"),
+    _c("mirror.http-mismatch", "error", "mirrors", "edit",
+       "the endpoint speaks plain HTTP but is configured/treated as HTTPS, or the reverse",
+       "edit: scheme / insecure entry"),
+    _c("mirror.missing-image", "warning", "mirrors", "manual",
+       "the mirror answers 404 for the reference; the runtime falls back upstream",
+       "manual"),
+    _c("mirror.stale", "warning", "mirrors", "manual",
+       "the mirror's digest for the tag differs from upstream's",
+       "manual"),
+    _c("mirror.slower-than-upstream", "info", "mirrors", "edit",
+       "measured: a mirror ahead in the order is slower than one behind it",
+       "edit: reorder"),
+    _c("mirror.fallback-upstream", "info", "mirrors", "none",
+       "every mirror failed; the pull would go to upstream",
+       "none"),
+    _c("tls.unknown-authority", "error", "certs", "edit",
+       "the chain does not verify against the runtime's trust inputs",
+       "edit: install the CA (fingerprint shown, explicit confirmation) into the runtime's certs.d / hosts.toml"),
+    _c("tls.self-signed", "error", "certs", "edit",
+       "the server presents a self-signed leaf",
+       "edit: as above"),
+    _c("tls.incomplete-chain", "error", "certs", "manual",
+       "the server omits an intermediate",
+       "manual (server side), or edit: trust the intermediate"),
+    _c("tls.expired", "error", "certs", "manual",
+       "a certificate in the chain is past notAfter",
+       "manual"),
+    _c("tls.not-yet-valid", "error", "certs", "manual",
+       "a certificate's notBefore is in the future (check the clock panel)",
+       "manual"),
+    _c("tls.expires-soon", "warning", "certs", "manual",
+       "expiry within 30 days (info within 60)",
+       "manual"),
+    _c("tls.hostname-mismatch", "error", "certs", "manual",
+       "no SAN matches the host (Go ignores CN)",
+       "manual"),
+    _c("tls.cn-only", "error", "certs", "manual",
+       "the leaf has no SAN (Go rejects it)",
+       "manual"),
+    _c("tls.weak-signature", "error", "certs", "manual",
+       "SHA-1 (or weaker) signature in the chain",
+       "manual"),
+    _c("tls.weak-key", "warning", "certs", "manual",
+       "RSA < 2048 bits or similar",
+       "manual"),
+    _c("tls.old-protocol", "warning", "certs", "manual",
+       "the endpoint negotiates below TLS 1.2",
+       "manual"),
+    _c("tls.root-sent", "info", "certs", "none",
+       "the server sends its root as part of the chain",
+       "none"),
+    _c("tls.verify-disabled", "warning", "certs", "edit",
+       "verification is disabled for this endpoint (insecure-registries, skip_verify, insecure=true)",
+       "edit: install the CA instead"),
+    _c("tls.trust-differs", "warning", "certs", "edit",
+       "one runtime on this host trusts the endpoint and another does not",
+       "edit"),
+    _c("tls.intercepted", "warning", "certs", "edit",
+       "the chain seen through the proxy differs from the direct one (TLS inspection)",
+       "edit: trust the proxy CA where the runtime needs it"),
+    _c("auth.missing", "error", "mirrors", "manual",
+       "the endpoint requires credentials and none apply to it",
+       "manual (docker login / config)"),
+    _c("auth.rejected", "error", "mirrors", "manual",
+       "the credentials that apply are refused",
+       "manual"),
+    _c("auth.helper-missing", "error", "config", "edit",
+       "`credsStore`/`credHelpers` names a helper not on PATH",
+       "edit: remove the entry"),
+    _c("auth.malformed", "error", "config", "manual",
+       "an `auth` value that is not base64 of `user:password`",
+       "manual"),
+    _c("auth.wrong-key", "warning", "config", "edit",
+       "credentials stored under a key the runtime never looks up (`docker.io` vs `registry-1.docker.io` in containerd, mirror host without its own entry)",
+       "edit: copy under the right key"),
+    _c("auth.rate-limited", "warning", "mirrors", "manual",
+       "`429`, or `ratelimit-remaining` at 0",
+       "manual"),
+    _c("proxy.unreachable", "error", "proxy", "edit",
+       "the proxy an endpoint would use does not accept connections",
+       "edit / manual"),
+    _c("proxy.connect-refused", "error", "proxy", "manual",
+       "the proxy refuses CONNECT to the endpoint (403/407/5xx); 407 means it wants credentials",
+       "manual"),
+    _c("proxy.bypass-missing", "warning", "proxy", "edit",
+       "an endpoint that should not go through the proxy (private address, in-cluster mirror, P2P peer) is not covered by NO_PROXY",
+       "edit: add it to the daemon's NO_PROXY"),
+    _c("proxy.https-missing", "warning", "proxy", "edit",
+       "HTTP_PROXY set but HTTPS_PROXY not (Go uses only HTTPS_PROXY for https)",
+       "edit"),
+    _c("proxy.scheme-tls", "error", "proxy", "edit",
+       "`HTTPS_PROXY=https://...` pointing at a plain HTTP proxy",
+       "edit: http://"),
+    _c("proxy.case-conflict", "warning", "proxy", "edit",
+       "upper- and lowercase variables disagree (Go takes the uppercase)",
+       "edit"),
+    _c("proxy.daemon-differs", "info", "proxy", "edit",
+       "the daemon's proxy settings differ from the shell's or from another runtime's",
+       "edit"),
+    _c("proxy.not-applied", "warning", "proxy", "command",
+       "a drop-in or daemon.json change that the running daemon has not loaded (restart needed)",
+       "command"),
+    _c("dns.nxdomain", "error", "dns", "manual",
+       "the endpoint host does not resolve",
+       "manual"),
+    _c("dns.timeout", "error", "dns", "manual",
+       "the resolver does not answer",
+       "manual"),
+    _c("dns.slow", "warning", "dns", "manual",
+       "resolution slower than 500 ms",
+       "manual"),
+    _c("dns.mismatch", "warning", "dns", "manual",
+       "resolvers disagree on the answer",
+       "manual"),
+    _c("clock.skew", "error", "clock", "command",
+       "the local clock differs from NTP or registry `Date`",
+       "command: step the clock / enable NTP"),
+    _c("clock.unsynchronized", "warning", "clock", "command",
+       "no time sync daemon configured or the kernel reports unsynchronised",
+       "command"),
+    _c("clock.ntp-unreachable", "warning", "clock", "manual",
+       "no configured NTP server answers",
+       "manual"),
+    _c("pull.failed", "error", "pull", "manual",
+       "the test pull failed; evidence names the endpoint and phase",
+       "depends"),
+    _c("pull.manifest-unknown", "error", "pull", "manual",
+       "the tag or digest does not exist on any endpoint",
+       "manual"),
+    _c("pull.platform-missing", "error", "pull", "manual",
+       "the index has no manifest for this host's platform",
+       "manual"),
+    _c("pull.digest-mismatch", "error", "pull", "manual",
+       "a manifest or blob's content does not match its digest",
+       "manual"),
+    _c("pull.slow-layer", "warning", "pull", "manual",
+       "a layer's throughput is far below the others'",
+       "manual"),
+    _c("pull.low-concurrency", "info", "pull", "edit",
+       "the runtime's download concurrency limits this pull",
+       "edit: raise it"),
+    _c("pull.retried", "warning", "pull", "manual",
+       "a layer needed retries or a resume",
+       "manual"),
+    _c("pull.lazy-snapshotter", "info", "pull", "none",
+       "a lazy-pull snapshotter (stargz, nydus, SOCI) fetches bytes at container start that a test pull cannot see",
+       "none"),
+)
+
+#: Every code, by name.
+CATALOGUE: dict[str, CodeInfo] = {entry.code: entry for entry in _ENTRIES}
+
+_SLUG = re.compile(r"[^A-Za-z0-9._:/-]+")
+
+
+def fix_id(code: str, subject: str, detail: str = "") -> str:
+    """A stable, readable fix id: ``code@subject`` plus ``#detail`` when one subject has several."""
+    slug = _SLUG.sub("_", subject.lstrip("/")) or "-"
+    fid = f"{code}@{slug}"
+    if detail:
+        fid += "#" + _SLUG.sub("_", detail)
+    return fid
+
+
+def fix(
+    code: str,
+    subject: str,
+    summary: str,
+    *,
+    files: tuple[str, ...] | list[str] = (),
+    restart: str = "none",
+    kind: str | None = None,
+    detail: str = "",
+    params: Mapping[str, Any] | None = None,
+) -> FixRef:
+    """The suggested fix for a finding of ``code`` about ``subject``."""
+    info = CATALOGUE[code]
+    return FixRef(
+        id=fix_id(code, subject, detail),
+        summary=summary,
+        kind=kind or (info.fix_kind if info.fix_kind != "none" else "manual"),
+        files=tuple(files),
+        restart=restart,
+        params=dict(params or {}),
+    )
+
+
+def finding(
+    code: str,
+    subject: str,
+    title: str,
+    detail: str = "",
+    *,
+    evidence: Mapping[str, Any] | None = None,
+    severity: str | None = None,
+    fix: FixRef | None = None,
+    runtime: str | None = None,
+) -> Finding:
+    """Build a finding; unknown codes raise ``KeyError`` so a typo cannot ship."""
+    info = CATALOGUE[code]
+    return Finding(
+        code=code,
+        severity=severity or info.severity,
+        panel=info.panel,
+        subject=subject,
+        title=title,
+        detail=detail,
+        evidence=dict(evidence or {}),
+        fix=fix,
+        runtime=runtime,
+    )

@@ -1,0 +1,51 @@
+"""What each runtime module hands the engine: its configuration as read, and a planner.
+
+Each runtime (``regtui.config.docker``/``routes.docker``, containerd, crio, k3s) provides
+
+- ``detect(host) -> list[str]``: evidence the runtime is installed or configured (paths,
+  binaries); empty when it is not;
+- ``load(host, options) -> RuntimeView``: read every file the runtime reads and return the
+  view below, with the offline findings about those files.
+
+The engine calls ``view.plan(reference)`` for every image to get the route and the findings
+that depend on the reference (``mirror.not-applied``, ``mirror.skipped``, ``config.blocked``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from regtui.model import Finding, Route, SourceFile
+from regtui.net.proxy import ProxyEnv
+from regtui.refs import Reference
+
+__all__ = ["RuntimeView", "Planner"]
+
+Planner = Callable[[Reference], tuple[Route, list[Finding]]]
+
+
+@dataclass
+class RuntimeView:
+    """One runtime's configuration as that runtime reads it."""
+
+    name: str
+    """``docker``, ``containerd``, ``crio`` or ``k3s``."""
+    detected_by: list[str]
+    """Paths or binaries that show the runtime is here (empty when only asked for)."""
+    sources: list[SourceFile] = field(default_factory=list)
+    """Every file read (or looked for), with status, for the Config panel and the report."""
+    findings: list[Finding] = field(default_factory=list)
+    """Findings decidable from files alone, independent of any image reference."""
+    proxy_env: ProxyEnv = field(default_factory=ProxyEnv)
+    """The daemon's proxy environment (systemd, daemon.json ``proxies``, env files)."""
+    planner: Planner | None = None
+    """Builds the route for one reference; ``None`` when the runtime cannot pull (config broken)."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """Effective values worth showing (store, version, config_path, pull mode, concurrency...)."""
+
+    def plan(self, ref: Reference) -> tuple[Route, list[Finding]]:
+        """Route and reference-specific findings for ``ref``."""
+        if self.planner is None:
+            return Route(self.name, str(ref), (), notes=("no route: the configuration could not be read",)), []
+        return self.planner(ref)
