@@ -16,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from regtui.credentials import Credential
 from regtui.model import Finding, Route, SourceFile
 from regtui.net.proxy import ProxyEnv
 from regtui.refs import Reference
 
-__all__ = ["RuntimeView", "Planner"]
+__all__ = ["RuntimeView", "Planner", "CredentialLookup"]
 
 Planner = Callable[[Reference], tuple[Route, list[Finding]]]
+CredentialLookup = Callable[[str], Credential | None]
 
 
 @dataclass
@@ -41,6 +43,8 @@ class RuntimeView:
     """The daemon's proxy environment (systemd, daemon.json ``proxies``, env files)."""
     planner: Planner | None = None
     """Builds the route for one reference; ``None`` when the runtime cannot pull (config broken)."""
+    credentials: CredentialLookup | None = None
+    """Credentials the runtime would send to an endpoint host (``host[:port]``), or ``None``."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Effective values worth showing (store, version, config_path, pull mode, concurrency...)."""
 

@@ -1,0 +1,285 @@
+"""systemd units as the daemon sees them: unit file + drop-ins, Environment=, EnvironmentFile=,
+and the effective ExecStart (for flag conflicts with daemon.json and for proxy variables).
+
+Rules followed (systemd.unit(5), systemd.exec(5)):
+
+- the unit file is the first found along the system search path, ``/etc`` first;
+- drop-ins ``<unit>.d/*.conf`` from every search directory apply after it, ordered by file
+  name; a drop-in in a higher-priority directory masks one of the same name below it;
+- an empty ``Environment=`` or ``ExecStart=`` resets what came before;
+- variables from ``EnvironmentFile=`` override ``Environment=``; a file prefixed ``-`` may be
+  missing, any other missing file stops the unit from starting;
+- ``%%`` is a literal ``%``; a trailing backslash continues the line.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass, field
+
+from regtui.config._source import parse_error, unreadable_finding
+from regtui.findings import finding, fix
+from regtui.host import Host
+from regtui.model import Finding, SourceFile
+
+__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "parse_environment_value"]
+
+#: System unit search path, highest priority first.
+UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+)
+
+
+@dataclass
+class UnitConfig:
+    """One unit's effective settings that matter to regtui."""
+
+    unit: str
+    found: bool = False
+    """A unit file or drop-in exists under the root."""
+    files: list[SourceFile] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    """Effective environment from Environment= and EnvironmentFile=, systemd precedence."""
+    env_sources: dict[str, str] = field(default_factory=dict)
+    """Variable -> ``path:line`` where its effective value was set."""
+    exec_start: list[str] = field(default_factory=list)
+    """argv of the effective ExecStart, ``[]`` when none."""
+    exec_start_source: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    unit_file: str | None = None
+    """Host path of the main unit file."""
+    dropins: list[str] = field(default_factory=list)
+    """Host paths of the drop-ins applied, in order."""
+
+
+@dataclass
+class _Directive:
+    key: str
+    value: str
+    path: str
+    line: int
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join backslash continuations; returns (first line number, text)."""
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip()
+        if not buf:
+            start = n
+            stripped = line.lstrip()
+            if stripped.startswith(("#", ";")):
+                continue
+        if line.endswith("\\"):
+            buf.append(line[:-1] + " ")
+            continue
+        buf.append(line)
+        out.append((start, "".join(buf).strip()))
+        buf = []
+    if buf:
+        out.append((start, "".join(buf).strip()))
+    return out
+
+
+def _parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], list[Finding]]:
+    """Directives of the ``[Service]`` section; malformed lines are findings."""
+    directives: list[_Directive] = []
+    findings: list[Finding] = []
+    section = ""
+    for lineno, line in _logical_lines(text):
+        if not line:
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                findings.append(parse_error(path, "unterminated section header", lineno, 1, runtime,
+                                            excerpt=line[:120], what="systemd ignores the rest of this file's section."))
+                section = ""
+                continue
+            section = line[1:-1].strip()
+            continue
+        if "=" not in line:
+            findings.append(parse_error(path, "line is not KEY=VALUE; systemd ignores it", lineno, 1, runtime,
+                                        excerpt=line[:120], what="systemd logs the line as invalid and ignores it."))
+            continue
+        key, value = line.split("=", 1)
+        if section == "Service":
+            directives.append(_Directive(key.strip(), value.strip(), path, lineno))
+    return directives, findings
+
+
+def parse_environment_value(value: str) -> list[tuple[str, str]] | None:
+    """Assignments in one ``Environment=`` value (quoted words, ``%%`` unescaped); ``None`` if malformed."""
+    try:
+        words = shlex.split(value.replace("%%", "%"), posix=True)
+    except ValueError:
+        return None
+    out = []
+    for word in words:
+        if "=" not in word:
+            continue
+        k, v = word.split("=", 1)
+        if k:
+            out.append((k, v))
+    return out
+
+
+def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[str, str], SourceFile, list[Finding]]:
+    """Read a ``KEY=VALUE`` environment file (systemd EnvironmentFile=, k3s ``.env``)."""
+    file = host.read(path)
+    if file.status == "missing":
+        return {}, {}, SourceFile(path, runtime, "environment file", "missing"), []
+    if not file.ok:
+        return {}, {}, SourceFile(path, runtime, "environment file", "unreadable", file.error), [
+            unreadable_finding(file, runtime)]
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    findings: list[Finding] = []
+    if file.decode_error:
+        findings.append(parse_error(path, file.decode_error, None, None, runtime))
+        return {}, {}, SourceFile(path, runtime, "environment file", "parse-error", file.decode_error), findings
+    for lineno, line in _logical_lines(file.text):
+        if not line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        if "=" not in line:
+            findings.append(parse_error(path, "line is not KEY=VALUE; it is ignored", lineno, 1, runtime))
+            continue
+        key, raw = line.split("=", 1)
+        key = key.strip()
+        raw = raw.strip()
+        try:
+            parsed = shlex.split(raw, posix=True) if raw else [""]
+            val = " ".join(parsed)
+        except ValueError:
+            findings.append(parse_error(path, "unbalanced quotes", lineno, 1, runtime))
+            continue
+        values[key] = val
+        sources[key] = f"{path}:{lineno}"
+    status = "parse-error" if findings else "ok"
+    redacted = {k: _redact_env(k, v) for k, v in values.items()}
+    return values, sources, SourceFile(path, runtime, "environment file", status, values=redacted), findings
+
+
+def _redact_env(key: str, value: str) -> str:
+    from regtui import redact
+
+    if any(s in key.upper() for s in ("PASSWORD", "TOKEN", "SECRET")):
+        return redact.MASK
+    return redact.text(value)
+
+
+def _find_unit_file(host: Host, unit: str) -> str | None:
+    for d in UNIT_DIRS:
+        p = posixpath.join(d, unit)
+        if host.is_file(p):
+            return p
+    return None
+
+
+def _dropins(host: Host, unit: str) -> list[str]:
+    """Drop-in paths in application order (by file name), higher-priority dirs masking lower."""
+    chosen: dict[str, str] = {}
+    for d in UNIT_DIRS:
+        for p in host.glob(posixpath.join(d, f"{unit}.d"), ".conf"):
+            chosen.setdefault(posixpath.basename(p), p)
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
+    """Read ``unit`` (e.g. ``docker.service``) with its drop-ins and environment files."""
+    cfg = UnitConfig(unit)
+    paths: list[tuple[str, str]] = []
+    main = _find_unit_file(host, unit)
+    if main:
+        cfg.unit_file = main
+        paths.append((main, "systemd unit"))
+    cfg.dropins = _dropins(host, unit)
+    paths += [(p, "systemd drop-in") for p in cfg.dropins]
+    cfg.found = bool(paths)
+
+    directives: list[_Directive] = []
+    for path, kind in paths:
+        file = host.read(path)
+        if not file.ok:
+            cfg.files.append(SourceFile(path, runtime, kind, "unreadable", file.error))
+            cfg.findings.append(unreadable_finding(file, runtime))
+            continue
+        found, problems = _parse_unit(file.text, path, runtime)
+        directives += found
+        cfg.findings += problems
+        cfg.files.append(SourceFile(path, runtime, kind, "parse-error" if problems else "ok",
+                                    "; ".join(p.title for p in problems)))
+
+    env: dict[str, str] = {}
+    env_src: dict[str, str] = {}
+    env_files: list[tuple[str, bool, str]] = []
+    for d in directives:
+        where = f"{d.path}:{d.line}"
+        if d.key == "Environment":
+            if not d.value:
+                env.clear()
+                env_src.clear()
+                continue
+            pairs = parse_environment_value(d.value)
+            if pairs is None:
+                cfg.findings.append(parse_error(d.path, "unbalanced quotes in Environment=", d.line, 1, runtime,
+                                                what="systemd ignores this assignment."))
+                continue
+            for k, v in pairs:
+                env[k] = v
+                env_src[k] = where
+        elif d.key == "EnvironmentFile":
+            if not d.value:
+                env_files.clear()
+                continue
+            for item in d.value.split():
+                optional = item.startswith("-")
+                env_files.append((item.lstrip("-"), optional, where))
+        elif d.key == "ExecStart":
+            if not d.value:
+                cfg.exec_start = []
+                cfg.exec_start_source = ""
+                continue
+            try:
+                argv = shlex.split(d.value.replace("%%", "%"), posix=True)
+            except ValueError:
+                cfg.findings.append(parse_error(d.path, "unbalanced quotes in ExecStart=", d.line, 1, runtime))
+                continue
+            if argv:
+                argv[0] = argv[0].lstrip("-@:+!")
+            cfg.exec_start = argv
+            cfg.exec_start_source = where
+
+    # EnvironmentFile= values override Environment= (systemd.exec(5)), files in order.
+    for path, optional, where in env_files:
+        values, sources, source, problems = env_file(host, path, runtime)
+        if source.status == "missing":
+            if not optional:
+                cfg.findings.append(finding(
+                    "config.invalid-value", path,
+                    f"{where}: EnvironmentFile={path} does not exist; {unit} will not start",
+                    "systemd refuses to start a unit whose EnvironmentFile= is missing unless it is "
+                    "prefixed with '-'.",
+                    evidence={"file": where.rsplit(':', 1)[0], "line": int(where.rsplit(':', 1)[1]),
+                              "value": path},
+                    runtime=runtime,
+                    fix=fix("config.invalid-value", path, f"create {path} or prefix the directive with '-'",
+                            kind="manual"),
+                ))
+            source = SourceFile(path, runtime, "environment file", "missing",
+                                "optional (-), absent" if optional else "required, absent: the unit fails")
+        cfg.files.append(source)
+        cfg.findings += problems
+        env.update(values)
+        env_src.update(sources)
+    cfg.environment = env
+    cfg.env_sources = env_src
+    return cfg
