@@ -1,0 +1,124 @@
+"""Compact terminal summary: findings first, grouped by panel, then the route table."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from regtui.model import PANELS
+from regtui.report import Report
+
+__all__ = ["render"]
+
+_LABEL = {"error": "ERROR", "warning": "WARN ", "info": "info "}
+_WRAP = 96
+
+
+def _wrap(text: str, indent: int) -> list[str]:
+    pad = " " * indent
+    return textwrap.wrap(text, width=_WRAP, initial_indent=pad, subsequent_indent=pad) or [pad]
+
+
+def _where(ev: dict[str, Any]) -> str:
+    f = ev.get("file")
+    if not f:
+        return ""
+    return f"{f}:{ev['line']}" if ev.get("line") else str(f)
+
+
+def _findings(data: dict[str, Any]) -> list[str]:
+    counts = data["summary"]["counts"]
+    out = [f"FINDINGS  {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"]
+    if not data["findings"]:
+        out.append("  none")
+        return out
+    by_panel: dict[str, list[dict[str, Any]]] = {}
+    for f in data["findings"]:
+        by_panel.setdefault(f["panel"], []).append(f)
+    for panel in sorted(by_panel, key=lambda p: PANELS.index(p) if p in PANELS else 99):
+        out.append(f"[{panel}]")
+        for f in by_panel[panel]:
+            where = _where(f["evidence"]) or f["subject"]
+            out.append(f"  {_LABEL.get(f['severity'], f['severity'])} {f['code']}  {where}")
+            out += _wrap(f["title"], 8)
+            if f["detail"]:
+                out += _wrap(f["detail"], 8)
+            fx = f.get("fix")
+            if fx:
+                restart = f"; then {fx['restart']}" if fx["restart"] not in ("none", "") else ""
+                out += _wrap(f"fix ({fx['kind']}): {fx['summary']}{restart}  [{fx['id']}]", 8)
+    return out
+
+
+def _tls(ep: dict[str, Any]) -> str:
+    if ep["url"].startswith("http://"):
+        return "plain http"
+    tls = ep["tls"]
+    if not tls["verify"]:
+        return "NO VERIFY"
+    extra = len(tls["ca_files"])
+    return f"verify+{extra}ca" if extra else "verify"
+
+
+def _routes(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if not data["routes"]:
+        return out
+    out.append("ROUTES")
+    for route in data["routes"]:
+        head = f"{route['image']}  via {route['runtime']}"
+        if route["mode"]:
+            head += f"  ({route['mode']})"
+        out.append(head)
+        if route["assumed"]:
+            out += _wrap(f"assumed: {route['assumed']}", 4)
+        if not route["endpoints"]:
+            out.append("    no endpoint")
+        n = 0
+        for ep in route["endpoints"]:
+            if ep["status"] == "skipped":
+                num = "-"
+            else:
+                n += 1
+                num = str(n)
+            proxy = ep["proxy"] or "direct"
+            out.append(f"  {num:>2} {ep['role']:<8} {ep['url']}")
+            detail = f"from {ep['source']}; tls {_tls(ep)}; proxy {proxy}"
+            if ep.get("credentials"):
+                detail += f"; credentials {ep['credentials']}"
+            if ep["http_fallback"]:
+                detail += "; falls back to plain http"
+            out += _wrap(detail, 14)
+            if ep["status"] == "skipped" or ep["reason"]:
+                out += _wrap(f"{ep['status']}: {ep['reason']}", 14)
+        for note in route["notes"]:
+            out += _wrap(f"note: {note}", 4)
+    return out
+
+
+def render(report: Report) -> str:
+    """The report as plain text for a terminal (no colour, no box drawing: it pastes anywhere)."""
+    data = report.to_dict()
+    rts = ", ".join(f"{r['name']} ({', '.join(r['detected_by'][:2]) or 'asked for'})" for r in data["runtimes"])
+    lines = [
+        f"regtui check  host {data['host']['hostname']}  root {data['host']['root']}  mode {data['mode']}",
+        f"runtimes: {rts or 'none detected'}",
+    ]
+    if data["images"]:
+        lines.append(f"images: {', '.join(data['images'])}")
+    if data.get("kubelet") and data["kubelet"].get("runtime"):
+        k = data["kubelet"]
+        lines.append(f"kubelet pulls through: {k['runtime']} ({k.get('endpoint') or '?'}, from {k.get('source') or '?'})")
+    lines.append("")
+    lines += _findings(data)
+    routes = _routes(data)
+    if routes:
+        lines.append("")
+        lines += routes
+    if data["notes"]:
+        lines.append("")
+        for note in data["notes"]:
+            lines += _wrap(f"note: {note}", 0)
+    for err in data["errors"]:
+        lines.append(f"internal error: {err}")
+    return "\n".join(lines) + "\n"
