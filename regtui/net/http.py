@@ -1,0 +1,319 @@
+"""One HTTP client layer, built explicitly from the runtime's view of an endpoint.
+
+- TLS: an explicit :class:`ssl.SSLContext` from the endpoint's trust inputs (the system bundle
+  *under the root*, extra CA files, client certificates; verification off only where the
+  runtime turns it off), TLS 1.2 minimum as Go's client.
+- Proxy: the daemon's decision (``Endpoint.proxy``), never the shell's (``trust_env=False``).
+- DNS: every TCP connection resolves through :class:`~regtui.net.resolver.Resolver` and connects
+  to the address it returned; SNI and ``Host`` keep the name.
+- Timing: per request, from httpcore's ``trace`` extension plus the resolver's own clock,
+  reduced by the pure :func:`reduce_trace`. A reused connection has no connect/TLS events and
+  is marked ``reused`` (its dns/connect/tls are ``None``, not zero).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import httpcore
+import httpx
+
+from regtui.host import Host
+from regtui.model import TLSInputs
+from regtui.net.resolver import ResolveError, Resolver
+
+__all__ = [
+    "PhaseTimings",
+    "TraceRecorder",
+    "reduce_trace",
+    "SYSTEM_BUNDLES",
+    "system_bundle",
+    "build_ssl_context",
+    "ResolvingBackend",
+    "make_client",
+    "Timeouts",
+]
+
+#: Where Go looks for the system trust bundle on Linux (crypto/x509/root_linux.go), in order.
+SYSTEM_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+)
+
+
+@dataclass
+class PhaseTimings:
+    """Milliseconds per phase of one request; phases add up to ``total``."""
+
+    dns: float | None
+    connect: float | None
+    tls: float | None
+    ttfb: float
+    transfer: float
+    total: float
+    reused: bool = False
+    """The request ran on a pooled connection: no DNS, connect or TLS happened for it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the contract's ``timings_ms``)."""
+        r = lambda v: None if v is None else round(v, 3)  # noqa: E731
+        return {"dns": r(self.dns), "connect": r(self.connect), "tls": r(self.tls), "ttfb": r(self.ttfb),
+                "transfer": r(self.transfer), "total": r(self.total), "reused": self.reused}
+
+
+def reduce_trace(events: Sequence[tuple[str, float]], start: float, end: float | None,
+                 dns_ms: float | None) -> PhaseTimings:
+    """Turn httpcore trace events into contiguous phases.
+
+    ``events`` are ``(name, monotonic seconds)`` with httpcore's names
+    (``connection.connect_tcp.started``, ``http11.receive_response_headers.complete``...);
+    ``start``/``end`` bracket the request (``end`` ``None`` means "last event"); ``dns_ms`` is the
+    resolver's time spent inside ``connect_tcp``. Boundaries: TCP connected, TLS done (the last
+    ``start_tls``: through a proxy the tunnel's), response headers received, body done. A proxy's
+    CONNECT exchange counts as ``connect``. Phases always sum to ``total``.
+    """
+    def last(name: str) -> float | None:
+        ts = [t for n, t in events if n == name]
+        return ts[-1] if ts else None
+
+    def first_after(name: str, after: float) -> float | None:
+        ts = [t for n, t in events if n == name and t >= after]
+        return ts[0] if ts else None
+
+    end_t = end if end is not None else (max((t for _, t in events), default=start))
+    tcp_done = last("connection.connect_tcp.complete")
+    tls_done = last("connection.start_tls.complete")
+    reused = tcp_done is None
+    proto = "http2" if any(n.startswith("http2.") for n, _ in events) else "http11"
+    req_start = last(f"{proto}.send_request_headers.started")
+    headers_done = first_after(f"{proto}.receive_response_headers.complete", req_start or start) if req_start else None
+    ms = lambda a, b: max(0.0, (b - a) * 1000.0)  # noqa: E731
+    total = ms(start, end_t)
+    if reused:
+        b_headers = headers_done if headers_done is not None else end_t
+        ttfb = ms(start, min(b_headers, end_t))
+        return PhaseTimings(None, None, None, ttfb, total - ttfb, total, reused=True)
+    b_conn = min(tcp_done, end_t)
+    b_tls = min(max(tls_done, b_conn), end_t) if tls_done is not None else b_conn
+    b_headers = min(max(headers_done, b_tls), end_t) if headers_done is not None else end_t
+    # CONNECT through a proxy: the http11 exchange between TCP connect and the tunnel's TLS.
+    connect_exchange = 0.0
+    tls_start = last("connection.start_tls.started")
+    if tls_start is not None:
+        sends = [t for n, t in events if n == "http11.send_request_headers.started" and b_conn <= t <= tls_start]
+        recv = [t for n, t in events if n == "http11.receive_response_headers.complete" and b_conn <= t <= tls_start]
+        if sends and recv:
+            connect_exchange = ms(sends[0], recv[-1])
+    dns = min(dns_ms or 0.0, ms(start, b_conn)) if dns_ms is not None else None
+    connect = ms(start, b_conn) - (dns or 0.0) + connect_exchange
+    tls = ms(b_conn, b_tls) - connect_exchange
+    if tls_done is None:
+        tls = None if connect_exchange == 0.0 else 0.0
+        connect = ms(start, b_tls) - (dns or 0.0)
+    ttfb = ms(b_tls, b_headers)
+    transfer = ms(b_headers, end_t)
+    return PhaseTimings(dns, connect, tls, ttfb, transfer, total)
+
+
+class TraceRecorder:
+    """Collects one request's trace events (pass :meth:`extensions` to the request)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+        self.start = time.monotonic()
+        self.end: float | None = None
+        self.dns_ms: float | None = None
+        self.peer: str | None = None
+        """The address actually connected to."""
+
+    async def _trace(self, name: str, info: dict[str, Any]) -> None:
+        self.events.append((name, time.monotonic()))
+
+    def extensions(self, timeouts: "Timeouts | None" = None) -> dict[str, Any]:
+        """Request extensions: the trace hook, and per-phase timeouts when given."""
+        ext: dict[str, Any] = {"trace": self._trace}
+        if timeouts:
+            ext["timeout"] = timeouts.as_httpcore()
+        return ext
+
+    def finish(self) -> PhaseTimings:
+        """Close the measurement (call when the body has been read) and reduce it."""
+        if self.end is None:
+            self.end = time.monotonic()
+        return reduce_trace(self.events, self.start, self.end, self.dns_ms)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-phase timeouts in seconds (``--timeout``)."""
+
+    connect: float = 5.0
+    read: float = 5.0
+
+    def as_httpx(self) -> httpx.Timeout:
+        """httpx form: connect (TCP and TLS), read/write per chunk, pool wait."""
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect + self.read)
+
+    def as_httpcore(self) -> dict[str, float]:
+        """httpcore extension form."""
+        return {"connect": self.connect, "read": self.read, "write": self.read, "pool": self.connect + self.read}
+
+
+# The recorder of the request running in this task, so connect_tcp can report DNS time to it.
+_current: contextvars.ContextVar[TraceRecorder | None] = contextvars.ContextVar("regtui_trace", default=None)
+
+
+def current_recorder(recorder: TraceRecorder | None) -> contextvars.Token[TraceRecorder | None]:
+    """Make ``recorder`` the one DNS time is charged to in this task; returns the reset token."""
+    return _current.set(recorder)
+
+
+class ResolvingBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend that resolves with regtui's resolver and times it."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self._resolver = resolver
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        """Resolve ``host`` (timed), then connect to its addresses in order within ``timeout``."""
+        recorder = _current.get()
+        try:
+            lookup = await self._resolver.resolve(host)
+        except ResolveError as exc:
+            if recorder is not None:
+                recorder.dns_ms = self._resolver.log[-1].elapsed_ms if self._resolver.log else None
+            raise httpcore.ConnectError(str(exc)) from exc
+        if recorder is not None:
+            recorder.dns_ms = lookup.elapsed_ms
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        last_exc: Exception | None = None
+        for address in lookup.addresses[:8]:
+            remaining = None if deadline is None else max(0.01, deadline - time.monotonic())
+            try:
+                stream = await self._inner.connect_tcp(address, port, timeout=remaining,
+                                                       local_address=local_address, socket_options=socket_options)
+                if recorder is not None:
+                    recorder.peer = f"{address}:{port}"
+                return stream
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_exc = exc
+                if isinstance(exc, httpcore.ConnectTimeout):
+                    break  # one timeout per endpoint, never one per address
+        assert last_exc is not None
+        raise last_exc
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        """Unix sockets are not used for registries."""
+        raise httpcore.ConnectError("unix sockets are not supported")
+
+    async def sleep(self, seconds: float) -> None:
+        """Delegate to anyio."""
+        await self._inner.sleep(seconds)
+
+
+def system_bundle(host: Host, environ: dict[str, str] | None = None) -> str | None:
+    """Host path of the system trust bundle Go would load (``SSL_CERT_FILE`` in the daemon's env first)."""
+    env = environ or {}
+    if env.get("SSL_CERT_FILE") and host.is_file(env["SSL_CERT_FILE"]):
+        return env["SSL_CERT_FILE"]
+    for path in SYSTEM_BUNDLES:
+        if host.is_file(path):
+            return path
+    return None
+
+
+@dataclass
+class TLSSetup:
+    """What went into an SSL context, for evidence."""
+
+    system_bundle: str | None = None
+    ca_files: list[str] = field(default_factory=list)
+    client_cert: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | None = None) -> tuple[ssl.SSLContext, TLSSetup]:
+    """An SSL context with exactly the runtime's trust inputs for one endpoint, read under the root."""
+    setup = TLSSetup()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not tls.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.system_roots:
+        bundle = system_bundle(host, daemon_env)
+        if bundle:
+            f = host.read(bundle, limit=16 * 1024 * 1024)
+            try:
+                ctx.load_verify_locations(cadata=f.text)
+                setup.system_bundle = bundle
+            except (ssl.SSLError, ValueError) as exc:
+                setup.problems.append(f"{bundle}: {exc}")
+    for ca in tls.ca_files:
+        f = host.read(ca)
+        if not f.ok:
+            setup.problems.append(f"{ca}: {f.status} {f.error}".strip())
+            continue
+        try:
+            ctx.load_verify_locations(cadata=f.text)
+            setup.ca_files.append(ca)
+        except (ssl.SSLError, ValueError) as exc:
+            setup.problems.append(f"{ca}: not a PEM certificate ({exc})")
+    for cert, key in tls.client_cert:
+        try:
+            ctx.load_cert_chain(str(host.resolve(cert)), str(host.resolve(key)) if key else None)
+            setup.client_cert.append((cert, key))
+        except (ssl.SSLError, OSError) as exc:
+            setup.problems.append(f"client certificate {cert}: {exc}")
+    return ctx, setup
+
+
+def make_client(resolver: Resolver, ssl_context: ssl.SSLContext, *, proxy: str | None = None,
+                timeouts: Timeouts = Timeouts(), max_connections: int = 10) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose connections resolve through ``resolver``.
+
+    ``proxy`` is the daemon's proxy URL for this endpoint (with credentials) or ``None``.
+    Redirects are not followed automatically: the registry client follows them itself so it can
+    drop credentials on cross-host hops and record every hop as an endpoint.
+    """
+    backend = ResolvingBackend(resolver)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False, limits=limits)
+    if proxy:
+        p = httpx.Proxy(proxy)
+        pool: Any = httpcore.AsyncHTTPProxy(
+            proxy_url=httpcore.URL(scheme=p.url.raw_scheme, host=p.url.raw_host, port=p.url.port,
+                                   target=p.url.raw_path),
+            proxy_auth=p.raw_auth,
+            proxy_headers=p.headers.raw,
+            ssl_context=ssl_context,
+            proxy_ssl_context=_proxy_tls_context() if p.url.scheme == "https" else None,
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            network_backend=backend,
+        )
+    else:
+        pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context, max_connections=max_connections,
+                                            max_keepalive_connections=max_connections, network_backend=backend)
+    transport._pool = pool  # our pool: same transport logic, our DNS and trace-friendly backend
+    return httpx.AsyncClient(transport=transport, timeout=timeouts.as_httpx(), trust_env=False,
+                             follow_redirects=False, headers={"User-Agent": "regtui"})
+
+
+def _proxy_tls_context() -> ssl.SSLContext:
+    """TLS to an ``https://`` proxy (Go speaks TLS to it): verified with the default roots."""
+    ctx = ssl.create_default_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
