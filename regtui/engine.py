@@ -6,9 +6,11 @@ and with ``offline=True`` it never touches the network.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import socket
 import traceback
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 from typing import Any, Callable
 
@@ -21,7 +23,8 @@ from regtui.refs import Reference, parse
 from regtui.report import Report
 from regtui.runtimes import RuntimeView
 
-__all__ = ["run_check", "load_runtimes", "select_runtimes", "RUNTIME_MODULES"]
+__all__ = ["run_check", "plan", "network", "build_report", "probe_context", "pull_runtime", "load_runtimes",
+           "select_runtimes", "Plan", "NetworkResults", "RUNTIME_MODULES"]
 
 #: The module that reads each runtime's configuration (``detect`` and ``load``).
 RUNTIME_MODULES = {
@@ -111,20 +114,30 @@ def _kubelet(host: Host, errors: list[str], debug: bool) -> tuple[dict[str, Any]
     return data, list(view.findings), list(view.sources)
 
 
-def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = False,
-              refs: list[Reference] | None = None) -> Report:
-    """Run the configuration check for ``options`` and return the report.
+@dataclass
+class Plan:
+    """The offline stage: runtimes read, routes planned, offline findings."""
 
-    Network probes and the test pull are added by later stages when not ``offline``; until
-    they exist the report says so in ``notes`` rather than pretending to have probed.
-    """
+    host: Host
+    options: CheckOptions
+    refs: list[Reference]
+    views: list[RuntimeView]
+    routes: list[Route]
+    findings: list[Finding]
+    sources: list[Any]
+    kubelet: dict[str, Any] | None
+    errors: list[str]
+
+
+def plan(options: CheckOptions, host: Host | None = None, *, debug: bool = False,
+         refs: list[Reference] | None = None) -> Plan:
+    """Read every selected runtime's configuration and plan the route of every image (no network)."""
     host = host or Host.from_args(options.root)
     refs = refs if refs is not None else [parse(i) for i in options.images]
     errors: list[str] = []
     views = load_runtimes(host, options, errors, debug)
-
     findings: list[Finding] = []
-    sources = []
+    sources: list[Any] = []
     routes: list[Route] = []
     for view in views:
         findings += view.findings
@@ -137,49 +150,155 @@ def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = 
                 continue
             routes.append(route)
             findings += ref_findings
-
     findings += cert_checks.verify_disabled(routes)
     findings += proxy_checks.offline_findings(views, routes, dict(host.environ))
     kubelet, kubelet_findings, kubelet_sources = _kubelet(host, errors, debug)
     findings += kubelet_findings
     sources += kubelet_sources
+    return Plan(host, options, refs, views, routes, findings, sources, kubelet, errors)
 
+
+def pull_runtime(p: Plan) -> str | None:
+    """The runtime the test pull imitates: the one asked for, else kubelet's, else the first detected."""
+    names = [v.name for v in p.views]
+    if p.options.runtime in names:
+        return p.options.runtime
+    if p.kubelet and p.kubelet.get("runtime") in names:
+        return p.kubelet["runtime"]
+    return names[0] if names else None
+
+
+@dataclass
+class NetworkResults:
+    """The network stage: probe results per panel and the test pull."""
+
+    probes: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    pull: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    endpoint_status: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    """(runtime, endpoint url) -> (status, reason) learnt from probes."""
+
+
+def probe_context(p: Plan, progress: Callable[[str, Any], None] | None = None) -> Any:
+    """The shared context for the network stage (resolver from the root or --dns-server)."""
+    from regtui.net.http import Timeouts
+    from regtui.net.resolver import Resolver
+    from regtui.probes import ProbeContext
+
+    resolver = Resolver.for_host(p.host, p.options.dns_server, p.options.timeout)
+    return ProbeContext(p.host, p.options, p.routes, p.views, resolver,
+                        Timeouts(connect=p.options.timeout, read=p.options.timeout), progress=progress)
+
+
+async def network(p: Plan, ctx: Any, *, debug: bool = False, pull_progress: Callable[..., None] | None = None) -> NetworkResults:
+    """Run every probe concurrently, then the test pull (unless --no-pull)."""
+    from regtui.probes import run_probes
+
+    out = NetworkResults()
+    results = await run_probes(ctx, debug=debug)
+    for panel, result in results.items():
+        out.probes[panel] = {"data": result.data, "elapsed_ms": round(result.elapsed_ms, 1), "error": result.error}
+        out.findings += result.findings
+        if result.error:
+            out.notes.append(f"{panel} probe: {result.error.splitlines()[0]}")
+    out.endpoint_status = dict(ctx.observations.get("endpoint_status", {}))
+    runtime = pull_runtime(p)
+    if p.options.no_pull or not p.refs or runtime is None:
+        if not p.options.no_pull and p.refs and runtime is None:
+            out.notes.append("no runtime to imitate: test pull skipped")
+        return out
+    try:
+        from regtui.registry.pull import test_pull
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("regtui.registry"):
+            raise
+        out.notes.append("the test pull is not built in this version")
+        return out
+    try:
+        out.pull, pull_findings = await test_pull(ctx, p.refs[0], runtime, concurrency=p.options.concurrency,
+                                                  progress=pull_progress)
+        out.findings += pull_findings
+    except Exception as exc:
+        _internal(out.errors, "test pull", exc, debug)
+    return out
+
+
+def _with_status(routes: list[Route], status: dict[tuple[str, str], tuple[str, str]]) -> list[Route]:
+    if not status:
+        return routes
+    out = []
+    for r in routes:
+        eps = []
+        for ep in r.endpoints:
+            st = status.get((r.runtime, ep.url))
+            eps.append(replace(ep, status=st[0], reason=st[1]) if st and ep.status != "skipped" else ep)
+        out.append(replace(r, endpoints=tuple(eps)))
+    return out
+
+
+def build_report(p: Plan, net: NetworkResults | None) -> Report:
+    """Assemble the report from the stages that ran."""
     notes: list[str] = []
-    if not views:
+    if not p.views:
         notes.append("no container runtime detected under this root (use --runtime to plan for one anyway)")
-    if not refs:
+    if not p.refs:
         notes.append("no image given (--image REF): configuration checked, no route planned")
-    if not options.offline:
-        notes.append("network probes and the test pull are not built in this version: this was a configuration-only "
-                      "check, the same as --offline")
-
-    report = Report(
-        generated_at=host.now().astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        root=str(host.root),
-        hostname=_hostname(host),
-        images=[str(r) for r in refs],
+    findings = list(p.findings)
+    probes: dict[str, Any] = {"dns": [], "tls": [], "clock": {}, "proxy": {}}
+    probes["proxy"] = {"shell": _shell_proxy(p.host),
+                       "daemons": {v.name: {"effective": v.proxy_env.effective(), "sources": dict(v.proxy_env.sources)}
+                                   for v in p.views}}
+    errors = list(p.errors)
+    routes = p.routes
+    pull = None
+    if net is None:
+        probes["status"] = "offline"
+        mode = "offline"
+    else:
+        probes["status"] = "probed"
+        for panel, result in net.probes.items():
+            key = {"certs": "tls"}.get(panel, panel)
+            if key == "proxy":
+                probes["proxy"]["live"] = result
+            else:
+                probes[key] = result
+        findings += net.findings
+        notes += net.notes
+        errors += net.errors
+        pull = net.pull
+        routes = _with_status(routes, net.endpoint_status)
+        mode = "network"
+    return Report(
+        generated_at=p.host.now().astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        root=str(p.host.root),
+        hostname=_hostname(p.host),
+        images=[str(r) for r in p.refs],
         runtimes=[RuntimeInfo(v.name, tuple(v.detected_by), tuple(s.path for s in v.sources if s.status != "missing"))
-                  for v in views],
+                  for v in p.views],
         routes=routes,
         findings=_dedupe(findings),
-        sources=sources,
-        probes={
-            "dns": [], "tls": [], "clock": {},
-            "proxy": {
-                "shell": _shell_proxy(host),
-                "daemons": {v.name: {"effective": v.proxy_env.effective(), "sources": dict(v.proxy_env.sources)}
-                            for v in views},
-            },
-            "status": "offline" if options.offline else "not-built",
-        },
-        pull=None,
-        kubelet=kubelet,
-        summaries={v.name: dict(v.summary) for v in views},
+        sources=p.sources,
+        probes=probes,
+        pull=pull,
+        kubelet=p.kubelet,
+        summaries={v.name: dict(v.summary) for v in p.views},
         notes=notes,
         errors=errors,
-        mode="offline" if options.offline else "configuration-only",
+        mode=mode,
     )
-    return report
+
+
+def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = False,
+              refs: list[Reference] | None = None) -> Report:
+    """The whole check: plan, then (unless ``offline``) probes and the test pull, then the report."""
+    p = plan(options, host, debug=debug, refs=refs)
+    net = None
+    if not options.offline:
+        ctx = probe_context(p)
+        net = asyncio.run(network(p, ctx, debug=debug))
+    return build_report(p, net)
 
 
 def _shell_proxy(host: Host) -> dict[str, str]:
