@@ -21,12 +21,12 @@ from lab.dns import Dnsmasq
 from lab.dockerd import DockerDaemon
 from lab.fixtures import LAB_CREDENTIALS, LAB_PROXY_CREDENTIALS, LAB_REPO, LAB_TAG
 from lab.images import OciImage, push, skopeo_inspect_digest
-from lab.namespaces import wrap_in_mount_namespace
+from lab.namespaces import run_in_mount_namespace
 from lab.ntp import Chrony, sntp_query
 from lab.pki import IssuedCert, LabPKI
-from lab.procs import run
 from lab.proxy import TinyProxy, connect_via_proxy
 from lab.registry import Registry, http_request
+from lab.require import require_binary
 from lab.sockets import TcpBlackHole, UdpBlackHole
 
 pytestmark = pytest.mark.lab
@@ -94,7 +94,8 @@ def test_tls_auth_registry_push_and_skopeo_inspect(
     assert rc == 0, err
     assert digest == lab_image.digest
     # Without the CA the same lookup must fail on trust, proving --cert-dir was what made it work.
-    rc, err, _ = skopeo_inspect_digest(ref, extra_args=["--creds", registry_tls_auth.creds or ""], workdir=tmp_path)
+    creds = ["--creds", registry_tls_auth.creds or ""]
+    rc, err, _ = skopeo_inspect_digest(ref, extra_args=creds, workdir=tmp_path)
     assert rc != 0 and "x509" in err
 
 
@@ -173,7 +174,9 @@ def test_tinyproxy_auth_requires_credentials(tinyproxy_auth: TinyProxy, registry
     tunnel.close()
 
 
-def test_tinyproxy_deny_variant_refuses_connect(tinyproxy_deny: TinyProxy, registry_plain: Registry) -> None:
+def test_tinyproxy_deny_variant_refuses_connect(
+    tinyproxy_deny: TinyProxy, registry_plain: Registry
+) -> None:
     """The deny proxy answers 403 to CONNECT towards a lab port."""
     status, line, _ = connect_via_proxy(tinyproxy_deny.host, tinyproxy_deny.port, registry_plain.host_port)
     assert status == 403, line
@@ -185,7 +188,9 @@ def test_closed_port_refuses(closed_port: int) -> None:
         socket.create_connection(("127.0.0.1", closed_port), timeout=2).close()
 
 
-def test_black_holes_accept_but_never_answer(tcp_black_hole: TcpBlackHole, udp_black_hole: UdpBlackHole) -> None:
+def test_black_holes_accept_but_never_answer(
+    tcp_black_hole: TcpBlackHole, udp_black_hole: UdpBlackHole
+) -> None:
     """TCP connects then reads time out; an SNTP request to the UDP hole times out."""
     with socket.create_connection((tcp_black_hole.host, tcp_black_hole.port), timeout=2) as sock:
         sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -236,16 +241,16 @@ def test_hosts_namespace_resolves_lab_name_to_other_loopback(
 ) -> None:
     """skopeo inside the namespace reaches registry.lab.test on 127.0.0.2; /etc/hosts is untouched."""
     machine_hosts = Path("/etc/hosts").read_bytes()
-    registry = registry_factory(host="127.0.0.2", tls=cert_factory())
+    cert = cert_factory()
+    registry = registry_factory(host="127.0.0.2", tls=cert)
     image = image_factory(seed=11)
     push(image, registry, "lab/named")
     hosts = hosts_file_factory({"registry.lab.test": "127.0.0.2"})
     argv = [
-        "skopeo", "--policy", str(_accept_all_policy(tmp_path)), "inspect",
-        "--cert-dir", str(registry.tls.ca_dir if registry.tls else ""),
-        f"docker://registry.lab.test:{registry.port}/lab/named:latest",
+        require_binary("skopeo"), "--policy", str(_accept_all_policy(tmp_path)), "inspect",
+        "--cert-dir", str(cert.ca_dir), f"docker://registry.lab.test:{registry.port}/lab/named:latest",
     ]
-    result = run(wrap_in_mount_namespace(argv, hosts_file=hosts), timeout=30)
+    result = run_in_mount_namespace(argv, hosts_file=hosts, timeout=30)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["Digest"] == image.digest
     assert Path("/etc/hosts").read_bytes() == machine_hosts
@@ -277,7 +282,9 @@ def test_containerd_pulls_through_hosts_dir_with_ca(
     assert not refused.ok and "x509" in refused.output
 
 
-def test_containerd_config_dump_accepts_valid_and_rejects_garbage(containerd: Containerd, tmp_path: Path) -> None:
+def test_containerd_config_dump_accepts_valid_and_rejects_garbage(
+    containerd: Containerd, tmp_path: Path
+) -> None:
     """The real containerd accepts the lab's config and rejects a file that is not TOML."""
     rc, output = containerd_config_dump(containerd.config_path)
     assert rc == 0, output
@@ -289,7 +296,9 @@ def test_containerd_config_dump_accepts_valid_and_rejects_garbage(containerd: Co
 
 
 # -- dockerd --------------------------------------------------------------------------------
-def test_dockerd_pulls_from_loopback_registry(dockerd: DockerDaemon, registry_tls: Registry, lab_image: OciImage) -> None:
+def test_dockerd_pulls_from_loopback_registry(
+    dockerd: DockerDaemon, registry_tls: Registry, lab_image: OciImage
+) -> None:
     """dockerd pulls 127.0.0.1:PORT from a TLS registry it does not trust (127.0.0.0/8 is insecure)."""
     pulled = dockerd.docker_pull(f"{registry_tls.host_port}/{LAB_REF}")
     assert pulled.ok, pulled.output
@@ -316,7 +325,44 @@ def test_dockerd_in_namespace_with_insecure_registry_name(
     assert pulled.digest == image.digest
 
 
-def test_plain_http_request_helper_ignores_proxies(registry_plain: Registry, monkeypatch: pytest.MonkeyPatch, closed_port: int) -> None:
+def test_dockerd_pulls_by_name_through_tinyproxy(
+    dockerd_factory: Callable[..., DockerDaemon],
+    tinyproxy_factory: Callable[..., TinyProxy],
+    hosts_file_factory: Callable[[dict[str, str]], Path],
+    registry_factory: Callable[..., Registry],
+    cert_factory: Callable[..., IssuedCert],
+    image_factory: Callable[..., OciImage],
+) -> None:
+    """dockerd with HTTPS_PROXY in its environment tunnels a pull of a lab name through tinyproxy."""
+    registry = registry_factory(host="127.0.0.4", tls=cert_factory())
+    image = image_factory(seed=9)
+    push(image, registry, "lab/proxied")
+    hosts = hosts_file_factory({"registry.lab.test": "127.0.0.4"})
+    # Go never proxies loopback IPs, so the pull uses a name; the proxy must resolve it too.
+    proxy = tinyproxy_factory(hosts_file=hosts)
+    daemon = dockerd_factory(hosts_file=hosts, env={"HTTPS_PROXY": proxy.url, "HTTP_PROXY": proxy.url})
+    pulled = daemon.docker_pull(f"registry.lab.test:{registry.port}/lab/proxied:latest")
+    assert pulled.ok, pulled.output
+    assert pulled.digest == image.digest
+    assert f"CONNECT registry.lab.test:{registry.port}" in proxy.proxy_log()
+
+
+def test_plain_http_request_helper_ignores_proxies(
+    registry_plain: Registry, monkeypatch: pytest.MonkeyPatch, closed_port: int
+) -> None:
     """http_request never uses environment proxies: a dead HTTP_PROXY does not break it."""
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port}")
     assert http_request(registry_plain.url + "/v2/", timeout=5).status == 200
+
+
+# -- prerequisites policy -------------------------------------------------------------------
+def test_missing_binary_skips_locally_and_fails_when_lab_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """require_binary skips without REGTUI_REQUIRE_LAB and fails with REGTUI_REQUIRE_LAB=1."""
+    missing = "regtui-lab-no-such-binary"
+    monkeypatch.delenv("REGTUI_REQUIRE_LAB", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=missing):
+        require_binary(missing)
+    monkeypatch.setenv("REGTUI_REQUIRE_LAB", "1")
+    with pytest.raises(pytest.fail.Exception, match=missing):
+        require_binary(missing)
+    assert require_binary("sh").endswith("/sh")

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .procs import LabError, need_binary
+from .procs import LabError, find_binary, need_binary, run
 
-__all__ = ["write_hosts_file", "wrap_in_mount_namespace", "can_unshare"]
+__all__ = ["write_hosts_file", "wrap_in_mount_namespace", "run_in_mount_namespace", "can_unshare"]
 
 
 def can_unshare() -> bool:
     """True when this process may create a mount namespace (root and ``unshare`` present)."""
-    from .procs import find_binary
-
     return os.geteuid() == 0 and find_binary("unshare") is not None
 
 
@@ -66,3 +65,15 @@ def wrap_in_mount_namespace(
     steps = [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for dst, src in mounts.items()]
     script = " && ".join([*steps, "exec " + shlex.join(list(argv))])
     return [need_binary("unshare"), "-m", "--propagation", "private", "sh", "-c", script]
+
+
+def run_in_mount_namespace(
+    argv: Sequence[str],
+    *,
+    hosts_file: Path | None = None,
+    binds: Mapping[str, Path] | None = None,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a short command with a lab hosts file (and binds) and a timeout; capture its output."""
+    return run(wrap_in_mount_namespace(argv, hosts_file=hosts_file, binds=binds), timeout=timeout, env=env)

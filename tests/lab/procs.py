@@ -8,21 +8,23 @@ loopback with its own temporary directory. This module gives them one way to:
 - pick free ports on ``127.0.0.1``;
 - run a process in its own process group with its output captured to a log file;
 - wait for readiness with a bounded poll, and report the log when start-up fails;
-- stop the whole process group, also at interpreter exit if a caller forgot.
+- stop the whole process group, also at interpreter exit if a caller forgot, and have the
+  daemon itself get SIGTERM if the Python process is killed outright.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +35,7 @@ __all__ = [
     "Component",
     "ManagedProcess",
     "find_binary",
+    "need_binary",
     "free_port",
     "run",
     "wait_until",
@@ -46,8 +49,22 @@ LOOPBACK = "127.0.0.1"
 # over a differently-versioned client that happens to sit earlier on the caller's PATH.
 _DEBIAN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
-# Every process a ManagedProcess started and has not stopped yet; killed at interpreter exit.
-_LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+# Every process a ManagedProcess started and has not stopped yet (strong references, so a
+# forgotten component is still found); killed at interpreter exit.
+_LIVE: set[ManagedProcess] = set()
+
+# Ports free_port already returned; the kernel may offer a just-released port again.
+_HANDED_OUT: set[int] = set()
+
+# prctl(PR_SET_PDEATHSIG) option number, from <linux/prctl.h>.
+_PR_SET_PDEATHSIG = 1
+# libc is loaded here, in the parent: the child only calls into it between fork and exec.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the parent dies (pytest killed, not torn down)."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class LabError(RuntimeError):
@@ -72,20 +89,24 @@ def free_port(host: str = LOOPBACK, *, udp: bool = False, tcp: bool = True) -> i
     """Return a port on ``host`` that is free right now for TCP, UDP or both.
 
     The kernel picks the port; it is bound and released, so a race with another process is
-    possible but rare. ``udp=True, tcp=True`` returns a port free for both (DNS, both transports).
+    possible but rare. A port is never handed out twice by this process (components pick their
+    port before their daemon binds it). ``udp=True, tcp=True`` returns a port free for both.
     """
     for _ in range(50):
         kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
         with socket.socket(socket.AF_INET, kind) as s:
             s.bind((host, 0))
-            port = s.getsockname()[1]
+            port = int(s.getsockname()[1])
+        if port in _HANDED_OUT:
+            continue
         if tcp and udp:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 try:
                     u.bind((host, port))
                 except OSError:
                     continue
-        return int(port)
+        _HANDED_OUT.add(port)
+        return port
     raise LabError(f"no free port found on {host}")
 
 
@@ -179,6 +200,9 @@ class ManagedProcess:
         with open(self.log_path, "ab") as log:
             log.write(f"[lab] exec: {' '.join(self.argv)}\n".encode())
             log.flush()
+            # The death signal fires when the *thread* that forked exits, so it is only safe
+            # (and only wanted) for daemons started from the main thread.
+            on_main = threading.current_thread() is threading.main_thread()
             self.popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -187,6 +211,7 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if on_main else None,
             )
         _LIVE.add(self)
 
@@ -269,6 +294,7 @@ class Component:
         """Start the daemon and wait until it is ready; raise LabError with its log if not."""
         if self.process is not None and self.process.alive():
             return self
+        self.workdir.mkdir(parents=True, exist_ok=True)  # again, after a stop removed it
         argv, env = self._prepare()
         began = time.monotonic()
         self.process = ManagedProcess(argv, log_path=self.log_path, env=env, cwd=self.workdir)
@@ -284,6 +310,10 @@ class Component:
             tail = self.process.log_tail()
             self.process.stop(timeout=3)
             raise LabError(f"{self.name} failed to start: {exc}\n--- {self.log_path} ---\n{tail}") from None
+        except BaseException:
+            # A probe bug or Ctrl-C during start-up must not leave the daemon running.
+            self.process.stop(timeout=3)
+            raise
         self.startup_seconds = time.monotonic() - began
         return self
 

@@ -4,6 +4,8 @@ Variants, combinable: TLS (a served chain + key from :mod:`lab.pki`), htpasswd B
 (bcrypt, made with ``htpasswd -Bbn``), pull-through cache (``proxy.remoteurl``; the upstream's CA
 is trusted through ``SSL_CERT_FILE``, the only way Debian's 2.8 build takes it, and the upstream
 must not require auth because 2.8 does not send credentials to a Basic upstream), plain HTTP.
+A pull-through cache pings its upstream while starting and panics (exits) when the upstream is
+unreachable or untrusted, so start the upstream first; the start-up error quotes the panic.
 
 Also a tiny stdlib HTTP client (:meth:`Registry.request`) for smoke tests and helpers, and
 :meth:`Registry.corrupt_blob`, which rewrites a stored blob with other bytes of the same length
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from .namespaces import wrap_in_mount_namespace
 from .pki import IssuedCert
-from .procs import LOOPBACK, Component, LabError, find_binary, free_port, need_binary, run
+from .procs import LOOPBACK, Component, LabError, free_port, need_binary, run
 
 __all__ = ["Registry", "HttpResult", "http_request", "MANIFEST_ACCEPT"]
 
@@ -58,7 +60,8 @@ def http_request(
 ) -> HttpResult:
     """One HTTP(S) request with the standard library, never using environment proxies.
 
-    Non-2xx answers are returned, not raised; connection errors raise ``OSError``.
+    Non-2xx answers are returned, not raised; connection and TLS errors raise the underlying
+    ``OSError`` subclass (e.g. ``ssl.SSLCertVerificationError``, ``ConnectionRefusedError``).
     """
     context = None
     if url.startswith("https://"):
@@ -76,6 +79,12 @@ def http_request(
     except urllib.error.HTTPError as err:
         with err:
             return HttpResult(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
+    except urllib.error.URLError as err:
+        # Re-raise the underlying error (ssl.SSLCertVerificationError, ConnectionRefusedError,
+        # TimeoutError, ...) so callers can match on what actually went wrong.
+        if isinstance(err.reason, BaseException):
+            raise err.reason from None
+        raise
 
 
 class Registry(Component):
@@ -198,9 +207,13 @@ class Registry(Component):
         return wrap_in_mount_namespace(argv, hosts_file=self.hosts_file), env
 
     def _ready(self) -> bool:
-        """Ready when ``/v2/`` answers 200, or 401 with auth on."""
+        """Ready when ``/v2/`` answers 200, or 401 with auth on.
+
+        The certificate is not verified here: registries serving broken certificates (expired,
+        wrong name, ...) must start too; trust is what the tests examine afterwards.
+        """
         try:
-            result = self.request("/v2/", timeout=1.0, authenticate=False)
+            result = self.request("/v2/", timeout=1.0, authenticate=False, verify=False)
         except OSError:
             return False
         return result.status in ((200, 401) if self.auth else (200,))
@@ -220,14 +233,15 @@ class Registry(Component):
         method: str = "GET",
         headers: dict[str, str] | None = None,
         authenticate: bool = True,
+        verify: bool = True,
         timeout: float = 10.0,
     ) -> HttpResult:
-        """Request ``path`` (e.g. ``/v2/``) on this registry, trusting its CA."""
+        """Request ``path`` (e.g. ``/v2/``) on this registry, trusting its CA (``verify``)."""
         all_headers = dict(self.auth_header() if authenticate else {})
         all_headers.update(headers or {})
         return http_request(
             self.url + path, method=method, headers=all_headers, ca_file=self.ca_file,
-            timeout=timeout,
+            verify=verify, timeout=timeout,
         )
 
     def manifest(self, repo: str, reference: str, *, timeout: float = 15.0) -> HttpResult:
@@ -276,8 +290,3 @@ class Registry(Component):
         if self.tls:
             return [f"--{prefix}cert-dir", str(self.tls.ca_dir), f"--{prefix}tls-verify=true"]
         return [f"--{prefix}tls-verify=false"]
-
-
-def registry_binary() -> str | None:
-    """Path of ``docker-registry``, or None."""
-    return find_binary("docker-registry")
