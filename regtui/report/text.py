@@ -16,7 +16,8 @@ _WRAP = 96
 
 def _wrap(text: str, indent: int) -> list[str]:
     pad = " " * indent
-    return textwrap.wrap(text, width=_WRAP, initial_indent=pad, subsequent_indent=pad) or [pad]
+    return textwrap.wrap(text, width=_WRAP, initial_indent=pad, subsequent_indent=pad,
+                         break_on_hyphens=False, break_long_words=False) or [pad]
 
 
 def _where(ev: dict[str, Any]) -> str:
