@@ -1,0 +1,305 @@
+"""DNS panel: every endpoint host looked up the way the daemons look it up, timed, and compared.
+
+Hosts: every endpoint on every route (registries, mirrors), the proxies they go through, and
+the token realms and blob redirect hosts other probes found
+(``ctx.observations["extra_endpoints"]``). IP literals need no lookup and are listed as such.
+
+Resolvers: the *system* one (the root's resolv.conf, search domains, ndots and hosts file, as
+glibc and Go use them; this is what dockerd, containerd and CRI-O use) and, when
+``--dns-server`` is given, that server for comparison (asked directly: the hosts file is not
+consulted for it, so a stale hosts entry shows up as a disagreement). Both answers are shown.
+
+Findings (judged on the system resolver, the one the runtimes use): ``dns.nxdomain`` (no such
+host, or no address records), ``dns.timeout`` (no answer, or SERVFAIL/refused), ``dns.slow``
+(a successful lookup slower than 500 ms; every new connection pays it again, Go does not
+cache), ``dns.mismatch`` (the two resolvers disagree). A host every runtime reaches through a
+proxy is resolved by the proxy, not the daemon: failures there are lowered to warnings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from regtui.findings import finding, fix
+from regtui.model import Endpoint, Finding
+from regtui.net.resolver import Lookup, ResolveError, Resolver, ResolverConfig, read_resolver_config
+from regtui.probes import ProbeContext, ProbeResult
+
+__all__ = ["probe", "correlate", "SLOW_MS", "SYSTEM", "DNS_SERVER", "endpoint_hosts"]
+
+PANEL = "dns"
+#: A successful lookup slower than this is ``dns.slow``.
+SLOW_MS = 500.0
+#: Resolver labels, as :class:`~regtui.net.resolver.ResolverConfig` names them.
+SYSTEM = "system"
+DNS_SERVER = "--dns-server"
+#: Bounds for a hostile configuration: names looked up, lookups in flight.
+MAX_HOSTS = 64
+_CONCURRENCY = 32
+#: What Go prints for each failure (net/dnsclient_unix.go), after ``lookup NAME on SERVER: ``.
+_GO_TEXT = {"nxdomain": "no such host", "noaddress": "no such host", "timeout": "i/o timeout",
+            "servfail": "server misbehaving"}
+
+
+@dataclass
+class _Target:
+    """One host name and everything that would look it up."""
+
+    name: str
+    roles: set[str] = field(default_factory=set)
+    runtimes: set[str] = field(default_factory=set)
+    urls: set[str] = field(default_factory=set)
+    direct: bool = False
+    """Some runtime connects to it itself (so it resolves the name itself)."""
+    proxied: bool = False
+    """Some runtime reaches it through a proxy (which resolves the name)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"host": self.name, "roles": sorted(self.roles), "runtimes": sorted(self.runtimes),
+                "endpoints": sorted(self.urls)[:20], "direct": self.direct, "proxied": self.proxied}
+
+
+def _hostname(url_or_host: str) -> str:
+    """Host name of a URL or ``host[:port]``, lowercased, brackets removed."""
+    text = url_or_host if "://" in url_or_host else f"//{url_or_host}"
+    try:
+        return (urlsplit(text).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _extra(item: Any) -> tuple[str, str, str | None, str | None]:
+    """(url, role, runtime, proxy) of one ``extra_endpoints`` entry: an Endpoint, a dict or a URL."""
+    if isinstance(item, Endpoint):
+        return item.url, item.role or "redirect", None, item.proxy
+    if isinstance(item, dict):
+        url = str(item.get("url") or item.get("host") or "")
+        return url, str(item.get("role") or "redirect"), item.get("runtime"), item.get("proxy")
+    return str(item), "redirect", None, None
+
+
+def endpoint_hosts(ctx: ProbeContext) -> dict[str, _Target]:
+    """Every host name a pull would touch, with who touches it and how (direct or via a proxy)."""
+    targets: dict[str, _Target] = {}
+
+    def add(url: str, role: str, runtime: str | None, proxy: str | None) -> None:
+        name = _hostname(url)
+        if not name:
+            return
+        t = targets.setdefault(name, _Target(name))
+        t.roles.add(role)
+        if runtime:
+            t.runtimes.add(runtime)
+        t.urls.add(url)
+        if proxy:
+            t.proxied = True
+            pname = _hostname(proxy)
+            if pname:
+                p = targets.setdefault(pname, _Target(pname))
+                p.roles.add("proxy")
+                p.direct = True
+                if runtime:
+                    p.runtimes.add(runtime)
+                p.urls.add(proxy)
+        else:
+            t.direct = True
+
+    for route in ctx.routes:
+        for ep in route.tried():
+            add(ep.url, ep.role, route.runtime, ep.proxy)
+    for item in ctx.observations.get("extra_endpoints", []) or []:
+        url, role, runtime, proxy = _extra(item)
+        add(url, role, runtime, proxy)
+    return targets
+
+
+def _comparison_resolver(ctx: ProbeContext, server: str, timeout: float) -> Resolver:
+    """The ``--dns-server`` resolver, asked directly (no hosts file)."""
+    cfg: ResolverConfig = (ctx.resolver.config if ctx.resolver.config.label == DNS_SERVER
+                           else read_resolver_config(ctx.host, server))
+    cfg = dataclasses.replace(cfg, hosts={}, label=DNS_SERVER, notes=tuple(cfg.notes) + (
+        "the hosts file is not consulted for --dns-server: this is what the DNS server itself answers",))
+    return Resolver(cfg, timeout)
+
+
+def _resolvers(ctx: ProbeContext) -> dict[str, Resolver]:
+    timeout = ctx.resolver.timeout
+    system = ctx.resolver if ctx.resolver.config.label == SYSTEM else Resolver.for_host(ctx.host, None, timeout)
+    out = {SYSTEM: system}
+    if ctx.options.dns_server:
+        out[DNS_SERVER] = _comparison_resolver(ctx, ctx.options.dns_server, timeout)
+    return out
+
+
+def _config_dict(cfg: ResolverConfig) -> dict[str, Any]:
+    return {"label": cfg.label, "nameservers": [f"{ip}:{port}" for ip, port in cfg.nameservers],
+            "search": list(cfg.search), "ndots": cfg.ndots, "files_first": cfg.files_first,
+            "hosts_entries": len(cfg.hosts), "sources": list(cfg.sources), "notes": list(cfg.notes)}
+
+
+async def _lookup(resolver: Resolver, name: str, sem: asyncio.Semaphore) -> Lookup:
+    """The lookup of ``name``, failed or not (a failure is read back from the resolver's log)."""
+    async with sem:
+        started = time.monotonic()
+        try:
+            return await resolver.resolve(name)
+        except ResolveError as exc:
+            mine = [lk for lk in resolver.log if lk.name == name and lk.started >= started]
+            if mine:
+                return mine[0]
+            return Lookup(name, (), "dns", "", resolver.config.label, (time.monotonic() - started) * 1000, exc.kind)
+
+
+def _go_error(lk: Lookup) -> str:
+    return f"dial tcp: lookup {lk.name} on {lk.server}: {_GO_TEXT.get(lk.error or '', lk.error)}"
+
+
+def _lowered(t: _Target) -> tuple[str | None, str]:
+    """Severity override for a host only ever reached through a proxy, and the reason."""
+    if t.proxied and not t.direct:
+        return "warning", (" Every runtime reaches this host through a proxy, which resolves the name itself, "
+                           "so this matters only if the proxy is bypassed.")
+    return None, ""
+
+
+def _evidence(t: _Target, lk: Lookup, cfg: ResolverConfig) -> dict[str, Any]:
+    return {"host": t.name, "resolver": lk.resolver, "server": lk.server, "queried": list(lk.qnames),
+            "search": list(cfg.search), "elapsed_ms": round(lk.elapsed_ms, 1), "error": lk.error,
+            "addresses": list(lk.addresses), "source": lk.source, **t.to_dict(),
+            "runtime_error": _go_error(lk) if lk.error else None}
+
+
+def _judge(t: _Target, lk: Lookup, cfg: ResolverConfig) -> list[Finding]:
+    """nxdomain / timeout / slow for one system lookup."""
+    severity, why = _lowered(t)
+    ev = _evidence(t, lk, cfg)
+    rt = next(iter(t.runtimes)) if len(t.runtimes) == 1 else None
+    used_by = ", ".join(sorted(t.runtimes)) or "the runtimes"
+    if lk.error in ("nxdomain", "noaddress"):
+        what = "does not exist" if lk.error == "nxdomain" else "has no A or AAAA record"
+        return [finding(
+            "dns.nxdomain", t.name, f"{t.name} does not resolve ({lk.error})",
+            f"{lk.server or 'the resolver'} says {t.name} {what} (asked: {', '.join(lk.qnames) or t.name}). "
+            f"{used_by} cannot connect; the runtime will report \"{_go_error(lk)}\"." + why,
+            evidence=ev, severity=severity, runtime=rt,
+            fix=fix("dns.nxdomain", t.name, f"correct the name in the configuration, or make {t.name} resolvable "
+                    "(DNS record or hosts entry)", kind="manual"))]
+    if lk.error:
+        kind = "does not answer" if lk.error == "timeout" else f"fails ({lk.error})"
+        return [finding(
+            "dns.timeout", t.name, f"looking up {t.name}: the resolver {kind}",
+            f"{lk.server or 'The resolver'} {kind} for {t.name} within {lk.elapsed_ms / 1000:.1f} s. Every "
+            f"connection {used_by} makes pays this wait and then fails with \"{_go_error(lk)}\"." + why,
+            evidence=ev, severity=severity, runtime=rt,
+            fix=fix("dns.timeout", t.name, "fix the nameserver in /etc/resolv.conf (or the network path to it)",
+                    kind="manual", files=["/etc/resolv.conf"]))]
+    if lk.source == "dns" and lk.elapsed_ms > SLOW_MS:
+        return [finding(
+            "dns.slow", t.name, f"looking up {t.name} took {lk.elapsed_ms:.0f} ms",
+            f"Resolution took {lk.elapsed_ms:.0f} ms (more than {SLOW_MS:.0f} ms), queries: "
+            f"{', '.join(lk.qnames)}. Go does not cache lookups: every new connection (manifest, each layer, "
+            "token) pays it again. Search domains tried before the name, or a slow first nameserver, are the "
+            "usual causes.", evidence=ev, runtime=rt,
+            fix=fix("dns.slow", t.name, "use a closer resolver, or fewer search domains / a fully qualified name",
+                    kind="manual", files=["/etc/resolv.conf"]))]
+    return []
+
+
+def _disagree(a: Lookup, b: Lookup) -> bool:
+    """Resolvers disagree: one answers and the other does not, or their answers share no address."""
+    if bool(a.addresses) != bool(b.addresses):
+        return True
+    return bool(a.addresses) and not set(a.addresses) & set(b.addresses)
+
+
+def _mismatch(t: _Target, system: Lookup, other: Lookup) -> list[Finding]:
+    if not _disagree(system, other):
+        return []
+    hosts_only = system.source == "hosts" and not other.addresses
+    note = ""
+    if system.source == "hosts":
+        note = (" The system answer comes from the hosts file: a stale or deliberate entry overrides DNS for "
+                "every program on this host, but not on other nodes or inside the proxy.")
+    return [finding(
+        "dns.mismatch", t.name, f"resolvers disagree on {t.name}",
+        f"The system resolver answers {', '.join(system.addresses) or system.error} "
+        f"({system.source}{' ' + system.server if system.server else ''}); --dns-server {other.server} answers "
+        f"{', '.join(other.addresses) or other.error}. The runtimes use the system answer." + note
+        + (" Load-balanced names can legitimately differ; check which addresses serve the registry."
+           if system.addresses and other.addresses else ""),
+        severity="info" if hosts_only else None,
+        evidence={"host": t.name, "system": system.to_dict(), "dns_server": other.to_dict(), **t.to_dict()},
+        runtime=next(iter(t.runtimes)) if len(t.runtimes) == 1 else None,
+        fix=fix("dns.mismatch", t.name, "make the hosts file / resolv.conf agree with the authoritative answer",
+                kind="manual", files=["/etc/hosts", "/etc/resolv.conf"]))]
+
+
+async def probe(ctx: ProbeContext) -> ProbeResult:
+    """Look every endpoint host up with the system resolver (and --dns-server), concurrently."""
+    targets = endpoint_hosts(ctx)
+    resolvers = _resolvers(ctx)
+    literals = sorted(n for n in targets if _is_ip(n))
+    names = sorted(n for n in targets if not _is_ip(n))[:MAX_HOSTS]
+    sem = asyncio.Semaphore(_CONCURRENCY)
+    jobs = [(name, label, _lookup(r, name, sem)) for name in names for label, r in resolvers.items()]
+    answers = await asyncio.gather(*(job for _, _, job in jobs))
+    table: dict[str, dict[str, Lookup]] = {}
+    for (name, label, _), lk in zip(jobs, answers):
+        table.setdefault(name, {})[label] = lk
+    findings: list[Finding] = []
+    rows = []
+    for name in names:
+        t = targets[name]
+        got = table.get(name, {})
+        sys_lk = got.get(SYSTEM)
+        if sys_lk is not None:
+            findings += _judge(t, sys_lk, resolvers[SYSTEM].config)
+        if sys_lk is not None and DNS_SERVER in got:
+            findings += _mismatch(t, sys_lk, got[DNS_SERVER])
+        rows.append({**t.to_dict(), "results": {label: lk.to_dict() for label, lk in got.items()},
+                     "agree": None if len(got) < 2 else not _disagree(got[SYSTEM], got[DNS_SERVER])})
+    data = {
+        "resolvers": {label: _config_dict(r.config) for label, r in resolvers.items()},
+        "hosts": rows,
+        "literals": [{**targets[n].to_dict(), "note": "IP literal: no lookup"} for n in literals],
+        "slow_ms": SLOW_MS,
+        "skipped": max(0, len([n for n in targets if not _is_ip(n)]) - MAX_HOSTS),
+        "requests": [],
+    }
+    return ProbeResult(PANEL, data, findings)
+
+
+def correlate(results: dict[str, ProbeResult], ctx: ProbeContext) -> list[Finding]:
+    """Add the lookups the other probes' requests made (the shared resolver's log), and judge
+    redirect and token hosts they found after this probe ran."""
+    result = results.get(PANEL)
+    if result is None or not isinstance(result.data, dict):
+        return []
+    log = list(ctx.resolver.log)
+    result.data["requests"] = [lk.to_dict() for lk in log[-500:]]
+    seen = {row["host"] for row in result.data.get("hosts", [])}
+    targets = endpoint_hosts(ctx)
+    findings: list[Finding] = []
+    judged: set[str] = set()
+    for lk in log:
+        name = _hostname(lk.name)
+        if name in seen or name in judged or name not in targets or lk.resolver != SYSTEM:
+            continue
+        judged.add(name)
+        findings += _judge(targets[name], lk, ctx.resolver.config)
+    return findings
