@@ -97,3 +97,11 @@ def test_env_file_redacts_secrets_in_values(tmp_path: Path) -> None:
     assert values["HTTPS_PROXY"] == "http://u:hunter2@p:3128"
     assert "hunter2" not in repr(source.to_dict()) and "abc" not in repr(source.to_dict())
     assert sources["K3S_TOKEN"] == "/etc/systemd/system/k3s.service.env:2" and not findings
+
+
+def test_unit_specifiers_expand(tmp_path: Path) -> None:
+    """EnvironmentFile=-/etc/default/%N reads /etc/default/<unit name>, as the k3s/RKE2 installers rely on."""
+    host = _host(tmp_path, {"/etc/systemd/system/rke2-agent.service": "[Service]\nEnvironmentFile=-/etc/default/%N\nEnvironment=UNIT=%n PCT=100%%\n",
+                            "/etc/default/rke2-agent": "HTTPS_PROXY=http://p:3128\n"})
+    u = load_unit(host, "rke2-agent.service", "k3s")
+    assert u.environment == {"UNIT": "rke2-agent.service", "PCT": "100%", "HTTPS_PROXY": "http://p:3128"}

@@ -9,7 +9,8 @@ Rules followed (systemd.unit(5), systemd.exec(5)):
 - an empty ``Environment=`` or ``ExecStart=`` resets what came before;
 - variables from ``EnvironmentFile=`` override ``Environment=``; a file prefixed ``-`` may be
   missing, any other missing file stops the unit from starting;
-- ``%%`` is a literal ``%``; a trailing backslash continues the line.
+- ``%%`` is a literal ``%``; the unit-name specifiers ``%n``, ``%N``, ``%p``, ``%i`` are expanded
+  (installers write ``EnvironmentFile=-/etc/default/%N``); a trailing backslash continues the line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 
-__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "parse_environment_value"]
+__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "parse_environment_value", "expand_specifiers"]
 
 #: System unit search path, highest priority first.
 UNIT_DIRS = (
@@ -112,6 +113,24 @@ def _parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], l
         if section == "Service":
             directives.append(_Directive(key.strip(), value.strip(), path, lineno))
     return directives, findings
+
+
+def expand_specifiers(value: str, unit: str) -> str:
+    """Expand the unit-name specifiers systemd units use (``%n``, ``%N``, ``%p``, ``%i``, ``%%``)."""
+    name = unit.rsplit(".", 1)[0]
+    prefix, _, instance = name.partition("@")
+    table = {"n": unit, "N": name, "p": prefix, "i": instance, "%": "%"}
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "%" and i + 1 < len(value) and value[i + 1] in table:
+            out.append(table[value[i + 1]])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def parse_environment_value(value: str) -> list[tuple[str, str]] | None:
@@ -223,6 +242,8 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
     env_files: list[tuple[str, bool, str]] = []
     for d in directives:
         where = f"{d.path}:{d.line}"
+        if d.key in ("Environment", "EnvironmentFile", "ExecStart"):
+            d.value = expand_specifiers(d.value, unit).replace("%", "%%")
         if d.key == "Environment":
             if not d.value:
                 env.clear()
