@@ -6,7 +6,6 @@ and with ``offline=True`` it never touches the network.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import socket
 import traceback
@@ -296,6 +295,8 @@ def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = 
     p = plan(options, host, debug=debug, refs=refs)
     net = None
     if not options.offline:
+        import asyncio
+
         ctx = probe_context(p)
         net = asyncio.run(network(p, ctx, debug=debug))
     return build_report(p, net)
