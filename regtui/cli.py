@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_options(p, with_format=False)
     p.add_argument("--concurrency", type=int, metavar="N")
     p.add_argument("--format", default="text", choices=("text", "json"))
+    p.add_argument("--output", metavar="DIR", help="also write the pulled image as an OCI image layout in DIR")
 
     p = sub.add_parser("fix", help="preview (and with --apply, apply) suggested fixes")
     _add_check_options(p, with_format=False)
@@ -76,15 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--list", action="store_true", help="list the fixes the findings suggest")
     g.add_argument("--code", metavar="CODE", help="every fix for findings with this code")
     g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list")
-    p.add_argument("--apply", action="store_true")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
 
     p = sub.add_parser("undo", help="restore files changed by a fix")
-    p.add_argument("--root", default="/")
-    p.add_argument("--state-dir", metavar="DIR")
-    p.add_argument("--list", action="store_true")
+    p.add_argument("--root", default="/", help="filesystem root of the host")
+    p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
+    p.add_argument("--list", action="store_true", help="list the backups")
     p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="restore even if a file changed after the fix")
     p.add_argument("--debug", action="store_true")
 
     p = sub.add_parser("tui", help="the interactive workbench (default)")
@@ -153,28 +154,149 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
-    from regtui.engine import run_check
+    """``regtui fix``: list, preview, and with ``--apply`` apply the suggested fixes (exit 0 done or
+    nothing to do, 1 a fix was refused or did not remove its finding, 2 usage)."""
+    import asyncio
+
+    from regtui import engine, fixes
+    from regtui.findings import CATALOGUE
 
     options = _options(args)
-    report = run_check(options, refs=_refs(options.images), debug=args.debug)
-    fixes = [f for f in report.sorted_findings() if f.fix]
-    if args.code:
-        fixes = [f for f in fixes if f.code == args.code]
-    elif args.fix_id:
-        fixes = [f for f in fixes if f.fix and f.fix.id == args.fix_id]
-        if not fixes:
-            raise UsageError(f"no fix {args.fix_id!r} among the current findings (see regtui fix --list)")
-    for f in fixes:
-        assert f.fix is not None
-        restart = f" then {f.fix.restart}" if f.fix.restart != "none" else ""
-        print(f"{f.fix.id}\n    {f.severity} {f.code}: {f.title}\n    {f.fix.kind}: {f.fix.summary}{restart}")
-    if not fixes:
-        print("no suggested fixes for the current findings")
+    if args.code and args.code not in CATALOGUE:
+        raise UsageError(f"--code {args.code}: not a finding code (see FINDINGS.md)")
+    p = engine.plan(options, refs=_refs(options.images), debug=args.debug)
+    net = None
+    if not options.offline:
+        net = asyncio.run(engine.network(p, engine.probe_context(p), debug=args.debug))
+    report = engine.build_report(p, net)
+    for err in report.errors:
+        print(f"regtui: internal error: {err.splitlines()[0]}", file=sys.stderr)
+    fixable = [f for f in report.sorted_findings() if f.fix]
     if args.list:
+        for f in fixable:
+            assert f.fix is not None
+            restart = f" then {f.fix.restart}" if f.fix.restart != "none" else ""
+            print(f"{f.fix.id}\n    {f.severity} {f.code}: {f.title}\n    {f.fix.kind}: {f.fix.summary}{restart}")
+        if not fixable:
+            print("no suggested fixes for the current findings")
         return EXIT_OK
-    print("\nregtui: previewing and applying fixes (diff, backup, atomic write, re-check, undo) is not built yet "
-          "in this version; the list above is what the findings suggest.", file=sys.stderr)
-    return EXIT_USAGE
+    if args.code:
+        selected = [f for f in fixable if f.code == args.code]
+        if not selected:
+            print(f"no finding with code {args.code} has a fix here: nothing to do")
+            return EXIT_OK
+    else:
+        selected = [f for f in fixable if f.fix and f.fix.id == args.fix_id]
+        if not selected:
+            raise UsageError(f"no fix {args.fix_id!r} among the current findings (see regtui fix --list)")
+    status = EXIT_OK
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    for finding in selected:
+        plan = fixes.plan(finding, p.host, options=options, probes=report.probes)
+        sys.stdout.write(fixes.render(plan))
+        if not args.apply:
+            print()
+            continue
+        if plan.empty and plan.kind != "manual":
+            print("nothing to do\n")
+            continue
+        if not plan.can_apply:
+            print(f"regtui: {plan.fix_id} not applied: {plan.blocked or 'this fix is done by hand (see above)'}\n")
+            status = EXIT_FINDINGS
+            continue
+        if not args.yes:
+            if not interactive:
+                print(f"regtui: {plan.fix_id} not applied: no terminal to confirm on; rerun with --yes to apply "
+                      "what is shown above", file=sys.stderr)
+                status = EXIT_FINDINGS
+                continue
+            if not _confirm(plan):
+                print("not applied\n")
+                status = EXIT_FINDINGS
+                continue
+        result = fixes.apply(plan, options, host=p.host, probes=report.probes)
+        for check in result.checks:
+            print(f"check: {check.name}: {check.status}{' (' + check.detail + ')' if check.detail else ''}")
+        for out in result.outputs:
+            print(f"$ {out['command']}: exit {out['returncode']}" + (f"\n{out['output']}" if out["output"] else ""))
+        print(("regtui: " if not result.ok else "") + result.message + "\n")
+        if not result.ok:
+            status = EXIT_FINDINGS
+        elif result.restart_command and interactive and not args.yes:
+            if _ask(f"run `{result.restart_command}` now ({result.restart})? [y/N] "):
+                out = fixes.run_command(result.restart_command, p.host)
+                print(f"exit {out['returncode']}" + (f": {out['output']}" if out["output"] else ""))
+    return status
+
+
+def _ask(prompt: str) -> bool:
+    try:
+        return input(prompt).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _confirm(plan) -> bool:  # type: ignore[no-untyped-def]
+    """Ask before applying; a fix with something to check (a CA fingerprint) wants the word yes."""
+    if plan.confirm:
+        print(f"Before you agree: {plan.confirm}")
+        try:
+            return input("Type yes to apply: ").strip().lower() == "yes"
+        except EOFError:
+            return False
+    what = "run these commands" if plan.kind == "command" else f"write {len(plan.changes)} file(s)"
+    return _ask(f"Apply {plan.fix_id} ({what}, with a backup)? [y/N] ")
+
+
+def _cmd_undo(args: argparse.Namespace) -> int:
+    """``regtui undo``: list backups, or restore one byte for byte (refused if a file changed since, unless --force)."""
+    from regtui import fixes
+    from regtui.host import Host
+
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    host = Host.from_args(args.root)
+    backups = fixes.list_backups(host, args.state_dir)
+    if args.list or not args.backup_id:
+        if not backups:
+            print("no backups")
+        for b in backups:
+            print(f"{b.id}  [{b.status}]  {b.created_at}\n    {b.code}: {b.summary}\n    {', '.join(b.files)}")
+        return EXIT_OK
+    if args.backup_id not in {b.id for b in backups}:
+        raise UsageError(f"no backup {args.backup_id!r} (see regtui undo --list)")
+    result = fixes.undo(args.backup_id, host=host, state_dir=args.state_dir, force=args.force)
+    print(("" if result.ok else "regtui: ") + result.message, file=sys.stdout if result.ok else sys.stderr)
+    for path in result.restored:
+        print(f"    {path}")
+    return EXIT_OK if result.ok else EXIT_FINDINGS
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    """``regtui pull REF``: the instrumented test pull (exit 0 pulled, 1 failed or an error finding, 2 usage)."""
+    from regtui.registry.command import run_pull
+
+    options = _options(args)
+    if options.concurrency is not None and options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if options.platform:
+        from regtui.registry.manifest import Platform
+
+        try:
+            Platform.parse(options.platform)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    (ref,) = _refs([args.ref])
+    return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug)
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    """The workbench; textual is imported only here, so the headless commands never pay for it."""
+    options = _options(args)
+    _refs(options.images)
+    from regtui.tui.app import run
+
+    return run(options, read_only=args.read_only, debug=args.debug)
 
 
 def _not_built(what: str) -> int:
@@ -196,11 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "fix":
             return _cmd_fix(args)
         if args.command == "pull":
-            _refs([args.ref])
-            return _not_built("the instrumented test pull (regtui pull)")
+            return _cmd_pull(args)
         if args.command == "undo":
-            return _not_built("undo of applied fixes (regtui undo)")
-        return _not_built("the workbench (regtui tui)")
+            return _cmd_undo(args)
+        return _cmd_tui(args)
     except UsageError as exc:
         print(f"regtui: {exc}", file=sys.stderr)
         return EXIT_USAGE

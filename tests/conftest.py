@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 pytest_plugins = ["lab.fixtures"]
@@ -20,3 +23,38 @@ def _clean_shell_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never depend on the developer's proxy, TLS or registry variables."""
     for name in _SHELL_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+# -- SVG snapshot baselines (pytest-textual-snapshot) live in the top-level snapshots/ folder --------
+SNAPSHOTS_DIR = Path(__file__).resolve().parent.parent / "snapshots"
+
+
+def _top_level_snapshot_assertion() -> type:
+    """A syrupy assertion whose SVG extension stores files under ``snapshots/<test module>/``."""
+    from pytest_textual_snapshot import SVGImageExtension
+    from syrupy.assertion import SnapshotAssertion
+
+    class TopLevelSVGExtension(SVGImageExtension):
+        """pytest-textual-snapshot's SVG extension with the baseline directory moved to the top level."""
+
+        @classmethod
+        def dirname(cls, *, test_location: Any) -> str:
+            return str(SNAPSHOTS_DIR / test_location.basename)
+
+    class TopLevelSnapshotAssertion(SnapshotAssertion):
+        """Swaps in the top-level extension when snap_compare asks for the SVG one."""
+
+        def use_extension(self, extension_class: Any = None) -> SnapshotAssertion:
+            if extension_class is SVGImageExtension:
+                extension_class = TopLevelSVGExtension
+            return super().use_extension(extension_class)
+
+    return TopLevelSnapshotAssertion
+
+
+@pytest.fixture
+def snapshot(snapshot: Any) -> Any:
+    """syrupy's snapshot fixture, storing SVG baselines in the top-level ``snapshots/`` folder."""
+    cls = _top_level_snapshot_assertion()
+    return cls(session=snapshot.session, extension_class=snapshot.extension_class,
+               test_location=snapshot.test_location, update_snapshots=snapshot.update_snapshots)

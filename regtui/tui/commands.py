@@ -1,0 +1,66 @@
+"""Command palette (ctrl+p): commands that depend on what is on screen and selected."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from regtui.model import PANELS
+from regtui.tui.data import PANEL_TITLES, panel_findings
+
+if TYPE_CHECKING:
+    from regtui.tui.app import RegtuiApp
+
+__all__ = ["WorkbenchCommands", "workbench_commands"]
+
+#: Export formats offered in the palette: (format, extension, words).
+_EXPORTS = (("markdown", "md", "Markdown"), ("json", "json", "JSON"), ("html", "html", "HTML"))
+
+
+def workbench_commands(app: "RegtuiApp") -> Iterator[tuple[str, Callable[[], Any], str]]:
+    """(name, callback, help) for the palette, given the app's current view and selection."""
+    view = app.current
+    findings = panel_findings(app.data, None if view == "all" else view)
+    for f in findings:
+        if f.get("fix"):
+            yield (f"fix: {f['title']}", partial(app.open_fix, f), f"{f['code']} · {f['fix']['kind']}: {f['fix']['summary']}")
+    for fmt, ext, words in _EXPORTS:
+        path = f"{app.export_dir}/{app.export_stem()}.{ext}"
+        yield (f"export: report as {words}", partial(app.export, fmt, path), f"writes {path}")
+    for item in app.reproducers():
+        yield (f"copy: reproducer command ({item.label})", partial(app.copy_text, item), item.text)
+    copy = app.copyable()
+    if copy is not None:
+        yield (f"copy: {copy.label}", partial(app.copy_text, copy), "to the clipboard with OSC 52")
+    yield ("image: change the image reference", app.action_image, "re-plans routes and re-probes")
+    yield ("re-run: this panel", app.action_rerun, "r")
+    yield ("re-run: everything", app.action_rerun_all, "R")
+    if not app.read_only and app.backups:
+        yield ("undo: last fix", app.action_undo, app.backups[-1][0])
+    for i, p in enumerate(PANELS):
+        yield (f"panel: {PANEL_TITLES[p]}", partial(app.action_panel, p), str(i + 1))
+    yield ("panel: all findings", partial(app.action_panel, "all"), "0")
+    yield ("filter: findings", app.action_filter, "/")
+    yield ("help: keys", app.action_help, "? or F1")
+
+
+class WorkbenchCommands(Provider):
+    """Fix, export, copy reproducer, image, re-run, panels."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        return list(workbench_commands(self.app))  # type: ignore[arg-type]
+
+    async def discover(self) -> Hits:
+        """Everything, before the user types."""
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Fuzzy match on the command name."""
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

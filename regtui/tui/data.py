@@ -1,0 +1,273 @@
+"""Pure helpers over the redacted report dict (``Report.to_dict()``): what the panels show.
+
+Nothing here imports textual, so every rule the workbench applies (which findings a panel
+lists, how a filter matches, which reproducer command an item gets) is testable as data.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
+
+from regtui import redact
+from regtui.model import PANELS, severity_rank
+
+__all__ = [
+    "PANEL_TITLES",
+    "PROBE_PANELS",
+    "NOT_BUILT",
+    "Copyable",
+    "finding_key",
+    "panel_findings",
+    "filter_findings",
+    "counts",
+    "probe",
+    "probe_state",
+    "finding_text",
+    "endpoint_reproducers",
+    "finding_reproducers",
+    "fmt_ms",
+    "short_digest",
+    "human_bytes",
+]
+
+#: Panel titles in workbench order (number key = index + 1).
+PANEL_TITLES: dict[str, str] = {
+    "config": "Config",
+    "mirrors": "Mirrors",
+    "certs": "Certificates",
+    "proxy": "Proxy",
+    "dns": "DNS",
+    "clock": "Clock",
+    "pull": "Pull",
+}
+assert tuple(PANEL_TITLES) == PANELS
+
+#: Panels whose content comes from a network probe, and the report key that holds it.
+PROBE_PANELS: dict[str, str] = {"mirrors": "mirrors", "certs": "tls", "proxy": "proxy", "dns": "dns", "clock": "clock"}
+
+#: What the engine says when a probe module is missing.
+NOT_BUILT = "not built in this version"
+
+
+@dataclass(frozen=True)
+class Copyable:
+    """Something the user can copy with ``c``: a label for the notification and the text."""
+
+    label: str
+    text: str
+
+
+def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Identity of a finding across re-checks (code, subject, runtime)."""
+    return (f.get("code", ""), f.get("subject", ""), f.get("runtime") or "")
+
+
+def _sort_key(f: Mapping[str, Any]) -> tuple[Any, ...]:
+    panel = f.get("panel", "")
+    return (severity_rank(f.get("severity", "")), PANELS.index(panel) if panel in PANELS else 99,
+            f.get("code", ""), f.get("subject", ""))
+
+
+def panel_findings(data: Mapping[str, Any], panel: str | None) -> list[dict[str, Any]]:
+    """Findings of ``panel`` (every panel when ``None``), errors first."""
+    found = [f for f in data.get("findings", []) if panel is None or f.get("panel") == panel]
+    return sorted(found, key=_sort_key)
+
+
+def filter_findings(findings: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
+    """Findings whose code, severity, subject, title or runtime contain every word of ``query``."""
+    words = query.lower().split()
+    out = []
+    for f in findings:
+        hay = " ".join(str(f.get(k) or "") for k in ("code", "severity", "subject", "title", "runtime", "panel")).lower()
+        if all(w in hay for w in words):
+            out.append(dict(f))
+    return out
+
+
+def counts(findings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Findings per severity."""
+    c = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        c[f.get("severity", "info")] = c.get(f.get("severity", "info"), 0) + 1
+    return c
+
+
+def probe(data: Mapping[str, Any], panel: str) -> Any:
+    """The probe's data for ``panel`` (``None`` when the probe has not run or failed)."""
+    key = PROBE_PANELS.get(panel)
+    if key is None:
+        return None
+    entry = data.get("probes", {}).get(key)
+    if key == "proxy":
+        entry = (entry or {}).get("live")
+    if isinstance(entry, dict) and "data" in entry and set(entry) <= {"data", "elapsed_ms", "error"}:
+        return entry.get("data")
+    return entry or None
+
+
+def probe_state(data: Mapping[str, Any], panel: str, running: bool) -> tuple[str, str]:
+    """(state, words) of a panel's live evidence: ``running``, ``done``, ``offline``, ``not-built``, ``error``, ``none``."""
+    if panel == "config":
+        return ("running", "reading configuration") if running else ("done", "")
+    if running:
+        return "running", "probing" if panel != "pull" else "pulling"
+    if data.get("mode") != "network":
+        return "offline", "offline: configuration only, nothing probed (run without --offline)"
+    if panel == "pull":
+        if data.get("pull"):
+            return "done", ""
+        note = next((n for n in data.get("notes", []) if "pull" in n), "")
+        if NOT_BUILT in note:
+            return "not-built", f"the test pull is {NOT_BUILT}"
+        return "none", note or "no test pull (--no-pull, no image, or no runtime to imitate)"
+    key = PROBE_PANELS[panel]
+    entry = data.get("probes", {}).get(key)
+    if key == "proxy":
+        entry = (entry or {}).get("live")
+    if not isinstance(entry, dict):
+        return "none", "no live results"
+    err = entry.get("error")
+    if err == NOT_BUILT:
+        return "not-built", f"live {PANEL_TITLES[panel]} probe: {NOT_BUILT}"
+    if err:
+        return "error", f"probe failed (a bug in regtui): {str(err).splitlines()[0]}"
+    return "done", ""
+
+
+def finding_text(f: Mapping[str, Any]) -> str:
+    """A finding as plain text for the clipboard or a ticket (already redacted)."""
+    lines = [f"[{f.get('severity')}] {f.get('code')}: {f.get('title')}", f"subject: {f.get('subject')}"]
+    if f.get("runtime"):
+        lines.append(f"runtime: {f['runtime']}")
+    if f.get("detail"):
+        lines.append(str(f["detail"]))
+    ev = f.get("evidence") or {}
+    if ev:
+        lines.append("evidence:")
+        lines += [f"  {k}: {v}" for k, v in ev.items()]
+    fx = f.get("fix")
+    if fx:
+        restart = f" (then {fx['restart']})" if fx.get("restart") not in (None, "", "none") else ""
+        lines.append(f"fix ({fx.get('kind')}): {fx.get('summary')}{restart}")
+    return redact.text("\n".join(lines))
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname or "", port
+
+
+def endpoint_reproducers(ep: Mapping[str, Any], image: str = "") -> list[Copyable]:
+    """Shell commands that reproduce what the runtime does against one endpoint (redacted)."""
+    url = str(ep.get("url", ""))
+    if not url:
+        return []
+    host, port = _host_port(url)
+    tls = ep.get("tls") or {}
+    proxy = ep.get("proxy")
+    https = url.startswith("https://")
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}s\\n"]
+    if proxy:
+        curl += ["--proxy", str(proxy)]
+    else:
+        curl += ["--noproxy", "*"]
+    if https and not tls.get("verify", True):
+        curl.append("-k")
+    for ca in tls.get("ca_files") or []:
+        curl += ["--cacert", str(ca)]
+    repo = ep.get("repository") or ""
+    tag = image.rsplit("@", 1)[1] if "@" in image else (image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "")
+    target = f"{url.rstrip('/')}/{repo}/manifests/{tag}" if repo and tag else f"{url.rstrip('/')}/"
+    if ep.get("query") and repo and tag:
+        target += f"?{ep['query']}"
+    curl += ["-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+             target]
+    out = [Copyable(f"curl {host}", shlex.join(curl))]
+    if https:
+        s_client = ["openssl", "s_client", "-connect", f"{host}:{port}", "-servername", host, "-showcerts"]
+        if proxy:
+            phost, pport = _host_port(str(proxy))
+            s_client += ["-proxy", f"{phost}:{pport}"]
+        for ca in tls.get("ca_files") or []:
+            s_client += ["-CAfile", str(ca)]
+        out.append(Copyable(f"openssl s_client {host}", shlex.join(s_client) + " </dev/null"))
+    if repo:
+        netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+        ref = f"{netloc}/{repo}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag or 'latest'}")
+        skopeo = ["skopeo", "inspect", "--raw"]
+        if not https or not tls.get("verify", True):
+            skopeo.append("--tls-verify=false")
+        out.append(Copyable(f"skopeo inspect {netloc}", shlex.join(skopeo + [f"docker://{ref}"])))
+    return [Copyable(c.label, redact.text(c.text)) for c in out]
+
+
+def _endpoint_for(data: Mapping[str, Any], f: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    ev = f.get("evidence") or {}
+    want_url = ev.get("endpoint") or ev.get("url")
+    subject = str(f.get("subject", ""))
+    for route in data.get("routes", []):
+        if f.get("runtime") and route.get("runtime") != f.get("runtime"):
+            continue
+        for ep in route.get("endpoints", []):
+            if (want_url and ep.get("url") == want_url) or ep.get("host") == subject:
+                return ep, route.get("image", "")
+    return None, ""
+
+
+def finding_reproducers(data: Mapping[str, Any], f: Mapping[str, Any]) -> list[Copyable]:
+    """Reproducer commands for a finding: the endpoint's curl/openssl/skopeo, or a panel-specific one."""
+    ep, image = _endpoint_for(data, f)
+    out = endpoint_reproducers(ep, image) if ep else []
+    ev = f.get("evidence") or {}
+    panel = f.get("panel")
+    if panel == "dns":
+        name = str(ev.get("host") or ev.get("name") or f.get("subject", "")).rsplit(":", 1)[0]
+        server = ev.get("server")
+        cmd = ["dig"] + ([f"@{str(server).rsplit(':', 1)[0]}"] if server else []) + [name]
+        out.insert(0, Copyable(f"dig {name}", shlex.join(cmd)))
+    elif panel == "clock":
+        server = str(ev.get("server") or "pool.ntp.org")
+        out.insert(0, Copyable(f"query {server}", shlex.join(["chronyc", "-n", "sources", "-v"]) + " ; "
+                               + shlex.join(["ntpdate", "-q", server.rsplit(":", 1)[0]])))
+    elif panel == "config" and ev.get("file"):
+        line = ev.get("line")
+        cmd = ["sed", "-n", f"{max(1, int(line) - 3)},{int(line) + 3}p", str(ev["file"])] if isinstance(line, int) \
+            else ["cat", str(ev["file"])]
+        out.insert(0, Copyable(f"show {ev['file']}", shlex.join(cmd)))
+    return [Copyable(c.label, redact.text(c.text)) for c in out]
+
+
+def fmt_ms(v: Any) -> str:
+    """Milliseconds for a table cell."""
+    if v is None or v == "":
+        return "-"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{x:.0f} ms" if x >= 10 else f"{x:.1f} ms"
+
+
+def short_digest(d: Any, n: int = 12) -> str:
+    """``sha256:0123456789ab`` from a full digest."""
+    s = str(d or "")
+    algo, _, hexpart = s.partition(":")
+    return f"{algo}:{hexpart[:n]}" if hexpart else s[:n + 7]
+
+
+def human_bytes(n: Any) -> str:
+    """Bytes in KiB/MiB."""
+    try:
+        x = float(n)
+    except (TypeError, ValueError):
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if x < 1024 or unit == "GiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return f"{x:.1f} GiB"

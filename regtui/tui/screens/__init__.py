@@ -1,0 +1,1 @@
+"""Screens over the workbench: help, guided fix, image and export prompts."""

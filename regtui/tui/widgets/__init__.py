@@ -1,0 +1,1 @@
+"""One widget module per panel, plus the shared panel base, findings list and status strip."""

@@ -1,0 +1,46 @@
+"""The "all findings" view: every panel's findings in one list, errors first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from regtui.tui.data import counts, filter_findings, panel_findings
+from regtui.tui.widgets.base import FindingsTable
+
+__all__ = ["AllFindings"]
+
+
+class AllFindings(Vertical):
+    """Findings of every panel, with the panel named on each row."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(id="panel-all", classes="panel", **kwargs)
+        self.border_title = "0 All findings"
+
+    def compose(self) -> ComposeResult:
+        """One table."""
+        yield FindingsTable(show_panel=True, classes="panel-findings all-findings")
+
+    def show(self, data: dict[str, Any], running: bool, query: str, frame: int = 0) -> None:
+        """Every finding, filtered by ``query``."""
+        findings = panel_findings(data, None)
+        if query:
+            findings = filter_findings(findings, query)
+        self.findings_table.set_findings(findings)
+        c = counts(findings)
+        self.border_subtitle = f"{c['error']}E {c['warning']}W {c['info']}i" + (f" (filter: {query})" if query else "")
+
+    def tick(self, frame: int) -> None:
+        """Nothing animates here."""
+
+    def copyable(self) -> None:
+        """The body is the findings list."""
+        return None
+
+    @property
+    def findings_table(self) -> FindingsTable:
+        """The list."""
+        return self.query_one(FindingsTable)

@@ -1,0 +1,34 @@
+"""The `tui` command: options reach the workbench; bad input fails before textual loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import regtui.tui.app as tui_app
+from regtui.cli import main
+
+
+def test_tui_command_builds_options_and_read_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`regtui --root R --image REF --read-only` runs the workbench with those options."""
+    seen: dict[str, Any] = {}
+
+    def fake_run(options: Any, *, read_only: bool = False, debug: bool = False) -> int:
+        seen.update(options=options, read_only=read_only)
+        return 0
+
+    monkeypatch.setattr(tui_app, "run", fake_run)
+    assert main(["--root", str(tmp_path), "--image", "alpine", "--read-only"]) == 0
+    assert seen["read_only"] is True
+    assert seen["options"].root == str(tmp_path) and seen["options"].images == ("alpine",)
+    assert main(["tui", "--root", str(tmp_path)]) == 0
+    assert seen["read_only"] is False
+
+
+def test_tui_command_rejects_bad_root_and_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing root or an invalid reference is a usage error (exit 2) with one line, no app."""
+    assert main(["tui", "--root", str(tmp_path / "nope")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main(["tui", "--root", str(tmp_path), "--image", "UPPER/Bad:tag tag"]) == 2
