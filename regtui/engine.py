@@ -245,6 +245,8 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
     if not p.refs:
         notes.append("no image given (--image REF): configuration checked, no route planned")
     findings = list(p.findings)
+    # DESIGN's shapes: dns and tls are per-endpoint lists, proxy and clock objects; every panel's
+    # whole result (data, elapsed_ms, error) is also kept under "panels" for the workbench.
     probes: dict[str, Any] = {"dns": [], "tls": [], "clock": {}, "proxy": {}}
     probes["proxy"] = {"shell": _shell_proxy(p.host),
                        "daemons": {v.name: {"effective": v.proxy_env.effective(), "sources": dict(v.proxy_env.sources)}
@@ -257,12 +259,19 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         mode = "offline"
     else:
         probes["status"] = "probed"
+        probes["panels"] = net.probes
         for panel, result in net.probes.items():
-            key = {"certs": "tls"}.get(panel, panel)
-            if key == "proxy":
-                probes["proxy"]["live"] = result
+            data = result.get("data")
+            if panel == "dns":
+                probes["dns"] = list((data or {}).get("hosts", []))
+            elif panel == "certs":
+                probes["tls"] = list((data or {}).get("endpoints", []))
+            elif panel == "proxy":
+                probes["proxy"]["live"] = data
+            elif panel == "clock":
+                probes["clock"] = data or {}
             else:
-                probes[key] = result
+                probes[panel] = data
         findings += net.findings
         notes += net.notes
         errors += net.errors

@@ -101,12 +101,22 @@ def probe(data: Mapping[str, Any], panel: str) -> Any:
     key = PROBE_PANELS.get(panel)
     if key is None:
         return None
-    entry = data.get("probes", {}).get(key)
-    if key == "proxy":
-        entry = (entry or {}).get("live")
+    entry = _panel_entry(data, key)
     if isinstance(entry, dict) and "data" in entry and set(entry) <= {"data", "elapsed_ms", "error"}:
         return entry.get("data")
     return entry or None
+
+
+def _panel_entry(data: Mapping[str, Any], key: str) -> Any:
+    """A probe panel's whole result: ``probes.panels[panel]`` (older reports: ``probes[key]``)."""
+    probes = data.get("probes", {}) or {}
+    panel = {"tls": "certs"}.get(key, key)
+    if isinstance(probes.get("panels"), dict) and panel in probes["panels"]:
+        return probes["panels"][panel]
+    entry = probes.get(key)
+    if key == "proxy":
+        entry = (entry or {}).get("live")
+    return entry
 
 
 def probe_state(data: Mapping[str, Any], panel: str, running: bool) -> tuple[str, str]:
@@ -125,9 +135,7 @@ def probe_state(data: Mapping[str, Any], panel: str, running: bool) -> tuple[str
             return "not-built", f"the test pull is {NOT_BUILT}"
         return "none", note or "no test pull (--no-pull, no image, or no runtime to imitate)"
     key = PROBE_PANELS[panel]
-    entry = data.get("probes", {}).get(key)
-    if key == "proxy":
-        entry = (entry or {}).get("live")
+    entry = _panel_entry(data, key)
     if not isinstance(entry, dict):
         return "none", "no live results"
     err = entry.get("error")
