@@ -1,0 +1,183 @@
+"""Backups: one folder per applied fix, with a manifest, so ``undo`` can restore every byte.
+
+Layout (``STATE`` is ``ROOT/var/lib/regtui`` unless ``--state-dir`` says otherwise)::
+
+    STATE/backups/<YYYYmmddTHHMMSSZ>-<fix>/
+        manifest.json      what was changed: host path, existed?, SHA-256 before and after,
+                           mode, owner, the blob holding the original bytes; directories created
+                           and removed; status (writing, applied, rolled-back, undone)
+        files/0, files/1   the original bytes (mode 0600: they may hold credentials)
+
+Files that did not exist are recorded as absent, so undo deletes them. The manifest is written
+(atomically) before the first change and updated after the last, so a crash in between leaves a
+backup that undo can still use. ``STATE/lock`` serialises fixes and undos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from regtui.fixes._model import BackupInfo, UndoRefused
+
+__all__ = ["BackupStore", "FileRecord", "Manifest", "MANIFEST", "STATE_DIR"]
+
+#: Host path of the default state directory (under the root).
+STATE_DIR = "/var/lib/regtui"
+MANIFEST = "manifest.json"
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class FileRecord:
+    """One file as it was before the fix and as the fix left it."""
+
+    path: str
+    existed: bool
+    before_sha256: str | None
+    after_sha256: str | None
+    """``None`` when the fix deleted the file."""
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    blob: str | None = None
+    """Name of the file under ``files/`` with the original bytes (``None`` when it did not exist)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Manifest:
+    """What one applied fix changed."""
+
+    id: str
+    fix_id: str
+    code: str
+    subject: str
+    summary: str
+    created_at: str
+    root: str
+    status: str = "writing"
+    files: list[FileRecord] = field(default_factory=list)
+    dirs_created: list[str] = field(default_factory=list)
+    """Host paths of directories the fix created, outermost first."""
+    dirs_removed: list[dict[str, Any]] = field(default_factory=list)
+    """``{path, mode, uid, gid}`` of directories the fix removed after emptying them."""
+    restart: str = "none"
+    events: list[dict[str, str]] = field(default_factory=list)
+    """``{at, status, note}`` history (rolled back, undone, forced)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        data = dict(self.__dict__)
+        data["files"] = [f.to_dict() for f in self.files]
+        data["schema"] = "regtui.backup/1"
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
+        """Parse a manifest (unknown keys ignored)."""
+        files = [FileRecord(**{k: v for k, v in f.items() if k in FileRecord.__dataclass_fields__})
+                 for f in data.get("files", [])]
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "files"}
+        return cls(files=files, **known)
+
+
+class BackupStore:
+    """The backups folder of one state directory (a real path on this machine)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.dir = self.state_dir / "backups"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the state directory's lock (one fix or undo at a time)."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def new_id(self, stamp: str, fix_id: str) -> str:
+        """A fresh backup id: ``<timestamp>-<fix id slug>``, suffixed when taken."""
+        slug = _SLUG.sub("_", fix_id).strip("_")[:80] or "fix"
+        base = f"{stamp}-{slug}"
+        candidate, n = base, 1
+        while (self.dir / candidate).exists():
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def create(self, manifest: Manifest, originals: list[bytes | None]) -> Path:
+        """Write the blobs and the manifest (status ``writing``) of a new backup; returns its folder."""
+        folder = self.dir / manifest.id
+        folder.mkdir(mode=0o700)
+        (folder / "files").mkdir(mode=0o700)
+        for record, data in zip(manifest.files, originals):
+            if data is None:
+                continue
+            blob = folder / "files" / str(record.blob)
+            fd = os.open(blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        self.save(manifest)
+        return folder
+
+    def save(self, manifest: Manifest) -> None:
+        """Write the manifest atomically."""
+        folder = self.dir / manifest.id
+        tmp = folder / f".{MANIFEST}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(manifest.to_dict(), fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / MANIFEST)
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def load(self, backup_id: str) -> Manifest:
+        """The manifest of ``backup_id``; :class:`UndoRefused` when there is no such backup."""
+        if not backup_id or "/" in backup_id or backup_id in (".", ".."):
+            raise UndoRefused(f"{backup_id!r} is not a backup id (see regtui undo --list)")
+        path = self.dir / backup_id / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UndoRefused(f"no backup {backup_id!r} in {self.dir} (see regtui undo --list)") from None
+        except (OSError, ValueError) as exc:
+            raise UndoRefused(f"backup {backup_id!r} has an unreadable manifest: {exc}") from None
+        return Manifest.from_dict(data)
+
+    def blob(self, backup_id: str, name: str) -> bytes:
+        """The original bytes kept in a backup."""
+        return (self.dir / backup_id / "files" / name).read_bytes()
+
+    def list(self) -> list[BackupInfo]:
+        """Every backup, oldest first."""
+        out: list[BackupInfo] = []
+        for folder in sorted(self.dir.iterdir()) if self.dir.is_dir() else []:
+            try:
+                m = Manifest.from_dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                continue
+            out.append(BackupInfo(m.id, m.created_at, m.fix_id, m.code, m.summary, m.status,
+                                  tuple(f.path for f in m.files), str(folder)))
+        return sorted(out, key=lambda b: (b.created_at, b.id))

@@ -1,0 +1,168 @@
+"""Trusting a registry's CA where each runtime reads it, after its fingerprint is shown and confirmed.
+
+- Docker: ``/etc/docker/certs.d/<host[:port]>/ca.crt`` (cert-file mode; when that directory has a
+  hosts.toml, dockerd's containerd store reads only the CAs it names, so ``ca`` is added there too);
+- CRI-O/podman: ``/etc/containers/certs.d/<host[:port]>/ca.crt``;
+- containerd: the namespace's hosts directory; with a hosts.toml, the CA file next to it and its
+  ``ca`` key (root level for the upstream, else the endpoint's ``[host."..."]`` table); without
+  one, ``ca.crt`` in cert-file mode;
+- k3s: a CA file under /etc/rancher/k3s and ``configs."<host>".tls.ca_file`` in registries.yaml.
+
+The certificate is the one the TLS probe captured (``params.ca_pem`` or the probe data's
+``ca_candidates``); its SHA-256 must equal the fingerprint the finding shows, else nothing is planned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from typing import Any, Mapping
+
+from regtui.fixes._engine import Context
+from regtui.fixes._helpers import ManualOnly, PlanRefused, edit_toml, edit_yaml, require
+from regtui.fixes._tomledit import TomlDoc
+
+__all__ = ["install_ca", "certificate_pem"]
+
+
+def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
+    """(PEM bytes, SHA-256 of the DER, subject) of the certificate the finding asks to trust."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    p = ctx.params
+    fp = str(p.get("ca_pem_fingerprint") or "").lower().replace(":", "")
+    require(fp, "the finding carries no certificate fingerprint")
+    pem = p.get("ca_pem")
+    if not pem:
+        tls_data = ctx.probes.get("tls")
+        candidates = tls_data.get("ca_candidates") if isinstance(tls_data, Mapping) else None
+        entry = (candidates or {}).get(fp) or (candidates or {}).get(p.get("ca_pem_fingerprint"))
+        pem = entry.get("pem") if isinstance(entry, dict) else None
+    if not pem:
+        raise PlanRefused("the certificate itself is not at hand: run the fix with the network (not --offline) so the "
+                          "TLS probe captures it")
+    data = pem.encode() if isinstance(pem, str) else bytes(pem)
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise PlanRefused("the captured certificate is not valid PEM") from None
+    got = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    require(got == fp, f"the captured certificate's SHA-256 ({got}) is not the finding's ({fp}); nothing planned")
+    return cert.public_bytes(Encoding.PEM), got, cert.subject.rfc4514_string()
+
+
+def _write_ca(ctx: Context, path: str, pem: bytes, fp: str, subject: str) -> str:
+    """Write the CA at ``path``, or beside it when another file is there; returns the path used (or already holding it)."""
+    existing = ctx.read(path)
+    if existing == pem:
+        return path
+    if existing is not None:
+        path = posixpath.join(posixpath.dirname(path), f"regtui-{fp[:16]}.crt")
+        if ctx.read(path) == pem:
+            return path
+    ctx.write(path, pem, mode=0o644, note=f"certificate: {subject}, SHA-256 {fp}")
+    return path
+
+
+def _add_ca_key(doc: TomlDoc, table: tuple[Any, ...], ca: str) -> None:
+    key = table + ("ca",)
+    current = doc.get(key)
+    if current is None:
+        doc.set(key, ca)
+    elif isinstance(current, str):
+        if current != ca:
+            doc.set(key, [current, ca])
+    elif isinstance(current, list) and ca not in current:
+        doc.set(key, current + [ca])
+
+
+def _hosts_table(doc: TomlDoc, wanted: str) -> tuple[Any, ...]:
+    """The hosts.toml table for an endpoint: ``("host", url)`` when one matches, else the root (upstream)."""
+    if not wanted:
+        return ()
+    key = wanted.rstrip("/")
+    key = key[:-3] if key.endswith("/v2") else key
+    hosts = doc.get(("host",)) or {}
+    for name in hosts:
+        if name.rstrip("/") == key or name.rstrip("/").removesuffix("/v2") == key:
+            return ("host", name)
+    return ("host", key)
+
+
+def install_ca(ctx: Context) -> None:
+    """``tls.unknown-authority``/``tls.self-signed``/``tls.trust-differs``/``tls.intercepted``: trust the CA."""
+    p = ctx.params
+    pem, fp, subject = certificate_pem(ctx)
+    runtime = str(p.get("runtime") or ctx.finding.runtime or "")
+    via = str(p.get("via") or "")
+    install_to = str(p.get("install_to") or "")
+    require(install_to.startswith("/"), "the finding does not say where the runtime reads a CA")
+    ctx.confirm = (f"trust {subject} for {p.get('host') or ctx.finding.subject} in {runtime}: check its SHA-256 {fp} "
+                   "out of band (with the registry's or network team's records) before you agree")
+    if via == "certs.d" or install_to.endswith(".crt"):
+        used = _write_ca(ctx, install_to, pem, fp, subject)
+        hosts_toml = posixpath.join(posixpath.dirname(install_to), "hosts.toml")
+        data = ctx.read(hosts_toml)
+        if data and data.strip():
+            ctx.note(f"{hosts_toml} exists: with Docker's containerd image store only the CAs it names are read, "
+                     "so the CA is added to its ca key too")
+            edit_toml(ctx, hosts_toml, lambda doc: _add_ca_key(doc, (), posixpath.basename(used)))
+        return
+    if via == "registries.yaml":
+        ca_file = str(p.get("ca_file") or "")
+        require(ca_file.startswith("/"), "the finding names no CA file for registries.yaml")
+        used = _write_ca(ctx, ca_file, pem, fp, subject)
+        host = str(p.get("host") or ctx.finding.subject)
+        key = str(p.get("key") or "")
+        config_host = key.split('"')[1] if key.count('"') >= 2 else host
+
+        def edit(doc):  # type: ignore[no-untyped-def]
+            current = doc.get(("configs", config_host, "tls", "ca_file"))
+            require(current in (None, used), f"configs.{config_host}.tls.ca_file already names {current}; "
+                    "append the certificate to that file by hand")
+            doc.set(("configs", config_host, "tls", "ca_file"), used)
+
+        edit_yaml(ctx, install_to, edit, create=True)
+        ctx.restart = "restart k3s"
+        return
+    if via.startswith("hosts.toml") or install_to.endswith("hosts.toml"):
+        directory = posixpath.dirname(install_to)
+        data = ctx.read(install_to)
+        if data is None or not data.strip():
+            _write_ca(ctx, posixpath.join(directory, "ca.crt"), pem, fp, subject)
+            ctx.note(f"{directory} has no hosts.toml: containerd reads *.crt there (cert-file mode)")
+        else:
+            ca_file = str(p.get("ca_file") or posixpath.join(directory, f"regtui-{fp[:16]}.crt"))
+            used = _write_ca(ctx, ca_file, pem, fp, subject)
+            table = str(p.get("hosts_toml_table") or "")
+            wanted = table.split('"')[1] if table.count('"') >= 2 else ""
+            rel = posixpath.basename(used) if posixpath.dirname(used) == directory else used
+
+            def edit(doc: TomlDoc) -> None:
+                where = _hosts_table(doc, wanted)
+                if where and not doc.has(where):
+                    raise ManualOnly(f"{install_to} has no [host.\"{wanted}\"] table for this endpoint; add the CA "
+                                     "where the endpoint is configured by hand")
+                _add_ca_key(doc, where, rel)
+
+            edit_toml(ctx, install_to, edit)
+        _containerd_reads(ctx, directory)
+        return
+    raise ManualOnly(f"regtui does not know where {runtime} reads a CA ({via or install_to})")
+
+
+def _containerd_reads(ctx: Context, directory: str) -> None:
+    """Say when containerd's CRI does not read this hosts directory at all (config_path unset)."""
+    if ctx.finding.runtime != "containerd":
+        return
+    try:
+        from regtui.fixes._helpers import containerd_config
+
+        cfg = containerd_config(ctx)
+    except Exception:
+        return
+    root = posixpath.dirname(directory)
+    if root not in cfg.roots:
+        ctx.note(f"the CRI does not read {root} (config_path = {cfg.config_path!r}); apply the "
+                 "config.hosts-dir-unused fix too, or the CA is not used by kubelet and crictl")

@@ -1,0 +1,125 @@
+"""Fix catalogue, certificates: trusting a registry's CA where each runtime reads it, after its fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from regtui import fixes
+from regtui.config import _yaml
+from regtui.findings import finding, fix
+from regtui.host import Host
+from test_fix_kit import CONTAINERD_16, ca_pem, make_root, roundtrip
+
+HOST = "reg.example:5000"
+
+
+def _fp(pem: bytes) -> str:
+    return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).hexdigest()
+
+
+def _trust(runtime: str, pem: bytes, *, with_pem: bool = True, **target: str):  # type: ignore[no-untyped-def]
+    """A tls.unknown-authority finding shaped as regtui.checks.tls builds it."""
+    fp = _fp(pem)
+    params = {"runtime": runtime, "host": HOST, "ca_pem_fingerprint": fp, "ca_subject": "CN=Test Registry CA", **target}
+    if with_pem:
+        params["ca_pem"] = pem.decode()
+    return finding("tls.unknown-authority", HOST, f"{runtime} does not trust {HOST}", runtime=runtime,
+                   fix=fix("tls.unknown-authority", HOST, f"trust CN=Test Registry CA for {HOST} in {runtime}", kind="edit",
+                           files=[target["install_to"]], detail=runtime, params=params))
+
+
+def test_docker_ca_installed_in_certs_d(tmp_path: Path) -> None:
+    """Docker: the CA becomes /etc/docker/certs.d/<host:port>/ca.crt; the plan asks to check the fingerprint."""
+    pem = ca_pem()
+    root = make_root(tmp_path, {"/etc/docker/daemon.json": "{}\n"})
+    f = _trust("docker", pem, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
+    r = roundtrip(root, "tls.unknown-authority", runtime="docker", finding=f, expect_gone=None)
+    assert r.texts[f"/etc/docker/certs.d/{HOST}/ca.crt"].encode() == pem
+    assert _fp(pem) in r.plan.confirm and "out of band" in r.plan.confirm
+    assert r.after[f"/etc/docker/certs.d/{HOST}/ca.crt"][2] == 0o644
+
+
+def test_existing_other_ca_is_kept_and_the_new_one_added_beside_it(tmp_path: Path) -> None:
+    """A ca.crt with another certificate stays; the new CA gets its own file (dockerd reads every *.crt)."""
+    old, pem = ca_pem("Old CA"), ca_pem()
+    root = make_root(tmp_path, {f"/etc/docker/certs.d/{HOST}/ca.crt": old})
+    f = _trust("docker", pem, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
+    r = roundtrip(root, "tls.unknown-authority", runtime="docker", finding=f, expect_gone=None)
+    assert r.plan.files == (f"/etc/docker/certs.d/{HOST}/regtui-{_fp(pem)[:16]}.crt",)
+
+
+def test_crio_ca_from_probe_data(tmp_path: Path) -> None:
+    """CRI-O/podman: /etc/containers/certs.d; the PEM comes from the TLS probe's ca_candidates."""
+    pem = ca_pem()
+    root = make_root(tmp_path, {"/etc/containers/registries.conf": ""})
+    f = _trust("crio", pem, with_pem=False, install_to=f"/etc/containers/certs.d/{HOST}/ca.crt", via="certs.d")
+    # The report's shape: per-endpoint rows under "tls", each panel's whole result under "panels".
+    candidates = {_fp(pem): {"subject": "CN=Test Registry CA", "pem": pem.decode()}}
+    probes = {"tls": [{"host": HOST}], "panels": {"certs": {"data": {"ca_candidates": candidates}, "error": None}}}
+    r = roundtrip(root, "tls.unknown-authority", runtime="crio", finding=f, probes=probes, expect_gone=None)
+    assert r.plan.files == (f"/etc/containers/certs.d/{HOST}/ca.crt",)
+
+
+def test_containerd_ca_added_to_existing_hosts_toml(tmp_path: Path) -> None:
+    """containerd with a hosts.toml: the CA file is written beside it and named by the root-level ca key."""
+    pem = ca_pem()
+    directory = f"/etc/containerd/certs.d/{HOST}"
+    hosts = f'# lab registry\nserver = "https://{HOST}"\n\n[host."https://{HOST}"]\n  capabilities = ["pull", "resolve"]\n'
+    root = make_root(tmp_path, {f"{directory}/hosts.toml": hosts, "/var/lib/dpkg/status": CONTAINERD_16,
+                                "/etc/containerd/config.toml": 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                                                               '  config_path = "/etc/containerd/certs.d"\n'})
+    f = _trust("containerd", pem, install_to=f"{directory}/hosts.toml", via="hosts.toml ca", hosts_toml_table="",
+               ca_file=f"{directory}/reg.example_5000-ca.crt")
+    r = roundtrip(root, "tls.unknown-authority", runtime="containerd", finding=f, expect_gone=None)
+    new = r.texts[f"{directory}/hosts.toml"]
+    assert new.startswith("# lab registry\n")
+    assert tomllib.loads(new)["ca"] == "reg.example_5000-ca.crt"
+    assert r.texts[f"{directory}/reg.example_5000-ca.crt"].encode() == pem
+
+
+def test_containerd_ca_without_hosts_toml_uses_cert_file_mode(tmp_path: Path) -> None:
+    """No hosts.toml: ca.crt in the hosts directory (cert-file mode) and a note when config_path misses it."""
+    pem = ca_pem()
+    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16, "/etc/containerd/config.toml": "version = 2\n"})
+    f = _trust("containerd", pem, install_to=f"/etc/containerd/certs.d/{HOST}/hosts.toml", via="hosts.toml ca",
+               hosts_toml_table="")
+    r = roundtrip(root, "tls.unknown-authority", runtime="containerd", finding=f, expect_gone=None)
+    assert r.plan.files == (f"/etc/containerd/certs.d/{HOST}/ca.crt",)
+    assert any("config_path" in n for n in r.plan.notes)
+
+
+def test_k3s_ca_file_and_registries_yaml(tmp_path: Path) -> None:
+    """k3s: the CA file under /etc/rancher/k3s and configs."<host>".tls.ca_file in registries.yaml (comments kept)."""
+    pem = ca_pem()
+    yaml = "# registries for this node\nmirrors:\n  docker.io:\n    endpoint:\n      - https://mirror.example\n"
+    root = make_root(tmp_path, {"/etc/rancher/k3s/registries.yaml": yaml})
+    f = _trust("k3s", pem, install_to="/etc/rancher/k3s/registries.yaml", via="registries.yaml",
+               key=f'configs."{HOST}".tls.ca_file', ca_file="/etc/rancher/k3s/reg.example_5000-ca.crt")
+    r = roundtrip(root, "tls.unknown-authority", runtime="k3s", finding=f, expect_gone=None)
+    new = r.texts["/etc/rancher/k3s/registries.yaml"]
+    assert new.startswith(yaml)
+    assert _yaml.loads(new).data["configs"][HOST]["tls"]["ca_file"] == "/etc/rancher/k3s/reg.example_5000-ca.crt"
+    assert r.plan.restart == "restart k3s"
+
+
+def test_fingerprint_mismatch_is_refused(tmp_path: Path) -> None:
+    """A PEM whose SHA-256 is not the finding's fingerprint is never installed."""
+    pem, other = ca_pem(), ca_pem("Impostor")
+    root = make_root(tmp_path, {})
+    f = _trust("docker", pem, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
+    f.fix.params["ca_pem"] = other.decode()  # type: ignore[index]
+    p = fixes.plan(f, Host(root=root))
+    assert not p.can_apply and "is not the finding's" in p.blocked and not p.changes
+
+
+def test_offline_without_the_certificate_says_how_to_get_it(tmp_path: Path) -> None:
+    """With no PEM at hand (offline), the plan is refused and says to run with the network."""
+    root = make_root(tmp_path, {})
+    f = _trust("docker", ca_pem(), with_pem=False, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
+    p = fixes.plan(f, Host(root=root))
+    assert not p.can_apply and "not --offline" in p.blocked
