@@ -27,7 +27,9 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,9 +113,12 @@ class DockerDaemon(Component):
         self.containerd = containerd
         self.hosts_file = hosts_file
         self.extra_env = dict(env or {})
-        self.socket_path = self.workdir / "docker.sock"
+        # Unix socket paths are limited to 108 bytes and dockerd nests sockets deep inside its
+        # exec root, so the sockets live in a short directory of their own, not in the workdir.
+        self.short_dir = Path(tempfile.mkdtemp(prefix="rtd", dir="/tmp"))
+        self.socket_path = self.short_dir / "docker.sock"
         self.data_root = self.workdir / "data"
-        self.exec_root = self.workdir / "exec"
+        self.exec_root = self.short_dir / "x"
         self.etc_docker = self.workdir / "etc-docker"
         self.client_config_dir = self.workdir / "client"
         self.pidfile = self.workdir / "dockerd.pid"
@@ -178,6 +183,13 @@ class DockerDaemon(Component):
             **self.extra_env,
         }
         return wrap_in_mount_namespace(argv, hosts_file=self.hosts_file, binds=binds), env
+
+    def stop(self) -> None:
+        """Stop dockerd, then remove its short socket directory."""
+        try:
+            super().stop()
+        finally:
+            shutil.rmtree(self.short_dir, ignore_errors=True)
 
     def _ready(self) -> bool:
         """Ready when ``docker version`` reaches the daemon (``_ping`` answered)."""
