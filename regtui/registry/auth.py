@@ -1,0 +1,339 @@
+"""Registry authentication as the runtimes do it: challenges, Basic, Bearer tokens, identity tokens.
+
+Flow (distribution ``docs/spec/auth/token.md``, ``oauth.md``; containerd ``remotes/docker/authorizer.go``):
+
+1. a request answered ``401`` carries ``WWW-Authenticate`` challenges (:func:`parse_challenges`);
+   Bearer is preferred over Basic, as containerd does;
+2. **Basic**: the endpoint's credentials are sent as ``Authorization: Basic``; without
+   credentials the runtime stops with ``no basic auth credentials`` (``auth.missing``);
+3. **Bearer**: a token is fetched from ``realm`` with ``service`` and ``scope``:
+   - identity token (``Credential.kind == "identitytoken"``): ``POST`` form
+     ``grant_type=refresh_token``; a ``404`` (and, for containerd, ``400/401/405``) means the token
+     server has no OAuth endpoint, so the client falls back to ``GET``;
+   - username/password: ``GET`` with Basic (Docker, containers/image); containerd ``POST``s
+     ``grant_type=password`` first and falls back the same way;
+   - no credentials: an anonymous ``GET`` (the token server grants what anonymous users may do);
+   - a registry token (``registrytoken``) is sent as the Bearer token directly;
+4. a second ``401`` with the token means the credentials were refused (``auth.rejected``), or,
+   with an anonymous token, that the endpoint needs credentials (``auth.missing``).
+
+The outcome is kept in :class:`AuthOutcome` (no secret in it) for the mirrors panel and the pull.
+Tokens and passwords live only in this object and in request headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from regtui import redact
+from regtui.credentials import Credential
+from regtui.registry.errors import Failure, RegistryError, display_url
+
+__all__ = ["Challenge", "parse_challenges", "AuthOutcome", "Authorizer", "TokenSender", "MAX_TOKEN_RESPONSE"]
+
+#: A token response larger than this is hostile.
+MAX_TOKEN_RESPONSE = 1024 * 1024
+#: Token lifetime when the server does not say (distribution's default).
+DEFAULT_EXPIRES_IN = 60
+
+#: ``(method, url, headers, form) -> response`` (body read, capped); provided by the session.
+TokenSender = Callable[[str, str, dict[str, str], dict[str, str] | None], Awaitable[httpx.Response]]
+
+_TOKEN = re.compile(r"\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge."""
+
+    scheme: str
+    """Lowercase: ``bearer`` or ``basic`` (others are kept but not answered)."""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _parse_one(value: str) -> list[Challenge]:
+    out: list[Challenge] = []
+    pos, n = 0, len(value)
+    current: Challenge | None = None
+    while pos < n:
+        while pos < n and value[pos] in " ,\t":
+            pos += 1
+        m = _TOKEN.match(value, pos)
+        if not m:
+            break  # garbage: keep what was parsed so far
+        token, after = m.group(1), m.end()
+        rest = value[after:].lstrip(" \t")
+        if rest.startswith("=") and current is not None:
+            after = n - len(rest) + 1
+            while after < n and value[after] in " \t":
+                after += 1
+            q = _QUOTED.match(value, after)
+            if q:
+                val, pos = re.sub(r"\\(.)", r"\1", q.group(1)), q.end()
+            else:
+                end = value.find(",", after)
+                end = n if end == -1 else end
+                val, pos = value[after:end].strip(), end
+            current.params[token.lower()] = val[:4096]
+        else:
+            current = Challenge(token.lower(), {})
+            out.append(current)
+            pos = after
+    return out
+
+
+def parse_challenges(values: list[str] | str) -> list[Challenge]:
+    """All challenges in one or more ``WWW-Authenticate`` values; garbage yields what parses (maybe nothing)."""
+    if isinstance(values, str):
+        values = [values]
+    out: list[Challenge] = []
+    for value in values[:8]:
+        out += _parse_one(value[:8192])
+    return out
+
+
+@dataclass
+class AuthOutcome:
+    """How authentication went with one endpoint (no secrets)."""
+
+    status: str = "not-required"
+    """``not-required``, ``ok``, ``missing``, ``rejected`` or ``failed`` (token server unreachable...)."""
+    method: str = "none"
+    """``none``, ``basic``, ``token-anonymous``, ``token-credentials``, ``token-identity``, ``registry-token``."""
+    scheme: str | None = None
+    """The challenge answered: ``bearer`` or ``basic``."""
+    credentials: str | None = None
+    """Where the credentials came from (``path:line (key)``), or ``None`` when none applied."""
+    realm: str | None = None
+    service: str | None = None
+    token_request: str | None = None
+    """How the token was asked for: ``GET``, ``POST``, ``POST 404 -> GET``."""
+    detail: str = ""
+    failure: Failure | None = None
+
+    @property
+    def label(self) -> str:
+        """One word for tables: ``anonymous``, ``basic``, ``token``, ``missing``, ``rejected``..."""
+        if self.status in ("missing", "rejected", "failed"):
+            return self.status
+        return {"none": "anonymous", "token-anonymous": "anonymous token", "token-credentials": "token",
+                "token-identity": "identity token", "registry-token": "registry token"}.get(self.method, self.method)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return redact.value({"status": self.status, "method": self.method, "label": self.label, "scheme": self.scheme,
+                             "credentials": self.credentials, "realm": self.realm, "service": self.service,
+                             "token_request": self.token_request, "detail": self.detail})
+
+
+@dataclass
+class _Token:
+    value: str = field(repr=False)
+    expires: float
+    method: str
+
+
+def _basic(username: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
+
+
+class Authorizer:
+    """Answers challenges for the hosts of one endpoint with that endpoint's credentials."""
+
+    def __init__(self, credential: Credential | None, send: TokenSender, *, flavor: str = "docker",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._credential = credential
+        self._send = send
+        self._flavor = flavor
+        self._clock = clock
+        self._handlers: dict[str, Challenge] = {}
+        self._tokens: dict[tuple[str, str, str], _Token] = {}
+        self.outcome = AuthOutcome(credentials=credential.source if credential else None)
+        self.realm_urls: list[str] = []
+        """Token realm URLs contacted (full URL, for extra-endpoint evidence)."""
+
+    # -- headers ---------------------------------------------------------------------------
+    def authorization(self, host: str, scope: str) -> str | None:
+        """The ``Authorization`` value for a request to ``host`` (``None`` before any challenge from it)."""
+        challenge = self._handlers.get(host)
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic" and self._credential is not None:
+            return _basic(self._credential.username, self._credential.secret)
+        if challenge.scheme == "bearer":
+            token = self._tokens.get(self._token_key(challenge, scope))
+            if token and token.expires > self._clock():
+                return "Bearer " + token.value
+        return None
+
+    @staticmethod
+    def _token_key(challenge: Challenge, scope: str) -> tuple[str, str, str]:
+        return challenge.params.get("realm", ""), challenge.params.get("service", ""), scope
+
+    # -- challenges ------------------------------------------------------------------------
+    async def handle(self, host: str, response: httpx.Response, scope: str, sent_auth: bool) -> None:
+        """Prepare credentials for a retry after ``response`` (a 401); raises when there is nothing to retry with."""
+        url = str(response.request.url)
+        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+        bearer = next((c for c in challenges if c.scheme == "bearer" and c.params.get("realm")), None)
+        basic = next((c for c in challenges if c.scheme == "basic"), None)
+        self.outcome.status = "ok" if self.outcome.status == "not-required" else self.outcome.status
+        if sent_auth:
+            self._refused(url, response)
+        if bearer is not None:
+            await self._bearer(host, bearer, scope)
+        elif basic is not None:
+            self._basic_challenge(host, basic, url)
+        else:
+            self._fail("failed", "unauthorized", url, "HTTP 401 without a usable WWW-Authenticate challenge",
+                       "unauthorized: authentication required", response.status_code)
+
+    def _basic_challenge(self, host: str, challenge: Challenge, url: str) -> None:
+        self.outcome.scheme = "basic"
+        if self._credential is None or self._credential.kind != "basic":
+            self._fail("missing", "no-credentials", url,
+                       "the endpoint asks for Basic credentials and none apply to it", "no basic auth credentials", 401)
+        self._handlers[host] = challenge
+        self.outcome.method = "basic"
+
+    async def _bearer(self, host: str, challenge: Challenge, scope: str) -> None:
+        self.outcome.scheme = "bearer"
+        self.outcome.realm = display_url(challenge.params["realm"])
+        self.outcome.service = challenge.params.get("service")
+        self._handlers[host] = challenge
+        cred = self._credential
+        if cred is not None and cred.kind == "registrytoken":
+            token = _Token(cred.secret, float("inf"), "registry-token")
+        else:
+            token = await self._fetch_token(challenge, scope)
+        self._tokens[self._token_key(challenge, scope)] = token
+        self.outcome.method = token.method
+
+    def _refused(self, url: str, response: httpx.Response) -> None:
+        """A 401 although credentials/token were sent: refused, or needs credentials we do not have."""
+        anonymous = self.outcome.method in ("token-anonymous", "none")
+        if anonymous:
+            self._fail("missing", "unauthorized", url, "the endpoint requires credentials and none apply to it",
+                       "unauthorized: authentication required", response.status_code)
+        self._fail("rejected", "unauthorized", url, "the endpoint refused the credentials that apply to it",
+                   "unauthorized: authentication required", response.status_code)
+
+    def _fail(self, status: str, kind: str, url: str, message: str, go_error: str, http_status: int | None) -> None:
+        failure = Failure("auth", kind, message, go_error, url=display_url(url), status=http_status,
+                          error_code="UNAUTHORIZED" if http_status == 401 else None,
+                          # "no basic auth credentials" is raised by the client: Docker then still
+                          # tries plain http on the host (allowV1Fallback: transportOK false).
+                          transport_ok=http_status is not None and kind != "no-credentials")
+        self.outcome.status = status
+        self.outcome.detail = message
+        self.outcome.failure = failure
+        raise RegistryError(failure)
+
+    def note_denied(self, url: str, status: int) -> None:
+        """A 403 on a resource after authenticating: access denied (refused, or missing when anonymous)."""
+        anonymous = self.outcome.method in ("token-anonymous", "none")
+        self.outcome.status = "missing" if anonymous else "rejected"
+        self.outcome.detail = "the registry denied access to the repository" + (" to anonymous users" if anonymous else "")
+
+    # -- tokens ----------------------------------------------------------------------------
+    @staticmethod
+    def _scopes(challenge: Challenge, scope: str) -> list[str]:
+        """The challenge's scopes plus the request's (runtimes add the repository pull scope)."""
+        scopes = [s for s in challenge.params.get("scope", "").split(" ") if s]
+        if scope and scope not in scopes:
+            scopes.append(scope)
+        return scopes
+
+    def _form(self, challenge: Challenge, scope: str) -> dict[str, str]:
+        form = {"client_id": "containerd-client" if self._flavor == "containerd" else "regtui"}
+        if challenge.params.get("service"):
+            form["service"] = challenge.params["service"]
+        scopes = self._scopes(challenge, scope)
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        return form
+
+    async def _fetch_token(self, challenge: Challenge, scope: str) -> _Token:
+        realm = challenge.params["realm"]
+        if urlsplit(realm).scheme not in ("http", "https"):
+            self._fail("failed", "bad-realm", realm, f"the token realm {display_url(realm)!r} is not an http(s) URL",
+                       f"unsupported protocol scheme {urlsplit(realm).scheme!r}", None)
+        self.realm_urls.append(realm)
+        cred = self._credential
+        form = self._form(challenge, scope)
+        if cred is not None and cred.kind == "identitytoken":
+            post_form = {**form, "grant_type": "refresh_token", "refresh_token": cred.secret}
+            return await self._post_then_get(realm, challenge, scope, post_form, "token-identity",
+                                             _basic(cred.username, cred.secret), fallback_statuses=self._post_fallback())
+        if cred is not None and cred.kind == "basic" and self._flavor == "containerd":
+            post_form = {**form, "grant_type": "password", "username": cred.username, "password": cred.secret}
+            return await self._post_then_get(realm, challenge, scope, post_form, "token-credentials",
+                                             _basic(cred.username, cred.secret), fallback_statuses=(400, 401, 404, 405))
+        headers = {"Authorization": _basic(cred.username, cred.secret)} if cred is not None and cred.kind == "basic" else {}
+        method = "token-credentials" if headers else "token-anonymous"
+        self.outcome.token_request = "GET"
+        return await self._get(realm, challenge, scope, headers, method)
+
+    def _post_fallback(self) -> tuple[int, ...]:
+        return (400, 401, 404, 405) if self._flavor == "containerd" else (404,)
+
+    async def _post_then_get(self, realm: str, challenge: Challenge, scope: str, form: dict[str, str], method: str,
+                             basic: str, fallback_statuses: tuple[int, ...]) -> _Token:
+        response = await self._request("POST", realm, {}, form)
+        if response.status_code in fallback_statuses:
+            self.outcome.token_request = f"POST {response.status_code} -> GET"
+            return await self._get(realm, challenge, scope, {"Authorization": basic}, method)
+        self.outcome.token_request = "POST"
+        return self._token_from(response, realm, method)
+
+    async def _get(self, realm: str, challenge: Challenge, scope: str, headers: dict[str, str], method: str) -> _Token:
+        query: list[tuple[str, str]] = []
+        if challenge.params.get("service"):
+            query.append(("service", challenge.params["service"]))
+        query += [("scope", s) for s in self._scopes(challenge, scope)]
+        sep = "&" if urlsplit(realm).query else "?"
+        url = realm + (sep + urlencode(query) if query else "")
+        response = await self._request("GET", url, headers, None)
+        return self._token_from(response, realm, method)
+
+    async def _request(self, method: str, url: str, headers: dict[str, str], form: dict[str, str] | None) -> httpx.Response:
+        try:
+            return await self._send(method, url, headers, form)
+        except RegistryError as exc:
+            f = exc.failure
+            failure = Failure("auth", f.kind, f"token server {display_url(url)} failed: {f.message}", f.go_error,
+                              url=display_url(url), status=f.status, timed_out=f.timed_out,
+                              details={"token_server_phase": f.phase})
+            self.outcome.status, self.outcome.detail, self.outcome.failure = "failed", failure.message, failure
+            raise RegistryError(failure) from None
+
+    def _token_from(self, response: httpx.Response, realm: str, method: str) -> _Token:
+        if response.status_code in (401, 403):
+            if method == "token-anonymous":
+                self._fail("missing", "token-denied", realm, "the token server refuses anonymous access",
+                           "unauthorized: authentication required", response.status_code)
+            self._fail("rejected", "token-denied", realm, "the token server refused the credentials",
+                       "unauthorized: incorrect username or password", response.status_code)
+        if response.status_code != 200:
+            self._fail("failed", "token-status", realm, f"the token server answered HTTP {response.status_code}",
+                       f"unexpected status code {response.status_code}", response.status_code)
+        try:
+            data = json.loads(response.content[:MAX_TOKEN_RESPONSE].decode("utf-8", "replace"))
+            token = data.get("token") or data.get("access_token")
+            if not isinstance(token, str) or not token or len(token) > 65536:
+                raise ValueError("no token")
+            expires_in = data.get("expires_in")
+            expires_in = expires_in if isinstance(expires_in, int) and 0 < expires_in < 10**7 else DEFAULT_EXPIRES_IN
+        except (ValueError, AttributeError):
+            self._fail("failed", "bad-token-response", realm, "the token server's answer has no usable token",
+                       "failed to decode token response", response.status_code)
+        return _Token(token, self._clock() + max(expires_in - 5, 1), method)

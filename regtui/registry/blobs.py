@@ -1,0 +1,265 @@
+"""Streamed, verified, resumable blob downloads.
+
+Bytes go from the socket straight into the digest's hash (and, only when an OCI layout was
+asked for, into a temporary file that is renamed once the digest matches); nothing is buffered
+whole. A download:
+
+- refuses a body longer than the descriptor's size as soon as it exceeds it (an endless body
+  costs ``size + 1`` bytes, no more), and a ``Content-Length`` that disagrees with the size;
+- retries transient failures (connection reset or closed, read timeout, 408/5xx) with
+  exponential backoff, at most ``max_attempts`` times; after a mid-stream failure it asks for
+  the rest with ``Range: bytes=N-`` and keeps hashing (a server that ignores the range and
+  answers 200 is hashed again from the start);
+- never retries what will not change: a digest mismatch, 401/403/404/429 (Docker's
+  ``DoNotRetry`` list), TLS or DNS failures;
+- reports its bytes so far through a progress callback (at most every 50 ms, and at the end).
+
+Timings: every request of the download (first try, redirects, resumes) is traced; the phases are
+summed and the time between requests (token fetches, backoff) counts as waiting (``ttfb``), so
+``dns + connect + tls + ttfb + transfer == total`` for every blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import httpx
+
+from regtui.net.http import PhaseTimings
+from regtui.registry.client import Hop, Session, sum_timings
+from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
+from regtui.registry.manifest import Descriptor, new_hasher
+
+__all__ = ["BlobSink", "NullSink", "FileSink", "BlobResult", "download_blob", "Progress", "is_transient",
+           "BACKOFF_BASE", "BACKOFF_CAP"]
+
+#: First backoff delay (seconds); doubled per attempt up to :data:`BACKOFF_CAP`.
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 2.0
+_PROGRESS_INTERVAL = 0.05
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_TRANSIENT_KINDS = ("timeout", "reset", "closed", "error", "short-body")
+_TRANSIENT_STATUS = (408, 500, 502, 503, 504)
+
+#: ``(digest, bytes so far, size)``
+Progress = Callable[[str, int, int], None]
+
+
+class BlobSink(Protocol):
+    """Where verified bytes go."""
+
+    def write(self, data: bytes) -> None: ...
+    def restart(self) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class NullSink:
+    """Discards the bytes (the default: a test pull writes nothing)."""
+
+    def write(self, data: bytes) -> None:
+        """Drop ``data``."""
+
+    def restart(self) -> None:
+        """Nothing to reset."""
+
+    def commit(self) -> None:
+        """Nothing to keep."""
+
+    def abort(self) -> None:
+        """Nothing to remove."""
+
+
+class FileSink:
+    """Writes into ``<dir>/blobs/<alg>/<hex>.partial`` and renames it when the digest matched."""
+
+    def __init__(self, layout_dir: Path, digest: str) -> None:
+        algorithm, hexdigest = digest.split(":", 1)
+        self.final = layout_dir / "blobs" / algorithm / hexdigest
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.final.with_name(hexdigest + ".partial")
+        self._fh = open(self.partial, "wb")
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        self._fh.write(data)
+
+    def restart(self) -> None:
+        """Start the file over (the server ignored the Range request)."""
+        self._fh.seek(0)
+        self._fh.truncate()
+
+    def commit(self) -> None:
+        """Keep the verified file under its digest."""
+        self._fh.close()
+        os.replace(self.partial, self.final)
+
+    def abort(self) -> None:
+        """Remove the partial file."""
+        self._fh.close()
+        try:
+            os.unlink(self.partial)
+        except OSError:
+            pass
+
+
+@dataclass
+class BlobResult:
+    """The outcome of downloading one blob."""
+
+    descriptor: Descriptor
+    endpoint: str
+    ok: bool = False
+    attempts: int = 0
+    resumed: bool = False
+    received: int = 0
+    """Bytes received over all attempts (more than the size when parts were fetched twice)."""
+    started: float = 0.0
+    ended: float = 0.0
+    timings: PhaseTimings = field(default_factory=lambda: PhaseTimings(None, None, None, 0.0, 0.0, 0.0))
+    failure: Failure | None = None
+    retries: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per failed attempt: phase, kind, message, bytes so far."""
+    waited_ms: float = 0.0
+    """Backoff time between attempts (counted in ``ttfb``)."""
+    hops: int = 0
+    tried: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier endpoints that failed for this blob (containerd tries hosts in order per blob)."""
+
+
+def is_transient(failure: Failure) -> bool:
+    """Worth retrying on the same endpoint: connection trouble mid-way or a 408/5xx."""
+    if failure.status is not None:
+        return failure.status in _TRANSIENT_STATUS
+    return failure.phase in ("http", "blob", "connect") and failure.kind in _TRANSIENT_KINDS
+
+
+class _Abort(Exception):
+    """Internal: stop this attempt with a failure."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int = 3, sink: BlobSink | None = None,
+                        progress: Progress | None = None, backoff_base: float = BACKOFF_BASE) -> BlobResult:
+    """Download and verify ``desc`` from ``session``'s endpoint (see the module docstring)."""
+    sink = sink or NullSink()
+    url = session.url("blobs", desc.digest)
+    result = BlobResult(desc, session.base_url, started=time.monotonic())
+    hasher = new_hasher(desc.digest)
+    offset = 0
+    hops: list[Hop] = []
+    last_report = 0.0
+
+    def report(force: bool = False) -> None:
+        nonlocal last_report
+        now = time.monotonic()
+        if progress is not None and (force or now - last_report >= _PROGRESS_INTERVAL):
+            last_report = now
+            progress(desc.digest, offset, desc.size)
+
+    while result.attempts < max(1, max_attempts):
+        result.attempts += 1
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        failure: Failure | None = None
+        try:
+            exchange = await session.request("GET", url, headers=headers, stream=True)
+        except RegistryError as err:
+            hops += getattr(err, "hops", [])
+            failure = _as_blob_failure(err.failure)
+        else:
+            hops += exchange.hops
+            response = exchange.response
+            try:
+                status = response.status_code
+                if status == 206 and offset and _range_start(response) == offset:
+                    result.resumed = True
+                elif status == 206:
+                    raise _Abort(Failure("blob", "bad-range", "the server answered a range that was not asked for "
+                                         f"({response.headers.get('content-range', 'no Content-Range')[:60]})",
+                                         "unexpected content range", url=display_url(url), status=206,
+                                         transport_ok=True))
+                elif status == 200:
+                    if offset:  # the server ignored Range: hash again from the first byte
+                        hasher, offset = new_hasher(desc.digest), 0
+                        sink.restart()
+                    length = response.headers.get("content-length")
+                    if length and length.isdigit() and int(length) != desc.size:
+                        raise _Abort(Failure("blob", "size-mismatch", f"the server announces {length} bytes for a "
+                                             f"blob of {desc.size} bytes", f"unexpected content length {length}",
+                                             url=display_url(url), transport_ok=True,
+                                             details={"content_length": int(length), "size": desc.size}))
+                else:
+                    raise _Abort(_as_blob_failure(status_failure(response.status_code, url, exchange.body, phase="blob",
+                                                                 headers=response.headers)))
+                async for chunk in response.aiter_raw():
+                    if offset + len(chunk) > desc.size:
+                        result.received += len(chunk)
+                        raise _Abort(_mismatch(url, desc, f"the server sent more than the {desc.size} bytes the "
+                                               "manifest declares", offset + len(chunk)))
+                    hasher.update(chunk)
+                    sink.write(chunk)
+                    offset += len(chunk)
+                    result.received += len(chunk)
+                    report()
+                if offset < desc.size:
+                    raise _Abort(Failure("blob", "short-body", f"the body ended after {offset} of {desc.size} bytes",
+                                         "unexpected EOF", url=display_url(url), transport_ok=True))
+            except _Abort as abort:
+                failure = abort.failure
+            except httpx.HTTPError as exc:
+                failure = _as_blob_failure(classify_exception(exc, url, events=exchange.recorder.events,
+                                                              peer=exchange.recorder.peer))
+            finally:
+                exchange.finish()
+                await response.aclose()
+        if failure is None:
+            if f"{desc.digest.split(':', 1)[0]}:{hasher.hexdigest()}" == desc.digest:
+                result.ok = True
+                sink.commit()
+                break
+            failure = _mismatch(url, desc, "the content does not hash to the digest the manifest names", offset)
+        result.retries.append({"attempt": result.attempts, "phase": failure.phase, "kind": failure.kind,
+                               "message": failure.message, "bytes_so_far": offset, "status": failure.status})
+        result.failure = failure
+        if not is_transient(failure) or result.attempts >= max_attempts:
+            break
+        delay = min(BACKOFF_CAP, backoff_base * (2 ** (result.attempts - 1)))
+        result.waited_ms += delay * 1000
+        await asyncio.sleep(delay)
+    if result.ok:
+        result.failure = None
+    else:
+        sink.abort()
+    report(force=True)
+    result.ended = time.monotonic()
+    result.hops = len(hops)
+    result.timings = sum_timings(hops, result.started, result.ended)
+    return result
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    m = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+    return int(m.group(1)) if m else None
+
+
+def _as_blob_failure(failure: Failure) -> Failure:
+    """The same failure seen while fetching a blob (HTTP statuses are blob errors)."""
+    if failure.phase in ("http", "manifest") and failure.status is not None:
+        return Failure("blob", failure.kind, failure.message, failure.go_error, url=failure.url, status=failure.status,
+                       error_code=failure.error_code, transport_ok=True, details=dict(failure.details))
+    return failure
+
+
+def _mismatch(url: str, desc: Descriptor, why: str, seen: int) -> Failure:
+    return Failure("blob", "digest-mismatch", why,
+                   f"failed commit on ref \"layer-{desc.digest}\": unexpected commit digest: expected {desc.digest}",
+                   url=display_url(url), transport_ok=True, details={"expected": desc.digest, "bytes": seen})

@@ -1,0 +1,108 @@
+"""``regtui pull REF``: plan the route as the runtime would, run the test pull, print it.
+
+The JSON output is the whole report (schema ``regtui.report/1``) with ``pull`` filled in and the
+pull's findings next to the configuration findings; the text output is the pull alone: endpoints
+tried, what the reference resolved to, one line per blob with its phase timings, the findings.
+Exit status: 0 when the pull succeeded and produced no error finding, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from regtui.model import Finding, severity_rank
+from regtui.options import CheckOptions
+from regtui.refs import Reference
+
+__all__ = ["run_pull", "render_text"]
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _ms(v: Any) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
+    """A terminal rendering of the pull object and its findings."""
+    lines = [f"regtui pull {pull['image']} as {pull['runtime']} ({pull['flavor']}), platform {pull['platform']}"]
+    lines.append("endpoints, in the runtime's order:")
+    for ep in pull["endpoints"]:
+        why = ep.get("error") or ep.get("reason") or (f"served {ep['served']}" if ep.get("served") else "")
+        phase = f" [{ep['phase']}]" if ep.get("phase") else ""
+        lines.append(f"  {ep['status']:<8} {ep['url']:<44} {ep['role']:<8}{phase} {why}".rstrip())
+    m = pull["manifest"]
+    if m["digest"]:
+        lines.append(f"digest:          {m['digest']} ({m['media_type']})")
+        lines.append(f"platform digest: {m['platform_digest']} ({m['platform']})")
+    blobs = ([pull["config"]] if pull.get("config") else []) + pull["layers"]
+    wall = pull["wall_ms"]
+    rate = f", {pull['bytes'] / (wall / 1000) / 1e6:.1f} MB/s" if wall and pull["bytes"] else ""
+    lines.append(f"{len(blobs)} blobs, {_mb(pull['bytes'])} in {wall:.0f} ms{rate}; "
+                 f"concurrency {pull['concurrency']} ({pull['concurrency_source']})")
+    if blobs:
+        lines.append(f"  {'blob':<19} {'size':>9} {'start':>8} {'dns':>6} {'connect':>7} {'tls':>6} {'ttfb':>7} "
+                     f"{'transfer':>8} {'total':>8} {'MB/s':>7} tries")
+        for b in blobs:
+            t = b["timings_ms"]
+            bps = f"{b['bytes_per_second'] / 1e6:.1f}" if b.get("bytes_per_second") else "-"
+            state = "" if b["ok"] else f"  FAILED: {(b.get('error') or {}).get('message', '')}"
+            lines.append(f"  {b['digest'][:19]} {_mb(b['size']):>9} {b['started_ms']:>8.1f} {_ms(t['dns']):>6} "
+                         f"{_ms(t['connect']):>7} {_ms(t['tls']):>6} {_ms(t['ttfb']):>7} {_ms(t['transfer']):>8} "
+                         f"{_ms(t['total']):>8} {bps:>7} {b['attempts']:>5}{state}")
+    lines.append("result: " + ("ok" if pull["ok"] else f"FAILED. The runtime will report: {pull.get('runtime_error')}"))
+    for entry in pull.get("extra_endpoints") or []:
+        lines.append(f"also contacted: {entry['url']} ({entry['kind']} via {entry['via']}; proxy: "
+                     f"{entry.get('proxy') or 'direct'}; authorization sent: {entry.get('authorization_sent')})")
+    if findings:
+        lines.append("findings:")
+        for f in sorted(findings, key=lambda f: (severity_rank(f.severity), f.code)):
+            lines.append(f"  {f.severity:<7} {f.code}: {f.title}")
+    return "\n".join(lines) + "\n"
+
+
+async def _pull(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool) -> tuple[Any, Any, Any]:
+    from regtui.engine import NetworkResults, pull_runtime, plan, probe_context
+    from regtui.registry.pull import test_pull
+
+    p = plan(options, refs=[ref], debug=debug)
+    net = NetworkResults()
+    runtime = pull_runtime(p) or (options.runtime if options.runtime not in ("auto", "all") else None)
+    if runtime is None:
+        net.notes.append("no runtime detected under this root: use --runtime docker|containerd|crio|k3s")
+        return p, net, runtime
+    ctx = probe_context(p)
+    net.notes.append("regtui pull runs the test pull only; `regtui check` also probes every endpoint")
+    net.pull, pull_findings = await test_pull(ctx, ref, runtime, concurrency=options.concurrency, output_dir=output_dir)
+    net.findings += pull_findings
+    return p, net, runtime
+
+
+def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output_dir: str | None = None,
+             debug: bool = False, out: Any = None, err: Any = None) -> int:
+    """Run ``regtui pull``; writes to ``out``/``err`` (stdout/stderr by default) and returns the exit status."""
+    import sys
+
+    from regtui.engine import build_report
+    from regtui.report import render
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    p, net, runtime = asyncio.run(_pull(options, ref, output_dir, debug))
+    if net.pull is None:
+        for note in net.notes:
+            print(f"regtui: {note}", file=err)
+        return 2
+    report = build_report(p, net)
+    if fmt == "json":
+        out.write(render(report, "json"))
+    else:
+        out.write(render_text(report.to_dict()["pull"], net.findings))
+    out.flush()
+    for e in report.errors:
+        print(f"regtui: internal error: {e.splitlines()[0]}", file=err)
+    failed = not net.pull["ok"] or any(f.severity == "error" for f in net.findings)
+    return 1 if failed else 0

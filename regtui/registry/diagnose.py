@@ -1,0 +1,171 @@
+"""Findings about one endpoint's failure, shared by the test pull and the mirrors probe.
+
+Both see the same failures (a mirror that times out, an HTTP/HTTPS mismatch, a 404 for the
+tag, credentials refused, a rate limit); building the finding in one place keeps code, title and
+evidence identical, so the engine's de-duplication keeps one of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regtui import redact
+from regtui.findings import finding, fix
+from regtui.model import Endpoint, Finding, Route
+from regtui.registry.auth import AuthOutcome
+from regtui.registry.errors import Failure
+
+__all__ = [
+    "TRANSPORT_PHASES",
+    "MISMATCH_KINDS",
+    "source_file",
+    "restart_for",
+    "is_transport",
+    "endpoint_findings",
+    "auth_findings",
+    "rate_limit_findings",
+    "ratelimit_exhausted",
+]
+
+#: Phases in which the endpoint never answered as a registry.
+TRANSPORT_PHASES = ("dns", "connect", "proxy", "tls", "http")
+#: Failure kinds that mean the endpoint speaks the other protocol (HTTP vs HTTPS).
+MISMATCH_KINDS = ("http-to-https", "https-to-http")
+_RESTART = {"docker": "reload docker", "containerd": "none", "k3s": "restart k3s", "crio": "reload crio"}
+
+
+def source_file(source: str) -> str | None:
+    """The host path in a ``path:line`` provenance, or ``None`` for ``default (...)``."""
+    if not source.startswith("/"):
+        return None
+    path, _, line = source.rpartition(":")
+    return path if path and line.isdigit() else source
+
+
+def restart_for(runtime: str) -> str:
+    """What makes a registry config change take effect for ``runtime``."""
+    return _RESTART.get(runtime, "none")
+
+
+def is_transport(failure: Failure) -> bool:
+    """The endpoint did not answer as a registry (DNS, connect, proxy, TLS, or no HTTP answer)."""
+    return failure.phase in TRANSPORT_PHASES and failure.status is None
+
+
+def _base_evidence(route: Route, ep: Endpoint, failure: Failure, runtime_error: str, elapsed_ms: float | None) -> dict[str, Any]:
+    return redact.value({
+        "runtime": route.runtime, "image": route.image, "endpoint": ep.url, "role": ep.role, "source": ep.source,
+        "phase": failure.phase, "kind": failure.kind, "error": failure.message, "go_error": failure.go_error,
+        "http_status": failure.status, "timed_out": failure.timed_out,
+        "elapsed_ms": None if elapsed_ms is None else round(elapsed_ms, 1),
+        "runtime_will_report": runtime_error,
+    })
+
+
+def _edit_fix(code: str, route: Route, ep: Endpoint, summary: str, **params: Any) -> Any:
+    path = source_file(ep.source)
+    return fix(code, ep.host, summary, files=[path] if path else [], restart=restart_for(route.runtime),
+               detail=route.runtime, params={"runtime": route.runtime, "endpoint": ep.url, "source": ep.source, **params})
+
+
+def endpoint_findings(route: Route, ep: Endpoint, failure: Failure, *, runtime_error: str = "",
+                      elapsed_ms: float | None = None, timeout_s: float | None = None,
+                      handled_by_fallback: bool = False) -> list[Finding]:
+    """Mirror findings for ``failure`` at ``ep`` (``mirror.http-mismatch``/``unreachable``/``missing-image``).
+
+    ``handled_by_fallback``: the runtime itself retries the host in plain HTTP, so an
+    HTTP-on-HTTPS answer is not a misconfiguration.
+    """
+    evidence = _base_evidence(route, ep, failure, runtime_error, elapsed_ms)
+    rt = route.runtime
+    if failure.kind in MISMATCH_KINDS and not handled_by_fallback:
+        plain = failure.kind == "http-to-https"
+        want = "http://" if plain else "https://"
+        what = ("speaks plain HTTP but is configured as HTTPS" if plain
+                else "speaks HTTPS but is configured as plain HTTP")
+        return [finding(
+            "mirror.http-mismatch", ep.host, f"{rt}: {ep.host} {what}",
+            f"{rt} connects to {ep.url} with {'TLS' if plain else 'plain HTTP'}, and the server answers in the other "
+            f"protocol, so this endpoint can never serve a pull"
+            + (" (the runtime moves on to the next endpoint)." if ep.role == "mirror" else "."),
+            evidence=evidence, runtime=rt,
+            fix=_edit_fix("mirror.http-mismatch", route, ep, f"use {want}{ep.host} for this endpoint"
+                          + (" (or list the host as insecure)" if plain else ""), scheme=want.rstrip(":/")),
+        )]
+    if ep.role != "mirror":
+        return []
+    if is_transport(failure):
+        wait = ""
+        if failure.timed_out:
+            wait = f" Each pull waits {timeout_s:g} s for it first." if timeout_s else " Each pull waits for its timeout first."
+        return [finding(
+            "mirror.unreachable", ep.host, f"{rt}: mirror {ep.host} is unreachable ({failure.phase})",
+            f"{rt} tries {ep.url} before the endpoints after it; it fails at the {failure.phase} phase "
+            f"({failure.message}), so every pull pays its timeout before falling back.{wait}",
+            evidence=evidence, runtime=rt,
+            fix=_edit_fix("mirror.unreachable", route, ep, f"remove {ep.host} from the mirrors, or move it after a working one"),
+        )]
+    if failure.status == 404:
+        return [finding(
+            "mirror.missing-image", ep.host, f"{rt}: mirror {ep.host} does not have {route.image}",
+            f"{ep.url} answers 404 for the reference; {rt} falls back to the next endpoint, so the mirror saves "
+            "nothing for this image (a pull-through cache that cannot reach upstream does this too).",
+            evidence=evidence, runtime=rt,
+            fix=fix("mirror.missing-image", ep.host, f"push or cache {route.image} on {ep.host}", detail=rt,
+                    params={"runtime": rt, "endpoint": ep.url, "image": route.image}),
+        )]
+    return []
+
+
+def auth_findings(route: Route, ep: Endpoint, outcome: AuthOutcome, *, runtime_error: str = "") -> list[Finding]:
+    """``auth.missing`` / ``auth.rejected`` for an endpoint whose authentication failed."""
+    rt = route.runtime
+    evidence = redact.value({"runtime": rt, "image": route.image, "endpoint": ep.url, "role": ep.role,
+                             "authentication": outcome.to_dict(), "credentials_source": ep.credentials or outcome.credentials,
+                             "runtime_will_report": runtime_error})
+    if outcome.status == "missing":
+        return [finding(
+            "auth.missing", ep.host, f"{rt}: {ep.host} requires credentials and none apply",
+            f"{ep.url} asks for authentication ({outcome.scheme or 'unknown scheme'}) and {rt} has no credentials "
+            f"for {ep.host}" + (" (anonymous token refused)" if outcome.method == "token-anonymous" else "") + ".",
+            evidence=evidence, runtime=rt,
+            fix=fix("auth.missing", ep.host, f"log in to {ep.host} the way {rt} reads credentials", detail=rt,
+                    params={"runtime": rt, "host": ep.host}),
+        )]
+    if outcome.status == "rejected":
+        return [finding(
+            "auth.rejected", ep.host, f"{rt}: {ep.host} refuses the credentials that apply",
+            f"{rt} sends the credentials from {outcome.credentials or 'its configuration'} to {ep.url}, and they are "
+            "refused (wrong password, expired token, or no access to this repository).",
+            evidence=evidence, runtime=rt,
+            fix=fix("auth.rejected", ep.host, f"renew the credentials for {ep.host}", detail=rt,
+                    params={"runtime": rt, "host": ep.host, "source": outcome.credentials}),
+        )]
+    return []
+
+
+def ratelimit_exhausted(ratelimit: dict[str, str] | None) -> bool:
+    """``ratelimit-remaining`` is 0 (``0;w=21600``)."""
+    if not ratelimit:
+        return False
+    head = (ratelimit.get("remaining") or "").split(";", 1)[0].strip()
+    return head.isdigit() and int(head) == 0
+
+
+def rate_limit_findings(route: Route, ep: Endpoint, *, status: int | None, ratelimit: dict[str, str] | None,
+                        retry_after: str | None = None) -> list[Finding]:
+    """``auth.rate-limited`` for a 429 or an exhausted ``ratelimit-remaining``."""
+    if status != 429 and not ratelimit_exhausted(ratelimit):
+        return []
+    rt = route.runtime
+    return [finding(
+        "auth.rate-limited", ep.host, f"{rt}: {ep.host} rate-limits pulls",
+        f"{ep.url} " + ("answers 429 Too Many Requests" if status == 429 else "reports ratelimit-remaining 0")
+        + "; pulls fail until the window resets. Authenticated pulls (with credentials keyed as the runtime looks "
+        "them up) or a pull-through cache raise the limit.",
+        evidence=redact.value({"runtime": rt, "endpoint": ep.url, "http_status": status, "ratelimit": ratelimit,
+                               "retry_after": retry_after}),
+        runtime=rt,
+        fix=fix("auth.rate-limited", ep.host, "authenticate pulls or add a pull-through cache", detail=rt,
+                params={"runtime": rt, "host": ep.host}),
+    )]

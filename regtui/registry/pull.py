@@ -1,0 +1,823 @@
+"""The instrumented test pull: one image, pulled the way one runtime would pull it, timed.
+
+:func:`test_pull` walks the route's endpoints in the runtime's order with the runtime's fallback
+rules (:class:`Flavor`), resolves the reference (index -> this host's platform), downloads the
+config and layers in parallel with the runtime's concurrency, verifies every digest and size,
+and returns the JSON contract's ``pull`` object plus findings.
+
+Fallback rules (SEMANTICS §1.3, §2.4, §3.3):
+
+- **Docker, classic store**: every endpoint failure moves on (transport, unexpected HTTP
+  answers, ping failures, layer failures, "no basic auth credentials"), *except* registry error
+  statuses from a non-mirror endpoint (a 401/404 from the registry itself ends the pull) and
+  schema-1/unsupported manifests. Once an ``https://`` endpoint has spoken HTTP, the plain
+  ``http://`` endpoint for the same host is skipped. The user sees only the *last* error.
+- **containerd** (also k3s and Docker's containerd image store): tag resolution tries hosts with
+  the ``resolve`` capability (digest references: ``pull``) with ``HEAD``; any failure moves on.
+  The manifests are then read from the host that resolved the tag; blobs are fetched per blob
+  from the hosts in order (the first that serves it wins). The error shown is the "furthest" one
+  (HTTP status > 404 > transport).
+- **containers/image** (CRI-O, podman, skopeo): the first endpoint whose manifest fetch succeeds
+  serves the whole image; any manifest error moves on; a blob error ends the pull. The error
+  shown is the primary's, with ``(Mirrors also failed: ...)``.
+
+An endpoint that failed at the transport level is not tried again for later blobs of the same
+pull: a black-holed mirror costs one timeout, not one per layer (containerd itself would retry it
+per blob; the evidence says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from regtui import redact
+from regtui.findings import finding, fix
+from regtui.model import Endpoint, Finding, Route, TLSInputs
+from regtui.net.proxy import ProxyEnv
+from regtui.refs import HUB_API_HOST, Reference
+from regtui.registry.blobs import BlobResult, FileSink, NullSink, Progress, download_blob
+from regtui.registry.client import Session
+from regtui.registry.diagnose import (
+    auth_findings,
+    endpoint_findings,
+    is_transport,
+    rate_limit_findings,
+    restart_for,
+    source_file,
+)
+from regtui.registry.errors import Failure, RegistryError, display_url, runtime_error, status_failure
+from regtui.registry.manifest import (
+    Descriptor,
+    Manifest,
+    ManifestError,
+    Platform,
+    digest_of,
+    host_platform,
+    parse_manifest,
+    select_platform,
+    valid_digest,
+)
+from regtui.routes import endpoint as make_endpoint
+
+__all__ = ["Flavor", "FLAVORS", "DOCKER", "CONTAINERD", "CONTAINERS_IMAGE", "DOCKER_CONTAINERD_STORE", "flavor_for",
+           "test_pull", "concurrency_for", "resolve", "Resolved", "DEFAULT_CONCURRENCY", "CONCURRENCY_KEYS",
+           "open_session", "wanted_platform"]
+
+#: Docker's and containerd's default ``max-concurrent-downloads``.
+DEFAULT_CONCURRENCY = 3
+#: ``RuntimeView.summary`` keys that hold the runtime's download concurrency, first match wins.
+CONCURRENCY_KEYS = ("max_concurrent_downloads", "max-concurrent-downloads", "concurrency")
+#: ``RuntimeView.summary`` keys for Docker's per-layer attempts (graphdriver store).
+ATTEMPT_KEYS = ("max_download_attempts", "max-download-attempts")
+_REGISTRY_DATES_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """How one runtime family pulls: Accept list, ping, resolution and fallback rules."""
+
+    name: str
+    """``docker``, ``containerd`` or ``containers-image`` (also the Accept list key)."""
+    label: str
+    """What the user runs: ``dockerd``, ``containerd``, ``CRI-O/podman``."""
+    ping_first: bool
+    """``GET /v2/`` before anything else (Docker, containers/image)."""
+    head_first: bool
+    """Resolve a tag with ``HEAD`` and its ``Docker-Content-Digest`` (containerd)."""
+    per_blob_hosts: bool
+    """Each blob is asked from the hosts in order (containerd), not only from the resolving one."""
+    blob_failure_moves_on: bool
+    """A blob failure restarts the whole pull on the next endpoint (Docker's graphdriver store)."""
+
+    def moves_on(self, failure: Failure, ep: Endpoint) -> bool:
+        """Whether the runtime tries the next endpoint after ``failure`` at ``ep``."""
+        if failure.kind in ("schema1", "unsupported", "platform-missing"):
+            return False
+        if self.name != "docker":
+            return True
+        if failure.phase == "auth" and failure.kind == "no-credentials":
+            return True  # "no basic auth credentials" is a client-side error: Docker falls back (SEMANTICS §8)
+        if failure.status is not None and 400 <= failure.status < 500 and (
+                failure.error_code is not None or failure.status in (401, 429)):
+            # A registry error code (distribution's errcode: a JSON error body, or 401/429 which the
+            # client turns into one): only a mirror's is passed over. 5xx and 4xx without an error
+            # body are UnexpectedHTTP*Errors, which always fall back.
+            return ep.role == "mirror"
+        return True
+
+
+DOCKER = Flavor("docker", "dockerd", ping_first=True, head_first=False, per_blob_hosts=False, blob_failure_moves_on=True)
+CONTAINERD = Flavor("containerd", "containerd", ping_first=False, head_first=True, per_blob_hosts=True,
+                    blob_failure_moves_on=False)
+CONTAINERS_IMAGE = Flavor("containers-image", "CRI-O/podman", ping_first=True, head_first=False, per_blob_hosts=False,
+                          blob_failure_moves_on=False)
+#: Docker's containerd image store resolves and fetches with containerd's code.
+DOCKER_CONTAINERD_STORE = Flavor("containerd", "dockerd (containerd image store)", ping_first=False, head_first=True,
+                                 per_blob_hosts=True, blob_failure_moves_on=False)
+FLAVORS = {f.name: f for f in (DOCKER, CONTAINERD, CONTAINERS_IMAGE)}
+
+
+def flavor_for(route: Route) -> Flavor:
+    """The pull flavor of a route: its runtime, and for Docker its image store (``route.mode``)."""
+    if route.runtime == "crio":
+        return CONTAINERS_IMAGE
+    if route.runtime in ("containerd", "k3s"):
+        return CONTAINERD
+    mode = route.mode.lower()
+    if "containerd" in mode and "classic" not in mode and "graphdriver" not in mode:
+        return DOCKER_CONTAINERD_STORE
+    return DOCKER
+
+
+def _summary_int(summary: dict[str, Any], keys: tuple[str, ...]) -> tuple[int, str] | None:
+    for key in keys:
+        value = summary.get(key)
+        src = summary.get(f"{key}_source")
+        if isinstance(value, dict):  # {"value": 3, "source": "path:line"}
+            src = value.get("source")
+            value = value.get("value")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value, str(src) if src else f"{key} (runtime configuration)"
+    return None
+
+
+def concurrency_for(view: Any, explicit: int | None, option: int | None) -> tuple[int, str]:
+    """The download concurrency and where it came from: argument, ``--concurrency``, the runtime's config, default 3."""
+    if explicit:
+        return max(1, explicit), "--concurrency" if explicit == option else "argument"
+    if option:
+        return max(1, option), "--concurrency"
+    found = _summary_int(view.summary, CONCURRENCY_KEYS) if view is not None else None
+    if found:
+        return found
+    return DEFAULT_CONCURRENCY, "default (3)"
+
+
+def wanted_platform(option: str | None) -> Platform:
+    """``--platform`` or this host's platform."""
+    return Platform.parse(option) if option else host_platform()
+
+
+@dataclass
+class Resolved:
+    """What a reference resolved to on one endpoint."""
+
+    top: Manifest
+    """What the reference names: an index, or the image manifest itself."""
+    image: Manifest
+    """The image manifest pulled (the platform's entry of an index)."""
+    entry: Descriptor | None
+    """The index entry chosen, ``None`` without an index."""
+
+
+@dataclass
+class _Attempt:
+    """One endpoint's part in the pull."""
+
+    endpoint: Endpoint
+    status: str = "untested"
+    failure: Failure | None = None
+    elapsed_ms: float | None = None
+    reason: str = ""
+    session: Session | None = None
+    served: str = ""
+    """What it served: ``manifest``, ``blobs``."""
+
+    def to_dict(self, flavor: Flavor, reference: str) -> dict[str, Any]:
+        """The pull report's endpoint row (redacted)."""
+        f = self.failure
+        auth = self.session.authorizer.outcome.to_dict() if self.session else None
+        return redact.value({
+            "url": self.endpoint.url, "host": self.endpoint.host, "role": self.endpoint.role,
+            "source": self.endpoint.source, "status": self.status, "reason": self.reason,
+            "phase": f.phase if f else None, "kind": f.kind if f else None, "http_status": f.status if f else None,
+            "error": f.message if f else None, "go_error": f.go_error if f else None,
+            "runtime_error": runtime_error(flavor.name, f, reference) if f else None,
+            "elapsed_ms": None if self.elapsed_ms is None else round(self.elapsed_ms, 1),
+            "authentication": auth, "served": self.served,
+            "base_url": self.session.base_url if self.session else None,
+        })
+
+
+def open_session(ctx: Any, ep: Endpoint, view: Any, flavor: Flavor, max_connections: int) -> Session:
+    """A session for ``ep`` with the runtime's credentials and proxy environment; Date headers go to ``ctx``."""
+    credential = None
+    if view is not None and view.credentials is not None:
+        credential = view.credentials(ep.host)
+    dates = ctx.observations.setdefault("registry_dates", [])
+
+    def on_date(record: dict[str, Any]) -> None:
+        if len(dates) < _REGISTRY_DATES_KEPT:
+            dates.append(record)
+
+    return Session(ctx.host, ep, resolver=ctx.resolver, timeouts=ctx.timeouts,
+                   proxy_env=view.proxy_env if view is not None else ProxyEnv(), credential=credential,
+                   flavor=flavor.name, max_connections=max_connections, on_date=on_date)
+
+
+def _manifest_failure(url: str, kind: str, message: str, go: str, **details: Any) -> RegistryError:
+    return RegistryError(Failure("manifest", kind, message, go, url=display_url(url), transport_ok=True,
+                                 details=details))
+
+
+def _checked(body: bytes, header: str | None, expected: str | None, url: str) -> str:
+    """The manifest's digest, checked against ``Docker-Content-Digest`` and the digest asked for."""
+    algorithm = (expected or header or "sha256:").split(":", 1)[0]
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        algorithm = "sha256"
+    computed = digest_of(body, algorithm)
+    for claimed, what in ((expected, "the digest asked for"), (header, "Docker-Content-Digest")):
+        if claimed and valid_digest(claimed) and claimed.split(":", 1)[0] == algorithm and claimed != computed:
+            raise _manifest_failure(url, "digest-mismatch", f"the manifest body hashes to {computed}, not {claimed} "
+                                    f"({what})", f"content digest {computed} does not match {claimed}",
+                                    expected=claimed, computed=computed, claimed_by=what)
+    return computed
+
+
+def _parse(body: bytes, content_type: str | None, digest: str, url: str) -> Manifest:
+    try:
+        return parse_manifest(body, content_type, digest)
+    except ManifestError as exc:
+        raise _manifest_failure(url, exc.kind, str(exc), str(exc)) from None
+
+
+async def _get_manifest(session: Session, reference: str, expected: str | None) -> Manifest:
+    exchange = await session.manifest(reference, "GET")
+    url = session.url("manifests", reference)
+    digest = _checked(exchange.body, exchange.response.headers.get("docker-content-digest"), expected, url)
+    return _parse(exchange.body, exchange.response.headers.get("content-type"), digest, url)
+
+
+async def resolve(session: Session, ref: Reference, flavor: Flavor, wanted: Platform) -> Resolved:
+    """Resolve ``ref`` on one endpoint: ping, manifest (HEAD first for containerd), index -> platform."""
+    if flavor.ping_first:
+        ping = await session.ping()
+        status = ping.response.status_code
+        if status not in (200, 401):
+            raise RegistryError(status_failure(status, f"{session.base_url}/", ping.body, phase="http"))
+    expected = ref.digest
+    if flavor.head_first and not ref.by_digest:
+        try:
+            head = await session.manifest(ref.reference, "HEAD")
+        except RegistryError as err:
+            if err.failure.status != 405:
+                raise
+        else:
+            claimed = head.response.headers.get("docker-content-digest")
+            expected = claimed if valid_digest(claimed) else None
+    try:
+        top = await _get_manifest(session, expected or ref.reference, expected)
+    except RegistryError as err:
+        if err.failure.status != 404 or expected is None or ref.by_digest:
+            raise
+        await _claimed_digest_lied(session, ref, expected)
+        raise
+    if top.kind != "index":
+        return Resolved(top, top, None)
+    entry = select_platform(top, wanted)
+    if entry is None:
+        available = sorted({str(d.platform) for d in top.manifests if d.platform})
+        raise RegistryError(Failure("manifest", "platform-missing",
+                                    f"the index has no manifest for {wanted} (it has: {', '.join(available) or 'none'})",
+                                    "no match for platform in manifest: not found",
+                                    url=display_url(session.url("manifests", ref.reference)), transport_ok=True,
+                                    details={"wanted": str(wanted), "available": available, "index_digest": top.digest}))
+    image = await _get_manifest(session, entry.digest, entry.digest)
+    if image.kind != "image":
+        raise _manifest_failure(session.url("manifests", entry.digest), "unsupported",
+                                "the index entry for this platform is not an image manifest", "unexpected media type")
+    return Resolved(top, image, entry)
+
+
+async def _claimed_digest_lied(session: Session, ref: Reference, claimed: str) -> None:
+    """After a 404 for the digest HEAD named: if the tag's body hashes elsewhere, the header lied (raise that)."""
+    try:
+        exchange = await session.manifest(ref.reference, "GET")
+    except RegistryError:
+        return
+    computed = digest_of(exchange.body, claimed.split(":", 1)[0] if claimed.startswith(("sha256:", "sha512:")) else "sha256")
+    if computed != claimed:
+        raise _manifest_failure(session.url("manifests", ref.reference), "digest-mismatch",
+                                f"HEAD named {claimed} (Docker-Content-Digest), which the registry does not serve; the "
+                                f"tag's manifest hashes to {computed}", f"{ref.reference}: not found",
+                                expected=claimed, computed=computed, claimed_by="Docker-Content-Digest")
+
+
+def _default_route(ref: Reference, runtime: str) -> Route:
+    """The runtime's built-in route when no planner is available: the registry itself."""
+    host = HUB_API_HOST if ref.is_docker_hub else ref.domain
+    name = host.rsplit(":", 1)[0].strip("[]")
+    loopback = name == "localhost" or name.startswith("127.") or name == "::1"
+    tls = TLSInputs(verify=not loopback, verify_reason="loopback registry: verification skipped" if loopback else "")
+    ep = make_endpoint(f"https://{host}/v2", host, "upstream", f"default ({runtime} built-in)", ref.path, ProxyEnv(),
+                       tls=tls, http_fallback=loopback)
+    return Route(runtime, str(ref), (ep,), notes=("no planner for this runtime: its built-in default route",))
+
+
+def _find_route(ctx: Any, ref: Reference, runtime: str, view: Any) -> tuple[Route, list[Finding]]:
+    for route in ctx.routes:
+        if route.runtime == runtime and route.image == str(ref):
+            return route, []
+    if view is not None and view.planner is not None:
+        return view.plan(ref)
+    return _default_route(ref, runtime), []
+
+
+class _Pull:
+    """State of one test pull (kept out of the public API: :func:`test_pull` is the entry point)."""
+
+    def __init__(self, ctx: Any, ref: Reference, runtime: str, route: Route, view: Any, concurrency: int,
+                 concurrency_source: str, progress: Progress | None, output_dir: str | None) -> None:
+        self.ctx, self.ref, self.runtime, self.route, self.view = ctx, ref, runtime, route, view
+        self.flavor = flavor_for(route)
+        self.concurrency, self.concurrency_source = concurrency, concurrency_source
+        self.progress = progress
+        self.output = Path(output_dir) if output_dir else None
+        self.setup_failure: Failure | None = None
+        """A problem found before any request (an invalid ``--platform``): nothing is pulled."""
+        try:
+            self.wanted = wanted_platform(ctx.options.platform)
+        except ValueError as exc:
+            self.wanted = host_platform()
+            self.setup_failure = Failure("options", "invalid-platform", str(exc), str(exc))
+        self.attempts = [_Attempt(ep) for ep in route.endpoints]
+        self.started = time.monotonic()
+        self.resolved: Resolved | None = None
+        self.manifest_attempt: _Attempt | None = None
+        self.blobs: list[BlobResult] = []
+        self.dead: set[int] = set()
+        self.abandoned: tuple[Resolved, _Attempt, list[BlobResult]] | None = None
+        """The last endpoint Docker left after a blob failure: reported when no later one served."""
+        found = _summary_int(view.summary, ATTEMPT_KEYS) if view is not None else None
+        self.max_attempts = min(found[0], 10) if found and self.flavor.name == "docker" else 3
+
+    # -- endpoints -------------------------------------------------------------------------
+    def _session(self, attempt: _Attempt) -> Session:
+        if attempt.session is None:
+            attempt.session = open_session(self.ctx, attempt.endpoint, self.view, self.flavor, self.concurrency + 1)
+        return attempt.session
+
+    def _usable(self, attempt: _Attempt, confirmed_tls: set[str], for_blobs: bool) -> str:
+        """Why ``attempt`` is not tried (empty when it is)."""
+        ep = attempt.endpoint
+        if ep.status == "skipped":
+            return ep.reason or "skipped by the route planner"
+        if self.flavor.name == "docker" and ep.url.startswith("http://") and ep.host in confirmed_tls:
+            return "skipped: the https endpoint for this host already answered over HTTP (confirmedTLSRegistries)"
+        if self.flavor.name == "containerd":
+            need = "pull" if (for_blobs or self.ref.by_digest) else "resolve"
+            caps = ep.capabilities or ("pull", "resolve")
+            if need not in caps or "pull" not in caps:
+                return f"skipped: capabilities {list(caps)} lack {need!r}"
+        return ""
+
+    def _falls_back_in_place(self, attempt: _Attempt) -> bool:
+        """The runtime retries this host in plain HTTP itself (no separate ``http://`` endpoint in the route)."""
+        ep = attempt.endpoint
+        return ep.http_fallback and not any(a.endpoint.url.startswith("http://") and a.endpoint.host == ep.host
+                                            for a in self.attempts)
+
+    async def _resolve_at(self, attempt: _Attempt) -> Resolved:
+        session = self._session(attempt)
+        began = time.monotonic()
+        try:
+            try:
+                return await resolve(session, self.ref, self.flavor, self.wanted)
+            except RegistryError as err:
+                if self._falls_back_in_place(attempt) and err.failure.phase == "tls" and \
+                        err.failure.kind in ("http-to-https", "timeout") and session.base_url.startswith("https://"):
+                    session.use_plain_http()
+                    attempt.reason = f"https failed ({err.failure.kind}); the runtime falls back to plain http"
+                    return await resolve(session, self.ref, self.flavor, self.wanted)
+                raise
+        finally:
+            attempt.elapsed_ms = (time.monotonic() - began) * 1000
+
+    async def run(self) -> None:
+        """Walk the endpoints with the flavor's rules until one serves the image or the rules stop."""
+        if self.setup_failure is None:
+            await self._walk()
+        if self.resolved is None and self.abandoned is not None:
+            # Docker moved on after a blob failure and nothing later served: report that attempt.
+            self.resolved, self.manifest_attempt, self.blobs = self.abandoned
+
+    async def _walk(self) -> None:
+        confirmed_tls: set[str] = set()
+        for index, attempt in enumerate(self.attempts):
+            why = self._usable(attempt, confirmed_tls, for_blobs=False)
+            if why:
+                attempt.status, attempt.reason = "skipped", why
+                continue
+            try:
+                self.resolved = await self._resolve_at(attempt)
+            except RegistryError as err:
+                self._failed(index, attempt, err.failure, confirmed_tls)
+                if self.flavor.moves_on(err.failure, attempt.endpoint):
+                    continue
+                return
+            attempt.status, attempt.served = "ok", "manifest"
+            self.manifest_attempt = attempt
+            self._write_manifests()
+            await self._download(index)
+            failed = next((b.failure for b in self.blobs if not b.ok and b.failure), None)
+            if failed is None or not self.flavor.blob_failure_moves_on or not self.flavor.moves_on(failed, attempt.endpoint):
+                return
+            # dockerd retries the whole pull on the next endpoint (the layer error is a fallbackError
+            # with transportOK, so this host's plain-http endpoint is skipped).
+            self._failed(index, attempt, failed, confirmed_tls)
+            attempt.reason = "a blob failed; dockerd retries the whole pull on the next endpoint"
+            if attempt.endpoint.url.startswith("https://"):
+                confirmed_tls.add(attempt.endpoint.host)
+            self.abandoned = (self.resolved, attempt, self.blobs)
+            self.resolved, self.manifest_attempt, self.blobs = None, None, []
+
+    def _failed(self, index: int, attempt: _Attempt, failure: Failure, confirmed_tls: set[str]) -> None:
+        attempt.status, attempt.failure = "failed", failure
+        if failure.transport_ok and attempt.endpoint.url.startswith("https://"):
+            confirmed_tls.add(attempt.endpoint.host)
+        if is_transport(failure):
+            self.dead.add(index)
+
+    # -- blobs -----------------------------------------------------------------------------
+    def _blob_hosts(self, first: int) -> list[int]:
+        """Endpoints to fetch blobs from, in order (containerd: every pull-capable host; else the resolving one)."""
+        if not self.flavor.per_blob_hosts:
+            return [first]
+        return [i for i, a in enumerate(self.attempts)
+                if i not in self.dead and not self._usable(a, set(), for_blobs=True)]
+
+    async def _download(self, first: int) -> None:
+        assert self.resolved is not None
+        descriptors = list(self.resolved.image.blobs)
+        limiter = asyncio.Semaphore(self.concurrency)
+        hosts = self._blob_hosts(first)
+
+        async def one(desc: Descriptor) -> BlobResult:
+            async with limiter:
+                return await self._fetch(desc, hosts)
+
+        self.blobs = list(await asyncio.gather(*(one(d) for d in descriptors)))
+        served = {b.endpoint for b in self.blobs if b.ok}
+        for i in hosts:
+            session = self.attempts[i].session
+            if i != first and session is not None and session.base_url in served:
+                self.attempts[i].served = "blobs"
+
+    async def _fetch(self, desc: Descriptor, hosts: list[int]) -> BlobResult:
+        tried: list[dict[str, Any]] = []
+        result: BlobResult | None = None
+        for i in hosts:
+            if i in self.dead:
+                continue
+            if result is not None:  # the previous host failed for this blob: keep it as evidence
+                tried.append({"endpoint": result.endpoint,
+                              "failure": result.failure.to_dict() if result.failure else None})
+            attempt = self.attempts[i]
+            session = self._session(attempt)
+            sink = FileSink(self.output, desc.digest) if self.output else NullSink()
+            result = await download_blob(session, desc, max_attempts=self.max_attempts, sink=sink,
+                                         progress=self.progress)
+            if result.ok or not self.flavor.per_blob_hosts:
+                break
+            failure = result.failure
+            if failure is not None and failure.kind in ("digest-mismatch", "size-mismatch"):
+                break  # containerd fails the commit: no other host is asked
+            if failure is not None and is_transport(failure):
+                self.dead.add(i)
+        assert result is not None or not hosts
+        if result is None:
+            result = BlobResult(desc, "", failure=Failure("blob", "no-endpoint", "no endpoint left to fetch from", ""))
+            result.started = result.ended = time.monotonic()
+        result.tried = tried
+        return result
+
+    # -- output ----------------------------------------------------------------------------
+    def _write_manifests(self) -> None:
+        if self.output is None or self.resolved is None:
+            return
+        for manifest in {self.resolved.top.digest: self.resolved.top, self.resolved.image.digest: self.resolved.image}.values():
+            algorithm, hexdigest = manifest.digest.split(":", 1)
+            path = self.output / "blobs" / algorithm / hexdigest
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(manifest.body)
+
+    def _write_index(self) -> None:
+        if self.output is None or self.resolved is None:
+            return
+        top = self.resolved.top
+        index = {"schemaVersion": 2, "manifests": [{
+            "mediaType": top.media_type, "digest": top.digest, "size": top.size,
+            "annotations": {"org.opencontainers.image.ref.name": self.ref.tag or self.ref.digest or "latest",
+                            "io.containerd.image.name": str(self.ref)}}]}
+        (self.output / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        tmp = self.output / f"index.json.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(index, indent=2))
+        os.replace(tmp, self.output / "index.json")
+
+
+def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
+    timings = result.timings.to_dict()
+    seconds = result.timings.total / 1000.0
+    return {
+        "digest": result.descriptor.digest, "size": result.descriptor.size, "media_type": result.descriptor.media_type,
+        "endpoint": result.endpoint, "attempts": result.attempts, "ok": result.ok, "resumed": result.resumed,
+        "timings_ms": timings, "started_ms": round(max(0.0, (result.started - origin) * 1000), 3),
+        "bytes_per_second": round(result.descriptor.size / seconds) if result.ok and seconds > 0 else None,
+        "received": result.received, "waited_ms": round(result.waited_ms, 3), "requests": result.hops,
+        "error": result.failure.to_dict() if result.failure else None, "retries": result.retries,
+        "tried": result.tried,
+    }
+
+
+def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
+    """The failure the runtime reports to the user and its wording."""
+    if pull.setup_failure is not None:
+        return pull.setup_failure, pull.setup_failure.message
+    failed = [a for a in pull.attempts if a.failure is not None and a.status == "failed"]
+    blob_failure = next((b.failure for b in pull.blobs if not b.ok and b.failure), None)
+    flavor, reference = pull.flavor, pull.ref.familiar() if pull.flavor.name == "docker" else str(pull.ref)
+    if blob_failure is not None and pull.resolved is not None:
+        return blob_failure, runtime_error(flavor.name, blob_failure, reference)
+    if not failed:
+        return None, None
+    if flavor.name == "docker":
+        last = failed[-1].failure
+        assert last is not None
+        return last, runtime_error("docker", last, reference)
+    if flavor.name == "containerd":
+        def rank(a: _Attempt) -> int:
+            f = a.failure
+            assert f is not None
+            return 3 if f.kind == "too-large" else 2 if f.status and f.status != 404 else 1 if f.status == 404 else 0
+        best = max(failed, key=rank).failure
+        assert best is not None
+        return best, runtime_error("containerd", best, reference)
+    primary = failed[-1].failure
+    assert primary is not None
+    mirrors = [a for a in failed[:-1] if a.failure]
+    text = runtime_error("containers-image", primary, reference)
+    if mirrors:
+        listed = "\n".join(f"{a.endpoint.host}/{a.endpoint.repository}: {a.failure.go_error}" for a in mirrors
+                           if a.failure)
+        text = f"(Mirrors also failed: [{listed}]): {text}"
+    return primary, text
+
+
+def _report(pull: _Pull, ended: float) -> dict[str, Any]:
+    origin = pull.started
+    resolved = pull.resolved
+    config = next((b for b in pull.blobs if resolved and resolved.image.config and
+                   b.descriptor.digest == resolved.image.config.digest), None)
+    layers = [b for b in pull.blobs if b is not config]
+    ok = resolved is not None and all(b.ok for b in pull.blobs)
+    failure, user_error = _user_error(pull)
+    extra: list[dict[str, Any]] = []
+    for attempt in pull.attempts:
+        if attempt.session is not None:
+            for entry in attempt.session.extra.values():
+                extra.append({**entry, "runtime": pull.runtime})
+    return {
+        "image": str(pull.ref), "runtime": pull.runtime, "flavor": pull.flavor.name,
+        "endpoint": pull.manifest_attempt.session.base_url if pull.manifest_attempt and pull.manifest_attempt.session else None,
+        "concurrency": pull.concurrency, "concurrency_source": pull.concurrency_source,
+        "wall_ms": round((ended - origin) * 1000, 3),
+        "bytes": sum(b.descriptor.size for b in pull.blobs if b.ok),
+        "ok": ok,
+        "platform": str(pull.wanted),
+        "manifest": {
+            "digest": resolved.top.digest if resolved else None,
+            "media_type": resolved.top.media_type if resolved else None,
+            "platform": str(resolved.entry.platform) if resolved and resolved.entry and resolved.entry.platform
+            else (str(pull.wanted) if resolved else None),
+            "platform_digest": resolved.image.digest if resolved else None,
+            "size": resolved.top.size if resolved else None,
+        },
+        "config": _blob_dict(config, origin) if config else None,
+        "layers": [_blob_dict(b, origin) for b in layers],
+        "endpoints": [a.to_dict(pull.flavor, str(pull.ref)) for a in pull.attempts],
+        "extra_endpoints": redact.value(extra),
+        "error": failure.to_dict() if failure and not ok else None,
+        "runtime_error": user_error if not ok else None,
+        "output": str(pull.output) if pull.output and ok else None,
+        "route_mode": pull.route.mode, "route_notes": list(pull.route.notes),
+    }
+
+
+# -- findings -------------------------------------------------------------------------------
+def _pull_fix(code: str, subject: str, summary: str, rt: str, **params: Any) -> Any:
+    return fix(code, subject, summary, detail=rt, params={"runtime": rt, **params})
+
+
+def _endpoint_findings(pull: _Pull) -> list[Finding]:
+    out: list[Finding] = []
+    route, flavor = pull.route, pull.flavor
+    hosts_with_http_later = {a.endpoint.host for a in pull.attempts if a.endpoint.url.startswith("http://")}
+    for attempt in pull.attempts:
+        session, f = attempt.session, attempt.failure
+        if f is not None:
+            handled = attempt.endpoint.http_fallback or (attempt.endpoint.url.startswith("https://")
+                                                         and attempt.endpoint.host in hosts_with_http_later)
+            out += endpoint_findings(route, attempt.endpoint, f, runtime_error=runtime_error(flavor.name, f, str(pull.ref)),
+                                     elapsed_ms=attempt.elapsed_ms, timeout_s=pull.ctx.timeouts.connect,
+                                     handled_by_fallback=handled and f.kind == "http-to-https")
+        if session is not None:
+            out += auth_findings(route, attempt.endpoint, session.authorizer.outcome,
+                                 runtime_error=runtime_error(flavor.name, f, str(pull.ref)) if f else "")
+            out += rate_limit_findings(route, attempt.endpoint, status=f.status if f else None,
+                                       ratelimit=session.ratelimit,
+                                       retry_after=f.details.get("retry_after") if f else None)
+    return out
+
+
+def _findings(pull: _Pull, report: dict[str, Any]) -> list[Finding]:
+    rt, image = pull.runtime, str(pull.ref)
+    out = _endpoint_findings(pull)
+    failure, user_error = _user_error(pull)
+    evidence_base = {"runtime": rt, "image": image, "endpoints": report["endpoints"], "runtime_will_report": user_error}
+    mismatched = [b for b in pull.blobs if not b.ok and b.failure and b.failure.kind in ("digest-mismatch", "size-mismatch")]
+    manifest_mismatch = [a for a in pull.attempts
+                         if a.failure and a.failure.kind == "digest-mismatch" and a.failure.phase == "manifest"]
+    specific = False
+    for b in mismatched:
+        specific = True
+        out.append(finding(
+            "pull.digest-mismatch", b.descriptor.digest,
+            f"{rt}: layer {b.descriptor.digest[:19]} from {display_url(b.endpoint)} does not match its digest",
+            f"The bytes {display_url(b.endpoint)} serves for {b.descriptor.digest} ({b.failure.message if b.failure else ''}). "
+            f"{pull.flavor.label} refuses the layer, so the pull fails: the stored blob is corrupt, or something on "
+            "the path rewrites it.",
+            evidence=redact.value({**evidence_base, "layer": b.descriptor.digest, "endpoint": b.endpoint,
+                                   "size": b.descriptor.size, "received": b.received,
+                                   "failure": b.failure.to_dict() if b.failure else None}),
+            runtime=rt, fix=_pull_fix("pull.digest-mismatch", b.descriptor.digest,
+                                      f"re-push {image} or repair the registry storage behind {display_url(b.endpoint)}", rt),
+        ))
+    for a in manifest_mismatch:
+        if a.failure is None:
+            continue
+        specific = specific or not report["ok"]
+        out.append(finding(
+            "pull.digest-mismatch", a.endpoint.host,
+            f"{rt}: the manifest from {a.endpoint.host} does not match its digest",
+            f"{a.endpoint.url} serves a manifest whose bytes hash to something else than it claims "
+            f"({a.failure.message}).",
+            evidence=redact.value({**evidence_base, "endpoint": a.endpoint.url, "failure": a.failure.to_dict()}),
+            runtime=rt, fix=_pull_fix("pull.digest-mismatch", a.endpoint.host, "repair or re-push the manifest", rt),
+        ))
+    if not report["ok"] and failure is not None and not specific:
+        if failure.kind == "platform-missing":
+            specific = True
+            out.append(finding(
+                "pull.platform-missing", image, f"{rt}: {image} has no image for {pull.wanted}",
+                f"The reference resolves to an index without an entry for {pull.wanted}; {pull.flavor.label} stops "
+                "with 'no matching manifest'.",
+                evidence=redact.value({**evidence_base, **failure.details}), runtime=rt,
+                fix=_pull_fix("pull.platform-missing", image, f"publish a {pull.wanted} image or pull another tag", rt),
+            ))
+        elif failure.status == 404 and pull.resolved is None:
+            specific = True
+            out.append(finding(
+                "pull.manifest-unknown", image, f"{rt}: {image} does not exist on any endpoint tried",
+                f"Every endpoint {pull.flavor.label} asks answers 404 (or fails) for {pull.ref.reference}.",
+                evidence=redact.value(evidence_base), runtime=rt,
+                fix=_pull_fix("pull.manifest-unknown", image, "check the tag/digest and repository name", rt),
+            ))
+    if not report["ok"] and not specific:
+        phase = failure.phase if failure else "route"
+        at = failure.url if failure else None
+        out.append(finding(
+            "pull.failed", image, f"{rt}: the test pull of {image} failed ({phase})",
+            f"{pull.flavor.label} cannot pull {image}: " + (failure.message if failure else "no endpoint to try")
+            + (f". It will report: {user_error}" if user_error else "."),
+            evidence=redact.value({**evidence_base, "endpoint": at, "phase": phase,
+                                   "failure": failure.to_dict() if failure else None}),
+            runtime=rt, fix=_pull_fix("pull.failed", image, "fix the cause named in the evidence", rt, phase=phase),
+        ))
+    out += _performance_findings(pull, report)
+    return out
+
+
+def _performance_findings(pull: _Pull, report: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    rt, image = pull.runtime, str(pull.ref)
+    blobs = [b for b in ([report["config"]] if report["config"] else []) + report["layers"]]
+    retried = [b for b in blobs if b["attempts"] > 1 or b["resumed"]]
+    for b in retried:
+        out.append(finding(
+            "pull.retried", b["digest"], f"{rt}: layer {b['digest'][:19]} needed {b['attempts']} attempts"
+            + (" and a resume" if b["resumed"] else ""),
+            "The download was interrupted (" + "; ".join(r["message"] for r in b["retries"][:3])
+            + "); a flaky path or registry makes every pull slower and sometimes fail.",
+            evidence={"runtime": rt, "image": image, "layer": b["digest"], "endpoint": b["endpoint"],
+                      "attempts": b["attempts"], "resumed": b["resumed"], "retries": b["retries"],
+                      "waited_ms": b["waited_ms"]},
+            runtime=rt,
+        ))
+    if report["ok"]:
+        speeds = [b["bytes_per_second"] for b in blobs if b["bytes_per_second"] and b["size"] >= 64 * 1024]
+        if len(speeds) >= 3:
+            median = statistics.median(speeds)
+            for b in blobs:
+                bps = b["bytes_per_second"]
+                if bps and b["size"] >= 64 * 1024 and bps < median / 4 and b["timings_ms"]["total"] >= 300:
+                    out.append(finding(
+                        "pull.slow-layer", b["digest"], f"{rt}: layer {b['digest'][:19]} downloads "
+                        f"{median / bps:.0f}x slower than the others",
+                        f"{b['size']} bytes at {bps / 1e6:.2f} MB/s while the median layer gets {median / 1e6:.2f} MB/s "
+                        f"from {display_url(b['endpoint'])}.",
+                        evidence={"runtime": rt, "layer": b["digest"], "endpoint": b["endpoint"],
+                                  "bytes_per_second": bps, "median_bytes_per_second": median,
+                                  "timings_ms": b["timings_ms"]},
+                        runtime=rt,
+                    ))
+        out += _low_concurrency(pull, blobs, report)
+    return out
+
+
+def _low_concurrency(pull: _Pull, blobs: list[dict[str, Any]], report: dict[str, Any]) -> list[Finding]:
+    if len(blobs) <= pull.concurrency or not blobs:
+        return []
+    first = min(b["started_ms"] for b in blobs)
+    last_start = max(b["started_ms"] for b in blobs) - first
+    end = max(b["started_ms"] + b["timings_ms"]["total"] for b in blobs) - first
+    # More downloads at once only help when each one mostly waits (latency-bound): when the bytes
+    # themselves take the time, the link is the limit, not the concurrency.
+    waiting = sum((t["dns"] or 0) + (t["connect"] or 0) + (t["tls"] or 0) + t["ttfb"]
+                  for t in (b["timings_ms"] for b in blobs))
+    transfer = sum(b["timings_ms"]["transfer"] for b in blobs)
+    if end < 500 or last_start < 0.25 * end or waiting <= transfer:
+        return []
+    rt = pull.runtime
+    src = pull.concurrency_source
+    path = source_file(src)
+    if path is None and pull.view is not None and rt == "docker":
+        path = pull.view.summary.get("daemon_json")  # max-concurrent-downloads lives there
+    return [finding(
+        "pull.low-concurrency", rt, f"{rt}: {pull.concurrency} parallel downloads limit this pull",
+        f"{len(blobs)} blobs, {pull.concurrency} at a time: the last one started {last_start:.0f} ms into the "
+        f"{end:.0f} ms download, and the downloads spent more time waiting ({waiting:.0f} ms) than receiving "
+        f"({transfer:.0f} ms). More downloads at once would overlap the waiting.",
+        evidence={"runtime": rt, "image": str(pull.ref), "concurrency": pull.concurrency, "concurrency_source": src,
+                  "blobs": len(blobs), "last_start_ms": round(last_start, 1), "download_ms": round(end, 1),
+                  "waiting_ms": round(waiting, 1), "transfer_ms": round(transfer, 1)},
+        runtime=rt,
+        fix=fix("pull.low-concurrency", rt, f"raise {rt}'s max concurrent downloads (e.g. to {max(6, pull.concurrency * 2)})",
+                files=[path] if path else [], restart=restart_for(rt), detail=rt,
+                params={"runtime": rt, "current": pull.concurrency, "source": src}),
+    )]
+
+
+def _observe(ctx: Any, report: dict[str, Any]) -> None:
+    seen = ctx.observations.setdefault("extra_endpoints", [])
+    keys = {(e.get("runtime"), e.get("host")) for e in seen}
+    for entry in report["extra_endpoints"]:
+        if (entry.get("runtime"), entry.get("host")) not in keys:
+            seen.append(entry)
+
+
+async def test_pull(ctx: Any, ref: Reference, runtime: str, *, concurrency: int | None = None,
+                    progress: Callable[[str, int, int], None] | None = None,
+                    output_dir: str | None = None) -> tuple[dict[str, Any], list[Finding]]:
+    """Pull ``ref`` as ``runtime`` would (see the module docstring); returns the report's ``pull`` object and findings.
+
+    ``ctx`` is a :class:`~regtui.probes.ProbeContext`; ``progress(digest, bytes_so_far, size)`` is
+    called while blobs download; ``output_dir`` writes an OCI image layout (nothing is written otherwise).
+    """
+    view = ctx.view(runtime)
+    route, route_findings = _find_route(ctx, ref, runtime, view)
+    n, source = concurrency_for(view, concurrency, ctx.options.concurrency)
+    if output_dir:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    pull = _Pull(ctx, ref, runtime, route, view, n, source, progress, output_dir)
+    try:
+        await pull.run()
+        if pull.resolved is not None and all(b.ok for b in pull.blobs):
+            pull._write_index()
+    finally:
+        for attempt in pull.attempts:
+            if attempt.session is not None:
+                await attempt.session.aclose()
+    report = _report(pull, time.monotonic())
+    _observe(ctx, report)
+    return report, _dedupe(route_findings + _findings(pull, report))
+
+
+test_pull.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for f in findings:
+        key = (f.code, f.subject, f.title)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
