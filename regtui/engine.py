@@ -50,7 +50,7 @@ def _internal(errors: list[str], what: str, exc: BaseException, debug: bool) -> 
 def select_runtimes(host: Host, wanted: str, errors: list[str], debug: bool = False) -> dict[str, list[str]]:
     """Runtime name -> detection evidence, for ``auto`` (detected), ``all`` or one name."""
     detected: dict[str, list[str]] = {}
-    for name in RUNTIMES:
+    for name in ([wanted] if wanted in RUNTIMES else RUNTIMES):
         try:
             evidence = list(_module(name).detect(host))
         except Exception as exc:  # a bug in a reader must not hide the other runtimes

@@ -12,15 +12,12 @@ import asyncio
 import ipaddress
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import dns.asyncresolver
-import dns.exception
-import dns.inet
-import dns.rcode
-import dns.resolver
+from typing import TYPE_CHECKING, Any
 
 from regtui.host import Host
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 __all__ = ["Lookup", "ResolveError", "Resolver", "ResolverConfig", "read_resolver_config", "parse_server"]
 
@@ -180,7 +177,11 @@ class Resolver:
         """A resolver from the root's files, or using ``dns_server``."""
         return cls(read_resolver_config(host, dns_server), timeout)
 
-    def _dns(self) -> dns.asyncresolver.Resolver:
+    def _dns(self) -> "dns.asyncresolver.Resolver":
+        # dnspython costs ~90 ms to import: only pay for it when a name really goes to DNS
+        # (IP literals and hosts-file names never do).
+        import dns.asyncresolver
+
         r = dns.asyncresolver.Resolver(configure=False)
         r.nameservers = [ip for ip, _ in self.config.nameservers]
         r.port = self.config.nameservers[0][1]
@@ -197,7 +198,10 @@ class Resolver:
             return [name + "."] + suffixed
         return suffixed + [name + "."]
 
-    async def _query(self, r: dns.asyncresolver.Resolver, qname: str) -> tuple[list[str], str | None]:
+    async def _query(self, r: "dns.asyncresolver.Resolver", qname: str) -> tuple[list[str], str | None]:
+        import dns.exception
+        import dns.resolver
+
         async def one(rdtype: str) -> tuple[list[str], str | None]:
             try:
                 ans = await r.resolve(qname, rdtype, search=False, raise_on_no_answer=False)
