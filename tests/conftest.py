@@ -18,6 +18,41 @@ _SHELL_VARS = (
 )
 
 
+# -- network only on loopback --------------------------------------------------------------------------
+# Every socket a test opens from Python (TCP connect, UDP sendto) must target 127.0.0.0/8 or ::1 (or a
+# Unix socket). Anything else fails the test at once, so a fake root that forgot its resolv.conf, or a
+# probe that wanders to a public NTP pool, is caught instead of leaving the machine.
+import ipaddress as _ipaddress
+import socket as _socket
+
+
+def _loopback_only(address: Any) -> None:
+    if not isinstance(address, tuple) or not address:
+        return  # Unix socket path or abstract address
+    host = str(address[0]).split("%", 1)[0]
+    try:
+        ip = _ipaddress.ip_address(host)
+    except ValueError:
+        raise OSError(f"tests may only connect to IP literals on loopback, not {host!r}") from None
+    if not ip.is_loopback and not (ip.version == 6 and ip.ipv4_mapped and ip.ipv4_mapped.is_loopback):
+        raise OSError(f"tests may only use loopback: refusing to reach {host}")
+
+
+def _guard(method: Any, addr_index: int) -> Any:
+    def guarded(self: _socket.socket, *args: Any) -> Any:
+        if self.family in (_socket.AF_INET, _socket.AF_INET6) and len(args) > addr_index:
+            _loopback_only(args[addr_index])
+        return method(self, *args)
+
+    guarded.__name__ = method.__name__
+    return guarded
+
+
+_socket.socket.connect = _guard(_socket.socket.connect, 0)  # type: ignore[method-assign]
+_socket.socket.connect_ex = _guard(_socket.socket.connect_ex, 0)  # type: ignore[method-assign]
+_socket.socket.sendto = _guard(_socket.socket.sendto, -1)  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _clean_shell_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never depend on the developer's proxy, TLS or registry variables."""
