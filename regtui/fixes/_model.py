@@ -31,6 +31,27 @@ __all__ = [
 ]
 
 
+class KeyPathLookup:
+    """``get``/``has`` by key path over a parsed document's ``data`` (editors share this)."""
+
+    data: Any
+
+    def get(self, path: tuple[Any, ...], default: Any = None) -> Any:
+        """The plain value at ``path`` (``default`` when absent)."""
+        node: Any = self.data
+        for k in path:
+            try:
+                node = node[k]
+            except (KeyError, IndexError, TypeError):
+                return default
+        return node
+
+    def has(self, path: tuple[Any, ...]) -> bool:
+        """A value exists at ``path``."""
+        sentinel = object()
+        return self.get(path, sentinel) is not sentinel
+
+
 class FixError(Exception):
     """Base of every error the fix engine raises on purpose (its message is for the user)."""
 

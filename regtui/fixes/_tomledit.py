@@ -17,7 +17,7 @@ import tomlkit
 from tomlkit.items import AoT, Array, InlineTable, Table, Whitespace
 
 from regtui.config._source import _split_dotted
-from regtui.fixes._model import PlanRefused
+from regtui.fixes._model import KeyPathLookup, PlanRefused
 
 __all__ = ["TomlDoc", "toml_value", "toml_key"]
 
@@ -50,7 +50,7 @@ def _header(line: str) -> tuple[list[str], bool] | None:
     return (parts, aot) if parts else None
 
 
-class TomlDoc:
+class TomlDoc(KeyPathLookup):
     """One TOML document being edited; ``data`` is what the edited text parses to."""
 
     def __init__(self, text: str) -> None:
@@ -62,21 +62,6 @@ class TomlDoc:
         self._text = text
 
     # -- reading ----------------------------------------------------------------------------
-
-    def get(self, path: tuple[Any, ...], default: Any = None) -> Any:
-        """The plain value at ``path`` (``default`` when absent)."""
-        data: Any = self.data
-        for k in path:
-            try:
-                data = data[k]
-            except (KeyError, IndexError, TypeError):
-                return default
-        return data
-
-    def has(self, path: tuple[Any, ...]) -> bool:
-        """A value exists at ``path``."""
-        sentinel = object()
-        return self.get(path, sentinel) is not sentinel
 
     def text(self) -> str:
         """The edited document."""

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from regtui.config import _yaml
-from regtui.fixes._model import PlanRefused
+from regtui.fixes._model import KeyPathLookup, PlanRefused
 
 __all__ = ["YamlDoc", "yaml_scalar", "yaml_key"]
 
@@ -64,7 +64,7 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-class YamlDoc:
+class YamlDoc(KeyPathLookup):
     """A YAML document being edited; ``data`` is what the edited text parses to."""
 
     def __init__(self, text: str) -> None:
@@ -86,21 +86,6 @@ class YamlDoc:
     def text(self) -> str:
         """The edited document."""
         return self._text
-
-    def get(self, path: tuple[Any, ...], default: Any = None) -> Any:
-        """The value at ``path`` (``default`` when absent)."""
-        data: Any = self.data
-        for k in path:
-            try:
-                data = data[k]
-            except (KeyError, IndexError, TypeError):
-                return default
-        return data
-
-    def has(self, path: tuple[Any, ...]) -> bool:
-        """A value exists at ``path``."""
-        sentinel = object()
-        return self.get(path, sentinel) is not sentinel
 
     # -- layout -----------------------------------------------------------------------------
 
