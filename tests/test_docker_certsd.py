@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,17 +109,25 @@ def test_certs_path_is_a_file(tmp_path: Path) -> None:
     assert not cd.usable and cd.findings[0].code == "config.invalid-value"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
-def test_unreadable_dir_is_permission_finding(tmp_path: Path) -> None:
-    """An unreadable certs dir becomes config.permission."""
+def test_unreadable_dir_is_permission_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreadable certs dir becomes config.permission, and the registry's TLS setup fails.
+
+    Tests run as root, which lists any directory, so the EACCES is injected at os.listdir.
+    """
     d = f"{BASE}/registry.lab"
     host = _host(tmp_path, {f"{d}/ca.crt": CA})
-    os.chmod(tmp_path / d.lstrip("/"), 0)
-    try:
-        cd = read_certs_dir(host, d, "docker")
-    finally:
-        os.chmod(tmp_path / d.lstrip("/"), 0o755)
+    target = str(tmp_path / d.lstrip("/"))
+    real_listdir = os.listdir
+
+    def deny(path: Any = ".") -> list[str]:
+        if os.fspath(path) == target:
+            raise PermissionError(13, "Permission denied", target)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", deny)
+    cd = read_certs_dir(host, d, "docker")
     assert cd.findings[0].code == "config.permission"
+    assert cd.fatal and cd.fatal.startswith(f"open {d}:")
 
 
 def test_misnamed_without_port(tmp_path: Path) -> None:
