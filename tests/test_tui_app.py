@@ -437,3 +437,15 @@ async def test_live_source_offline_on_a_fake_root(tmp_path: Path) -> None:
         assert states["config"] == "done"
         assert all(states[p] == "offline" for p in ("mirrors", "certs", "proxy", "dns", "clock", "pull"))
         assert app.query_one("#panel-config").findings_table.findings
+
+
+async def test_no_color_renders_monochrome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR set: the app renders without colour (a monochrome line filter), and still works."""
+    from textual.filter import Monochrome
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = _app(tmp_path)
+    assert app.no_color and any(isinstance(f, Monochrome) for f in app._filters)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        assert "Config" in _screen_text(app)
