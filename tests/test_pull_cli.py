@@ -108,3 +108,18 @@ def _policy(directory: Path) -> Path:
     path = directory / "policy.json"
     path.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     return path
+
+
+def test_check_text_and_markdown_show_the_test_pull(tls_root: tuple[Path, str], lab_image: OciImage) -> None:
+    """A network `regtui check` summarises the test pull in text and Markdown: outcome, endpoint, digest, blob table."""
+    root, image = tls_root
+    code, out, err = regtui("check", "--root", str(root), "--runtime", "containerd", "--image", image, "--timeout", "3")
+    assert code == 0, out + err
+    assert f"TEST PULL  {image} as containerd: ok" in out
+    assert f"digest {lab_image.digest}" in out and "slowest blob sha256:" in out
+    code, md, err = regtui("check", "--root", str(root), "--runtime", "containerd", "--image", image, "--timeout", "3",
+                           "--format", "markdown")
+    assert code == 0, err
+    section = md.split("## Test pull", 1)[1]
+    assert "**ok**" in section.splitlines()[2]
+    assert section.count("| `sha256:") == len(lab_image.layers) + 1

@@ -45,6 +45,19 @@ def render(report: Report) -> str:
     else:
         out.append("No findings.")
     out.append("")
+    pull = d.get("pull")
+    if pull:
+        out += ["## Test pull", "",
+                f"`{pull['image']}` as {pull['runtime']}: **{'ok' if pull['ok'] else 'FAILED'}** from "
+                f"`{_cell(pull.get('endpoint'))}`, {pull.get('bytes', 0) / 1e6:.1f} MB in {pull.get('wall_ms') or 0:.0f} ms, "
+                f"concurrency {pull.get('concurrency')}", "",
+                "| blob | size | endpoint | tries | dns | connect | tls | ttfb | transfer | total (ms) |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for b in ([pull["config"]] if pull.get("config") else []) + list(pull.get("layers", [])):
+            t = b.get("timings_ms") or {}
+            cells = " | ".join("-" if t.get(k) is None else f"{t[k]:.0f}" for k in ("dns", "connect", "tls", "ttfb", "transfer", "total"))
+            out.append(f"| `{b['digest'][:19]}` | {b['size']} | `{_cell(b.get('endpoint'))}` | {b.get('attempts')} | {cells} |")
+        out.append("")
     if d["routes"]:
         out += ["## Routes", ""]
         for r in d["routes"]:

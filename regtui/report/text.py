@@ -72,7 +72,8 @@ def _routes(data: dict[str, Any]) -> list[str]:
             head += f"  ({route['mode']})"
         out.append(head)
         if route["assumed"]:
-            out += _wrap(f"assumed: {route['assumed']}", 4)
+            assumed = route["assumed"]
+            out += _wrap(assumed if assumed.lower().startswith("assumed") else f"assumed: {assumed}", 4)
         if not route["endpoints"]:
             out.append("    no endpoint")
         n = 0
@@ -89,11 +90,41 @@ def _routes(data: dict[str, Any]) -> list[str]:
                 detail += f"; credentials {ep['credentials']}"
             if ep["http_fallback"]:
                 detail += "; falls back to plain http"
+            if ep["status"] == "ok":
+                detail += "; probe ok"
             out += _wrap(detail, 14)
             if ep["status"] == "skipped" or ep["reason"]:
                 out += _wrap(f"{ep['status']}: {ep['reason']}", 14)
         for note in route["notes"]:
             out += _wrap(f"note: {note}", 4)
+    return out
+
+
+def _size(n: float) -> str:
+    """Bytes in the unit that reads best (kB below a megabyte)."""
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def _pull(data: dict[str, Any]) -> list[str]:
+    pull = data.get("pull")
+    if not pull:
+        return []
+    blobs = ([pull["config"]] if pull.get("config") else []) + list(pull.get("layers", []))
+    wall = pull.get("wall_ms") or 0
+    rate = f", {_size(pull['bytes'] / (wall / 1000))}/s" if wall and pull.get("bytes") else ""
+    out = [f"TEST PULL  {pull['image']} as {pull['runtime']}: {'ok' if pull['ok'] else 'FAILED'}"]
+    out += _wrap(f"from {pull.get('endpoint') or 'no endpoint'}; {len(blobs)} blobs, {_size(pull.get('bytes', 0))} "
+                 f"in {wall:.0f} ms{rate}; concurrency {pull.get('concurrency')}", 4)
+    digest = (pull.get("manifest") or {}).get("digest")
+    if digest:
+        out += _wrap(f"digest {digest}", 4)
+    slowest = max(blobs, key=lambda b: (b.get("timings_ms") or {}).get("total") or 0, default=None)
+    if slowest and slowest.get("timings_ms"):
+        t = slowest["timings_ms"]
+        phases = ", ".join(f"{k} {t[k]:.0f}" for k in ("dns", "connect", "tls", "ttfb", "transfer") if t.get(k) is not None)
+        out += _wrap(f"slowest blob {slowest['digest'][:19]}: {phases} ms (regtui pull REF shows every blob)", 4)
+    if not pull["ok"] and pull.get("runtime_error"):
+        out += _wrap(f"the runtime will report: {pull['runtime_error']}", 4)
     return out
 
 
@@ -112,6 +143,10 @@ def render(report: Report) -> str:
         lines.append(f"kubelet pulls through: {k['runtime']} ({k.get('endpoint') or '?'}, from {k.get('source') or '?'})")
     lines.append("")
     lines += _findings(data)
+    pull = _pull(data)
+    if pull:
+        lines.append("")
+        lines += pull
     routes = _routes(data)
     if routes:
         lines.append("")
