@@ -788,6 +788,10 @@ async def capture(resolver: Resolver, host: str, port: int, *, timeouts: Timeout
                 cap.challenge = await _get_challenge(conn, reader, writer, deadline, header, http_path, clock)
             except CaptureError as exc:
                 cap.error_kind, cap.error = "http", str(exc)
+            except (OSError, SSL.Error) as exc:
+                # The chain is captured: what fails now is the request. Under TLS 1.3 a server that
+                # wants a client certificate rejects it here, as an alert or a reset, whichever wins.
+                cap.error_kind, cap.error = "http", redact.text(f"{type(exc).__name__}: {exc}")
     except CaptureError as exc:
         cap.error_kind, cap.error = exc.kind, str(exc)
     except (OSError, SSL.Error, ValueError, TypeError, UnicodeError) as exc:
