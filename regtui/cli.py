@@ -8,7 +8,9 @@ The headless commands never import textual.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -104,12 +106,43 @@ def _options(args: argparse.Namespace):
         raise UsageError("--timeout must be positive")
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")
+    _validate_network_options(args)
     return CheckOptions(
         root=args.root, images=tuple(images), runtime=args.runtime, offline=args.offline, no_pull=args.no_pull,
         dns_server=args.dns_server, ntp_servers=tuple(args.ntp_server), timeout=args.timeout,
         docker_store=args.docker_store, containerd_version=args.containerd_version, platform=args.platform,
         concurrency=getattr(args, "concurrency", None), state_dir=args.state_dir,
     )
+
+
+def _validate_network_options(args: argparse.Namespace) -> None:
+    """Refuse malformed --dns-server, --ntp-server, --platform and --concurrency before any work."""
+    if args.dns_server:
+        from regtui.net.resolver import parse_server
+
+        try:
+            parse_server(args.dns_server)
+        except ValueError:
+            raise UsageError(f"--dns-server {args.dns_server!r}: expected IP or IP:PORT") from None
+    for spec in args.ntp_server:
+        from regtui.net.ntp import parse_server_spec
+
+        try:
+            parse_server_spec(spec)
+        except ValueError:
+            raise UsageError(f"--ntp-server {spec!r}: expected HOST or HOST:PORT") from None
+    if args.platform:
+        from regtui.registry.manifest import Platform
+
+        try:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}", args.platform):
+                raise ValueError("expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8")
+            Platform.parse(args.platform)
+        except ValueError as exc:
+            raise UsageError(f"--platform {args.platform!r}: {exc}") from None
+    concurrency = getattr(args, "concurrency", None)
+    if concurrency is not None and concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
 
 
 def _refs(images: Sequence[str]):
@@ -127,9 +160,14 @@ def _refs(images: Sequence[str]):
 def _write(text: str, output: str | None) -> None:
     if output:
         tmp = f"{output}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, output)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -277,15 +315,6 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     from regtui.registry.command import run_pull
 
     options = _options(args)
-    if options.concurrency is not None and options.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
-    if options.platform:
-        from regtui.registry.manifest import Platform
-
-        try:
-            Platform.parse(options.platform)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     (ref,) = _refs([args.ref])
     return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug)
 

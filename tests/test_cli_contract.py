@@ -110,7 +110,13 @@ def test_usage_errors_exit_two_without_traceback(tmp_path: Path) -> None:
     """A bad reference or root gives one line on stderr and exit 2, never a traceback."""
     for argv in (["check", "--offline", "--root", str(tmp_path), "--image", "Not/Valid:ref:x"],
                  ["check", "--offline", "--root", str(tmp_path / "nope")],
-                 ["check", "--offline", "--root", str(tmp_path), "--timeout", "0"]):
+                 ["check", "--offline", "--root", str(tmp_path), "--timeout", "0"],
+                 ["check", "--root", str(tmp_path), "--dns-server", "not-an-ip"],
+                 ["check", "--root", str(tmp_path), "--ntp-server", "ntp.example:99999"],
+                 ["check", "--root", str(tmp_path), "--platform", "linux/"],
+                 ["pull", "alpine", "--root", str(tmp_path), "--concurrency", "0"],
+                 ["report", "--offline", "--root", str(tmp_path), "--format", "json",
+                  "--output", str(tmp_path / "no" / "such" / "dir" / "r.json")]):
         p = subprocess.run([sys.executable, "-m", "regtui", *argv], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2, p.stderr
         assert "Traceback" not in p.stderr and p.stderr.startswith("regtui: ")
