@@ -77,11 +77,9 @@ async def _one(panel: str, module: str, ctx: ProbeContext, debug: bool) -> Probe
     try:
         mod = importlib.import_module(module)
         result: ProbeResult = await mod.probe(ctx)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return ProbeResult(panel, None, error="not built in this version")
-    except Exception as exc:  # a probe bug must not take the other panels down
+    except Exception as exc:  # a probe bug (a missing dependency too) must not take the other panels down
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module:
+            return ProbeResult(panel, None, error="not built in this version")
         msg = f"{type(exc).__name__}: {exc}"
         if debug:
             msg += "\n" + traceback.format_exc()

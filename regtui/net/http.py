@@ -379,11 +379,24 @@ def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | N
             setup.problems.append(f"{ca}: not a PEM certificate ({exc})")
     for cert, key in tls.client_cert:
         try:
-            ctx.load_cert_chain(str(host.resolve(cert)), str(host.resolve(key)) if key else None)
+            ctx.load_cert_chain(str(host.resolve(cert)), str(host.resolve(key)) if key else None,
+                                password=_refuse_passphrase)
             setup.client_cert.append((cert, key))
+        except _EncryptedKey:
+            setup.problems.append(f"client certificate {cert}: the private key {key or cert} is encrypted, "
+                                  "which Go's tls.LoadX509KeyPair cannot load")
         except (ssl.SSLError, OSError) as exc:
             setup.problems.append(f"client certificate {cert}: {exc}")
     return ctx, setup
+
+
+class _EncryptedKey(Exception):
+    """A client key asked for a passphrase."""
+
+
+def _refuse_passphrase() -> bytes:
+    # Without a password callback OpenSSL prompts on the terminal, and the check would wait forever.
+    raise _EncryptedKey
 
 
 def make_client(resolver: Resolver, ssl_context: ssl.SSLContext, *, proxy: str | None = None,

@@ -253,7 +253,7 @@ class Resolver:
         if not addrs and not self.config.files_first and key in self.config.hosts:
             addrs, error = list(self.config.hosts[key]), None
         elapsed = (time.monotonic() - started) * 1000
-        lk = Lookup(name, tuple(addrs), "dns" if addrs or error else "dns", server, self.config.label, elapsed,
+        lk = Lookup(name, tuple(addrs), "dns", server, self.config.label, elapsed,
                     None if addrs else error, tuple(tried), started)
         self.log.append(lk)
         if not addrs:

@@ -333,7 +333,7 @@ class Authorizer:
                 raise ValueError("no token")
             expires_in = data.get("expires_in")
             expires_in = expires_in if isinstance(expires_in, int) and 0 < expires_in < 10**7 else DEFAULT_EXPIRES_IN
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             self._fail("failed", "bad-token-response", realm, "the token server's answer has no usable token",
                        "failed to decode token response", response.status_code)
         return _Token(token, self._clock() + max(expires_in - 5, 1), method)

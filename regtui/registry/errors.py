@@ -237,7 +237,7 @@ def registry_error_code(body: bytes) -> tuple[str | None, str]:
         first = data["errors"][0]
         code = str(first.get("code") or "") or None
         return code, str(first.get("message") or "")[:200]
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
         return None, ""
 
 

@@ -219,7 +219,7 @@ def parse_manifest(body: bytes, content_type: str | None, digest: str) -> Manife
                             "too-large")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
         raise ManifestError(f"manifest is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ManifestError("manifest is not a JSON object")
