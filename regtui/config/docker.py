@@ -622,8 +622,8 @@ def _unknown_key(cfg: DaemonConfig, key: str, message: str) -> Finding:
 
 def _shown(key: str, value: Any) -> Any:
     """A value for evidence: secrets and proxy credentials masked."""
-    if isinstance(value, str):
-        return redact.url(value) if "proxy" in key else redact.text(value)
+    if isinstance(value, str) and "proxy" in key:
+        return redact.url(value)
     return redact.value(value, key)
 
 
@@ -1022,7 +1022,7 @@ def _registry_value(cfg: DaemonConfig, key: str, keypath: tuple[Any, ...], sourc
                   "value": redact.url(raw), "error": error},
         severity=severity, runtime=_RUNTIME,
         fix=fix("config.invalid-value", _UNIT, f"correct the {key} flag in docker.service", files=[path],
-                restart="restart docker", detail=raw, kind="manual",
+                restart="restart docker", detail=redact.url(raw), kind="manual",
                 params={"key": key, "old": redact.url(raw), "new": redact.url(suggested) if suggested else None}),
     )
 

@@ -253,12 +253,21 @@ def _invalid(parsed: Parsed, key: tuple[Any, ...], value: Any, message: str) -> 
         "The Docker CLI decodes config.json with Go's encoding/json; a value of the wrong type makes it "
         "print 'WARNING: Error parsing config file' and leaves the credentials undecoded, so docker pull "
         "goes anonymous.",
-        evidence=parsed.evidence(*key, key=name, value=redact.value(value, str(key[-1]) if key else None)
-                                 if not isinstance(value, (dict, list)) else value_kind(value)),
+        evidence=parsed.evidence(*key, key=name, value=_shown(key, value)),
         runtime=_RUNTIME,
         fix=fix("config.invalid-value", parsed.path, f"correct {name} at {where}", files=[parsed.path],
                 detail=name, params={"key": list(key), "expected": message}),
     )
+
+
+def _shown(key: tuple[Any, ...], value: Any) -> Any:
+    """A wrong-typed value for evidence: its kind for containers, masked anywhere under ``auths``
+    (an entry written as a bare string is usually the auth blob itself)."""
+    if isinstance(value, (dict, list)):
+        return value_kind(value)
+    if key and str(key[0]).lower() == "auths":
+        return redact.MASK
+    return redact.value(value, str(key[-1]) if key else None)
 
 
 def _read_document(host: Host, cfg: CliConfig, parsed: Parsed) -> None:

@@ -137,9 +137,8 @@ def _flags(words: list[tuple[str, str | None]]) -> dict[str, tuple[str, str | No
     return found
 
 
-def _unit_flags(host: Host, view: KubeletView) -> tuple[dict[str, tuple[str, str]], bool]:
+def _unit_flags(host: Host, view: KubeletView, unit: UnitConfig) -> tuple[dict[str, tuple[str, str]], bool]:
     """Flags from kubelet.service (or, without a unit, from the files kubeadm's drop-in reads)."""
-    unit: UnitConfig = load_unit(host, _UNIT, RUNTIME)
     view.sources += unit.files
     view.findings += unit.findings
     if unit.found and unit.exec_start:
@@ -247,10 +246,11 @@ def _settle(view: KubeletView, endpoint: str, source: str) -> None:
 def load(host: Host) -> KubeletView:
     """The runtime kubelet pulls images through on this host (k3s/RKE2's embedded kubelet included)."""
     view = KubeletView(runtime=None, endpoint=None, source="")
-    if k3s_config.detect(host) and not host.exists(CONFIG_PATH) and not load_unit(host, _UNIT, RUNTIME).found:
+    unit = load_unit(host, _UNIT, RUNTIME)
+    if k3s_config.detect(host) and not host.exists(CONFIG_PATH) and not unit.found:
         _from_k3s(host, view)
         return view
-    flags, unit_present = _unit_flags(host, view)
+    flags, unit_present = _unit_flags(host, view, unit)
     config_path = flags["config"][0] if "config" in flags else CONFIG_PATH
     settings = _config_file(host, config_path, view)
     settings.update({k: v for k, v in flags.items() if k != "config"})

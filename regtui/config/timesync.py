@@ -316,13 +316,21 @@ def _read_timesyncd(host: Host, d: SyncDaemon, ts: TimeSync) -> None:
 
 
 def _split_port(spec: str) -> tuple[str, int]:
+    """``host[:port]`` or ``[v6]:port``; a port that is not 1-65535 is replaced by the NTP port."""
     if spec.startswith("[") and "]:" in spec:
         h, p = spec[1:].split("]:", 1)
-        return h, int(p) if p.isdigit() else _NTP_PORT
+        return h, _port(p)
     if spec.count(":") == 1:
         h, p = spec.split(":")
-        return h, int(p) if p.isdigit() else _NTP_PORT
+        return h, _port(p)
     return spec.strip("[]"), _NTP_PORT
+
+
+def _port(text: str) -> int:
+    # At most five ASCII digits: int() of a long digit run raises, and a socket refuses a port above 65535.
+    if text.isascii() and text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536:
+        return int(text)
+    return _NTP_PORT
 
 
 # -- ntpd / ntpsec / openntpd ----------------------------------------------------------------------
