@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -31,6 +32,8 @@ __all__ = ["BackupStore", "FileRecord", "Manifest", "MANIFEST", "STATE_DIR"]
 #: Host path of the default state directory (under the root).
 STATE_DIR = "/var/lib/regtui"
 MANIFEST = "manifest.json"
+#: How long a fix or undo waits for another one holding the lock before it gives up (seconds).
+LOCK_WAIT = 60.0
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -83,12 +86,15 @@ class Manifest:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
-        """Parse a manifest (unknown keys ignored)."""
-        files = [FileRecord(**{k: v for k, v in f.items() if k in FileRecord.__dataclass_fields__})
-                 for f in data.get("files", [])]
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "files"}
-        return cls(files=files, **known)
+    def from_dict(cls, data: Any) -> "Manifest":
+        """Parse a manifest (unknown keys ignored); ``ValueError`` when it does not have a manifest's shape."""
+        try:
+            files = [FileRecord(**{k: v for k, v in f.items() if k in FileRecord.__dataclass_fields__})
+                     for f in data.get("files", [])]
+            known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "files"}
+            return cls(files=files, **known)
+        except (AttributeError, TypeError) as exc:
+            raise ValueError(f"not a backup manifest ({exc})") from None
 
 
 class BackupStore:
@@ -100,11 +106,21 @@ class BackupStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the state directory's lock (one fix or undo at a time)."""
+        """Hold the state directory's lock (one fix or undo at a time); ``TimeoutError`` after :data:`LOCK_WAIT`."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        path = self.state_dir / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + LOCK_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(f"another regtui fix or undo has held {path} for {LOCK_WAIT:g} s; "
+                                           "try again when it has finished") from None
+                    time.sleep(0.1)
             yield
         finally:
             os.close(fd)
@@ -159,16 +175,21 @@ class BackupStore:
             raise UndoRefused(f"{backup_id!r} is not a backup id (see regtui undo --list)")
         path = self.dir / backup_id / MANIFEST
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise UndoRefused(f"no backup {backup_id!r} in {self.dir} (see regtui undo --list)") from None
         except (OSError, ValueError) as exc:
             raise UndoRefused(f"backup {backup_id!r} has an unreadable manifest: {exc}") from None
-        return Manifest.from_dict(data)
 
     def blob(self, backup_id: str, name: str) -> bytes:
-        """The original bytes kept in a backup."""
-        return (self.dir / backup_id / "files" / name).read_bytes()
+        """The original bytes kept in a backup; :class:`UndoRefused` when they are missing or unreadable."""
+        if not name or "/" in name or name in (".", ".."):
+            raise UndoRefused(f"backup {backup_id!r} names {name!r} as a backup copy, which is not a file in it")
+        try:
+            return (self.dir / backup_id / "files" / name).read_bytes()
+        except OSError as exc:
+            raise UndoRefused(f"the backup copy files/{name} of {backup_id!r} cannot be read "
+                              f"({exc.strerror or exc}); nothing restored from it") from None
 
     def list(self) -> list[BackupInfo]:
         """Every backup, oldest first."""
@@ -176,7 +197,7 @@ class BackupStore:
         for folder in sorted(self.dir.iterdir()) if self.dir.is_dir() else []:
             try:
                 m = Manifest.from_dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
+            except (OSError, ValueError):
                 continue
             out.append(BackupInfo(m.id, m.created_at, m.fix_id, m.code, m.summary, m.status,
                                   tuple(f.path for f in m.files), str(folder)))

@@ -14,7 +14,6 @@ The certificate is the one the TLS probe captured (``params.ca_pem`` or the prob
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from typing import Any, Mapping
 
@@ -28,7 +27,8 @@ __all__ = ["install_ca", "certificate_pem"]
 def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
     """(PEM bytes, SHA-256 of the DER, subject) of the certificate the finding asks to trust."""
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from regtui.net.tls import cert_pem, fingerprint
 
     p = ctx.params
     fp = str(p.get("ca_pem_fingerprint") or "").lower().replace(":", "")
@@ -47,9 +47,9 @@ def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
         cert = x509.load_pem_x509_certificate(data)
     except ValueError:
         raise PlanRefused("the captured certificate is not valid PEM") from None
-    got = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    got = fingerprint(cert)
     require(got == fp, f"the captured certificate's SHA-256 ({got}) is not the finding's ({fp}); nothing planned")
-    return cert.public_bytes(Encoding.PEM), got, cert.subject.rfc4514_string()
+    return cert_pem(cert).encode("ascii"), got, cert.subject.rfc4514_string()
 
 
 def _write_ca(ctx: Context, path: str, pem: bytes, fp: str, subject: str) -> str:

@@ -141,7 +141,7 @@ def reorder_mirror(ctx: Context) -> None:
                 raise ManualOnly(f"{url_host(after)} is Docker Hub itself, always tried last: remove the slow mirror "
                                  "instead (mirror.unreachable) or keep it")
             moved = mirrors.pop(i)
-            mirrors.insert(later[0] if later[0] < i else later[0], moved)
+            mirrors.insert(later[0] if later[0] > i else later[0] + 1, moved)  # just after the faster one
             doc.set(("registry-mirrors",), mirrors)
         edit_json(ctx, path, edit)
     elif kind == "hosts.toml":

@@ -40,8 +40,8 @@ def exec_start_line(argv: Sequence[str]) -> str:
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]+)\]\s*$")
 
 
-class UnitFile:
-    """A unit file or drop-in being edited."""
+class _LineFile:
+    """A text file edited line by line (every line ends with a newline)."""
 
     def __init__(self, text: str, path: str) -> None:
         self.path = path
@@ -52,6 +52,10 @@ class UnitFile:
     def text(self) -> str:
         """The edited file."""
         return "".join(self.lines)
+
+
+class UnitFile(_LineFile):
+    """A unit file or drop-in being edited."""
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -185,18 +189,8 @@ class UnitFile:
             raise PlanRefused("internal: the ExecStart edit does not read back as intended; nothing planned")
 
 
-class EnvFile:
+class EnvFile(_LineFile):
     """A ``KEY=VALUE`` environment file (systemd ``EnvironmentFile=``, k3s ``.env``) being edited."""
-
-    def __init__(self, text: str, path: str) -> None:
-        self.path = path
-        self.lines = text.splitlines(keepends=True) if text else []
-        if self.lines and not self.lines[-1].endswith("\n"):
-            self.lines[-1] += "\n"
-
-    def text(self) -> str:
-        """The edited file."""
-        return "".join(self.lines)
 
     def values(self) -> dict[str, str]:
         """Variables as :func:`regtui.config.systemd.env_file` reads them."""

@@ -233,10 +233,11 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
                        restart=restart, restart_command=restart_command(restart), **base)  # type: ignore[arg-type]
     except PlanRefused as exc:
         return FixPlan(summary=ctx.summary or fx.summary, kind=ctx.kind or fx.kind, steps=_manual_steps(finding),
-                       blocked=str(exc), restart=restart, notes=tuple(ctx.notes), **base)  # type: ignore[arg-type]
+                       blocked=redact.text(str(exc)), restart=restart, notes=tuple(ctx.notes),
+                       **base)  # type: ignore[arg-type]
     except Exception as exc:  # a planner bug must not take the other fixes down; nothing is planned
         return FixPlan(summary=fx.summary, kind=fx.kind, steps=_manual_steps(finding), restart=restart,
-                       blocked=f"internal error while planning ({type(exc).__name__}: {exc}); nothing planned",
+                       blocked=f"internal error while planning ({_error_text(exc)}); nothing planned",
                        **base)  # type: ignore[arg-type]
     changes = ctx.changes()
     kind = ctx.kind or ("command" if ctx.commands and not changes else "edit")
@@ -251,12 +252,18 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
     checks = [c for c in (reparse(ch.path, ch.after) for ch in changes if ch.path not in ctx.verbatim) if c is not None]
     failed = [c for c in checks if c.status == "failed"]
     if failed:
-        return replace(result, checks=tuple(checks), blocked=f"validation failed: {failed[0].name}: {failed[0].detail}")
+        return replace(result, checks=tuple(checks),
+                       blocked=redact.text(f"validation failed: {failed[0].name}: {failed[0].detail}"))
     if predict and changes:
         pred_checks, gone, blocked = _predict(finding, host, opts, result)
         checks += pred_checks
         result = replace(result, predicted_gone=gone, blocked=blocked)
     return replace(result, checks=tuple(checks))
+
+
+def _error_text(exc: BaseException) -> str:
+    """``Type: message`` of an unexpected exception, redacted (its message may quote a file's contents)."""
+    return redact.text(f"{type(exc).__name__}: {exc}")
 
 
 def _manual_steps(finding: Finding) -> str:
@@ -288,7 +295,7 @@ def _predict(finding: Finding, host: Host, options: CheckOptions, p: FixPlan) ->
         before = engine.plan(offline_opts, host)
         after = engine.plan(offline_opts, overlay(host, {c.path: c.after for c in p.changes}, p.remove_dirs))
     except Exception as exc:  # a reader bug must not stop a fix; say so
-        return [Check("predicted re-check", "skipped", f"the offline check failed: {type(exc).__name__}: {exc}")], None, ""
+        return [Check("predicted re-check", "skipped", f"the offline check failed: {_error_text(exc)}")], None, ""
     checks: list[Check] = []
     new_errors = _errors_about(after.findings, paths) - _errors_about(before.findings, paths)
     new_errors = Counter({k: v for k, v in new_errors.items() if k[0] != finding.code or k[1] != finding.subject})
@@ -296,8 +303,9 @@ def _predict(finding: Finding, host: Host, options: CheckOptions, p: FixPlan) ->
     if new_errors:
         first = next(iter(new_errors))
         detail = next(f.title for f in after.findings if f.code == first[0] and f.subject == first[1])
+        detail = redact.text(detail)
         checks.append(Check("predicted re-check", "failed", f"the change would add {first[0]}: {detail}"))
-        blocked = f"validation failed: the change would add {first[0]}: {redact.text(detail)}"
+        blocked = f"validation failed: the change would add {first[0]}: {detail}"
     known = any(same_finding(finding, f) for f in before.findings)
     if not known:
         checks.append(Check("predicted re-check", "skipped",
@@ -338,8 +346,8 @@ def _preview_of(p: FixPlan) -> Preview:
         notes.append(f"confirm: {p.confirm}")
     if p.restart and p.restart != "none":
         notes.append(f"to take effect: {p.restart}" + (f" ({p.restart_command})" if p.restart_command else ""))
-    else:
-        notes.append("to take effect: nothing (the runtime reads it on the next pull)") if p.changes else None
+    elif p.changes:
+        notes.append("to take effect: nothing (the runtime reads it on the next pull)")
     notes += [f"note: {n}" for n in p.notes]
     notes += [f"check: {c.name}: {c.status}{' (' + c.detail + ')' if c.detail else ''}" for c in p.checks]
     if p.predicted_gone is False:
@@ -414,12 +422,15 @@ def apply(target: Finding | FixPlan, options: CheckOptions | None = None, *, hos
     opts = _options_for(host, options, p.finding) if p.finding else options or CheckOptions(root=str(host.root))
     if p.kind == "command" and not p.changes:
         return _run_commands(p, host, opts, runner, probes, recheck_after)
-    store = state_store(host, state_dir or opts.state_dir)
     try:
+        store = state_store(host, state_dir or opts.state_dir)
         with store.lock():
             backup_id, checks, written = _write(p, host, store, runner, validators)
     except (ApplyRefused, UnsafePath) as exc:
         return ApplyResult(False, f"not applied: {exc}", restart=p.restart, restart_command=p.restart_command)
+    except OSError as exc:  # before the first write: not root, disk full, the lock held by another fix
+        return ApplyResult(False, f"not applied: {exc}; nothing was written", restart=p.restart,
+                           restart_command=p.restart_command)
     gone, recheck_checks, detail = (None, [], "")
     if recheck_after and p.finding is not None:
         gone, recheck_checks, detail = recheck(p.finding, host, opts, probes=probes,
@@ -519,13 +530,21 @@ def _write(p: FixPlan, host: Host, store: BackupStore, runner: Runner,
         for pr in prepared:
             if pr.temp is not None:
                 _fs.discard_temp(pr.temp)
-        _rollback(host, store, manifest, written)
+        try:
+            _rollback(host, store, manifest, written)
+        except Exception as again:  # the originals stay in the backup: say where, never lose them silently
+            raise ApplyRefused(f"writing failed ({_error_text(exc)}) and putting the originals back failed too "
+                               f"({_error_text(again)}); they are kept in backup {manifest.id}: run "
+                               f"`regtui undo {manifest.id}`") from exc
         if isinstance(exc, (ApplyRefused, UnsafePath)):
             raise
-        raise ApplyRefused(f"writing failed ({type(exc).__name__}: {exc}); every file was restored") from exc
+        raise ApplyRefused(f"writing failed ({_error_text(exc)}); every file was restored") from exc
     manifest.status = "applied"
     manifest.events.append({"at": host.now().astimezone(timezone.utc).isoformat(), "status": "applied", "note": ""})
-    store.save(manifest)
+    try:
+        store.save(manifest)
+    except OSError:
+        pass  # the files are written; the backup keeps status "writing", which undo accepts
     return manifest.id, checks, written
 
 
@@ -540,7 +559,8 @@ def _rollback(host: Host, store: BackupStore, manifest: Manifest, written: list[
         if record.path not in written:
             continue
         if record.existed and record.blob is not None:
-            _fs.restore_file(host, record.path, store.blob(manifest.id, record.blob), mode=record.mode or 0o644,
+            mode = record.mode if record.mode is not None else 0o644  # a 0000 file stays 0000
+            _fs.restore_file(host, record.path, store.blob(manifest.id, record.blob), mode=mode,
                              uid=record.uid, gid=record.gid)
         else:
             _fs.remove_file(host, record.path)
@@ -577,7 +597,7 @@ def run_command(command: str, host: Host, runner: Runner | None = None,
     try:
         res = runner(argv, timeout)
     except OSError as exc:
-        return {"command": command, "argv": argv, "returncode": None, "output": str(exc)}
+        return {"command": command, "argv": argv, "returncode": None, "output": redact.text(str(exc))}
     return {"command": command, "argv": argv, "returncode": res.returncode,
             "output": redact.text((res.stdout + res.stderr).strip())}
 
@@ -615,7 +635,7 @@ def recheck(finding: Finding, host: Host, options: CheckOptions, probes: Mapping
     try:
         p = engine.plan(replace(options, offline=True), host)
     except Exception as exc:
-        return None, [Check("re-check", "skipped", f"the check failed: {type(exc).__name__}: {exc}")], \
+        return None, [Check("re-check", "skipped", f"the check failed: {_error_text(exc)}")], \
             "the re-check itself failed"
     still = [f for f in p.findings if same_finding(finding, f)]
     if still:
@@ -633,7 +653,7 @@ def recheck(finding: Finding, host: Host, options: CheckOptions, probes: Mapping
     try:
         found = _network_findings(p, panel)
     except Exception as exc:
-        return None, [Check("re-check", "skipped", f"the {panel} probe failed: {type(exc).__name__}: {exc}")], \
+        return None, [Check("re-check", "skipped", f"the {panel} probe failed: {_error_text(exc)}")], \
             f"the {panel} probe could not re-check it"
     if found is None:
         return None, [Check("re-check", "skipped", f"the {panel} probe is not available")], \
@@ -681,6 +701,8 @@ def undo(backup_id: str, options: CheckOptions | None = None, *, host: Host | No
             restored = _undo(host, store, backup_id, force)
     except (UndoRefused, UnsafePath) as exc:
         return UndoResult(False, f"not undone: {exc}", backup_id)
+    except OSError as exc:  # not root, lock held, a directory in the way
+        return UndoResult(False, f"not undone: {exc}", backup_id)
     return UndoResult(True, f"restored {len(restored)} file(s) from {backup_id}", backup_id, tuple(restored))
 
 
@@ -691,11 +713,17 @@ def _undo(host: Host, store: BackupStore, backup_id: str, force: bool) -> list[s
     if m.status == "rolled-back":
         raise UndoRefused(f"{backup_id} was rolled back when it was applied; there is nothing to undo")
     changed = []
+    originals: dict[str, bytes] = {}
     for r in m.files:
         current, _ = _fs.current_bytes(_fs.target(host, r.path))
         now = sha256(current)
         if now not in (r.after_sha256, r.before_sha256):
             changed.append(r.path)
+        if r.existed and r.blob is not None:  # every backup copy is checked before the first file is touched
+            data = store.blob(m.id, r.blob)
+            if sha256(data) != r.before_sha256:
+                raise UndoRefused(f"the backup copy of {r.path} is damaged (hash mismatch); nothing restored")
+            originals[r.path] = data
     if changed and not force:
         raise UndoRefused(f"{', '.join(changed)} changed after the fix; undo would lose those edits "
                           "(use --force to restore the backup anyway)")
@@ -707,9 +735,7 @@ def _undo(host: Host, store: BackupStore, backup_id: str, force: bool) -> list[s
         if sha256(current) == r.before_sha256:
             continue
         if r.existed and r.blob is not None:
-            data = store.blob(m.id, r.blob)
-            if sha256(data) != r.before_sha256:
-                raise UndoRefused(f"the backup copy of {r.path} is damaged (hash mismatch); nothing more restored")
+            data = originals[r.path]
             parent = posixpath.dirname(r.path)
             _fs.make_dirs(host, parent)
             _fs.restore_file(host, r.path, data, mode=r.mode if r.mode is not None else 0o644, uid=r.uid, gid=r.gid)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from regtui.fixes._model import PlanRefused
+from regtui.fixes._model import KeyPathLookup, PlanRefused
 
 __all__ = ["JsonDoc", "Path_"]
 
@@ -106,7 +106,7 @@ def _get(data: Any, path: Path_) -> Any:
     return data
 
 
-class JsonDoc:
+class JsonDoc(KeyPathLookup):
     """One JSON document being edited; ``data`` is what the edited text parses to."""
 
     def __init__(self, text: str) -> None:
@@ -117,7 +117,10 @@ class JsonDoc:
             self.data = json.loads(self._text)
         except (ValueError, RecursionError) as exc:
             raise PlanRefused(f"the file is not valid JSON ({exc}); correct it first") from None
-        self._root = _Parser(self._text).value(0)
+        try:
+            self._root = _Parser(self._text).value(0)
+        except ValueError as exc:  # valid JSON nested deeper than the span parser follows
+            raise PlanRefused(f"the file cannot be edited safely ({exc}); edit it by hand") from None
         self._indent, self._colon, self._multiline = self._style()
 
     # -- style ------------------------------------------------------------------------------
@@ -181,13 +184,6 @@ class JsonDoc:
             return True
         except KeyError:
             return False
-
-    def get(self, path: Path_, default: Any = None) -> Any:
-        """The value at ``path`` (``default`` when absent)."""
-        try:
-            return _get(self.data, tuple(path))
-        except (KeyError, IndexError, TypeError):
-            return default
 
     def value_text(self, path: Path_) -> str:
         """The original text of the value at ``path``."""
@@ -275,11 +271,7 @@ class JsonDoc:
         if not self.has(path):
             return
         expect = copy.deepcopy(self.data)
-        parent_value = _get(expect, path[:-1])
-        if isinstance(parent_value, dict):
-            del parent_value[path[-1]]
-        else:
-            del parent_value[path[-1]]
+        del _get(expect, path[:-1])[path[-1]]
         parent = self._node(path[:-1])
         spans: list[tuple[int, int]]
         if parent.kind == "object":

@@ -57,7 +57,7 @@ class TomlDoc(KeyPathLookup):
         try:
             self.data = tomllib.loads(text)
             self.doc = tomlkit.parse(text)
-        except (tomllib.TOMLDecodeError, Exception) as exc:  # tomlkit raises its own ParseError types
+        except Exception as exc:  # tomllib.TOMLDecodeError, and tomlkit's own ParseError types
             raise PlanRefused(f"the file is not valid TOML ({exc}); correct it first") from None
         self._text = text
 

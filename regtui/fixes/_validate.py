@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from regtui import redact
 from regtui.fixes._model import Check
 
 __all__ = ["RunResult", "Runner", "subprocess_runner", "reparse", "validator_for", "run_validator",
@@ -160,13 +161,14 @@ def run_validator(which: str, temp: Path, binary: str | None, runner: Runner, wh
                      f"validator unavailable: {binary} has no --validate flag (Docker Engine 23 and later)")
     res = runner([binary, "--validate", "--config-file", str(temp)], VALIDATOR_TIMEOUT)
     if res.returncode == 0:
-        return Check(name, "ok", (res.stderr or res.stdout).strip() or "configuration OK")
+        return Check(name, "ok", redact.text((res.stderr or res.stdout).strip()) or "configuration OK")
     return Check(name, "failed", _last_line(res) or f"exit status {res.returncode}")
 
 
 def _last_line(res: RunResult) -> str:
+    """The validator's last words, redacted (a validator may quote the offending value, credentials and all)."""
     lines = [line for line in (res.stderr + "\n" + res.stdout).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    return redact.text(lines[-1].strip()) if lines else ""
 
 
 def validator_binary(which: str, host_live: bool, which_on_host: Callable[[str], str | None],
