@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from regtui import redact
 from regtui.model import Finding, FixRef
 
 __all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id"]
@@ -276,11 +277,15 @@ def fix(
     detail: str = "",
     params: Mapping[str, Any] | None = None,
 ) -> FixRef:
-    """The suggested fix for a finding of ``code`` about ``subject``."""
+    """The suggested fix for a finding of ``code`` about ``subject``.
+
+    The summary is redacted here, as it is printed everywhere; ``params`` are the planner's
+    exact inputs and are kept as given.
+    """
     info = CATALOGUE[code]
     return FixRef(
         id=fix_id(code, subject, detail),
-        summary=summary,
+        summary=redact.text(summary),
         kind=kind or (info.fix_kind if info.fix_kind != "none" else "manual"),
         files=tuple(files),
         restart=restart,
@@ -299,15 +304,19 @@ def finding(
     fix: FixRef | None = None,
     runtime: str | None = None,
 ) -> Finding:
-    """Build a finding; unknown codes raise ``KeyError`` so a typo cannot ship."""
+    """Build a finding; unknown codes raise ``KeyError`` so a typo cannot ship.
+
+    Title and detail quote config values and error text, so they are redacted here, once, for
+    every front end (``fix --list``, the workbench, the reports).
+    """
     info = CATALOGUE[code]
     return Finding(
         code=code,
         severity=severity or info.severity,
         panel=info.panel,
         subject=subject,
-        title=title,
-        detail=detail,
+        title=redact.text(title),
+        detail=redact.text(detail),
         evidence=dict(evidence or {}),
         fix=fix,
         runtime=runtime,

@@ -87,8 +87,11 @@ class Host:
         """Real path of ``host_path`` under the root, following symlinks as if chrooted.
 
         ``..`` and absolute symlink targets are interpreted inside the root, so the result is
-        always under the root.
+        always under the root. A path with a NUL byte (a ``\u0000`` escape in a config) names
+        no file: it raises ``OSError`` like any unreadable path instead of ``ValueError``.
         """
+        if "\x00" in str(host_path):
+            raise OSError(errno.EINVAL, "embedded null byte", str(host_path))
         parts = [p for p in posixpath.normpath("/" + str(host_path)).split("/") if p]
         resolved: list[str] = []
         hops = 0

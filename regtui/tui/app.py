@@ -8,8 +8,10 @@ and every widget renders the redacted ``Report.to_dict()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import time
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -19,6 +21,7 @@ from textual.binding import Binding
 from textual.widgets import ContentSwitcher, Footer, Input, Tab, Tabs
 from textual.worker import get_current_worker
 
+from regtui import redact
 from regtui.model import PANELS
 from regtui.options import CheckOptions
 from regtui.report import Report
@@ -142,7 +145,7 @@ class RegtuiApp(App[int]):
         except Cancelled:
             return
         except Exception as exc:  # a bug in regtui: shown in words, the workbench stays up
-            self.post_message(RunFailed(generation, f"{type(exc).__name__}: {exc}"))
+            self.post_message(RunFailed(generation, redact.text(f"{type(exc).__name__}: {exc}")))
 
     def on_report_updated(self, message: ReportUpdated) -> None:
         """A fresh report: every panel re-renders from its redacted form."""
@@ -160,8 +163,6 @@ class RegtuiApp(App[int]):
     def on_pull_progressed(self, message: PullProgressed) -> None:
         """Live per-layer progress bars."""
         if message.generation == self._generation:
-            import time
-
             self.query_one(PullPanel).show_progress(message.layers, time.monotonic())
 
     def on_run_failed(self, message: RunFailed) -> None:
@@ -171,7 +172,7 @@ class RegtuiApp(App[int]):
         self.running = frozenset()
         self.events.append(f"run failed: {message.error}")
         self._render_all()
-        self.notify(f"internal error: {message.error}", severity="error", timeout=10)
+        self.notify(f"internal error: {message.error}", severity="error", timeout=10, markup=False)
         self._finish_recheck()
 
     def _render_all(self) -> None:
@@ -254,7 +255,7 @@ class RegtuiApp(App[int]):
             return
         self.options = replace(self.options, images=(ref, *self.options.images[1:]))
         self.events.append(f"image {ref}")
-        self.notify(f"image: {ref}; re-planning routes and re-probing", timeout=3)
+        self.notify(f"image: {ref}; re-planning routes and re-probing", timeout=3, markup=False)
         self._start(None)
 
     def action_filter(self) -> None:
@@ -304,7 +305,7 @@ class RegtuiApp(App[int]):
         """Copy and say what."""
         self.copy_to_clipboard(item.text)
         self.events.append(f"copied {item.label}")
-        self.notify(f"copied {item.label} (OSC 52)", timeout=3)
+        self.notify(f"copied {item.label} (OSC 52)", timeout=3, markup=False)
 
     def reproducers(self) -> list[Copyable]:
         """Reproducer commands for the selection (endpoint or finding)."""
@@ -349,7 +350,7 @@ class RegtuiApp(App[int]):
         try:
             applied = self.fixes.apply(obj, self.options, probes) if obj is not None else Applied(False, "finding is gone")
         except Exception as exc:
-            applied = Applied(False, f"{type(exc).__name__}: {exc}")
+            applied = Applied(False, redact.text(f"{type(exc).__name__}: {exc}"))
         self.post_message(FixFinished("apply", f, applied))
 
     def action_undo(self) -> None:
@@ -369,7 +370,7 @@ class RegtuiApp(App[int]):
         try:
             applied = self.fixes.undo(backup_id, self.options)
         except Exception as exc:
-            applied = Applied(False, f"{type(exc).__name__}: {exc}")
+            applied = Applied(False, redact.text(f"{type(exc).__name__}: {exc}"))
         self.post_message(FixFinished("undo", f, applied))
 
     def on_fix_finished(self, message: FixFinished) -> None:
@@ -377,7 +378,7 @@ class RegtuiApp(App[int]):
         a = message.applied
         self.events.append(f"{message.action} {'ok' if a.ok else 'failed'} {message.finding['code']}")
         if not a.ok:
-            self.notify(f"{message.action} failed: {a.message}", severity="error", timeout=8)
+            self.notify(f"{message.action} failed: {a.message}", severity="error", timeout=8, markup=False)
             if self._fix_screen is not None:
                 self._fix_screen.show_outcome(a, None)
             return
@@ -386,7 +387,7 @@ class RegtuiApp(App[int]):
         elif message.action == "undo" and self.backups:
             self.backups.pop()
         self.notify(f"{message.action}: {a.message}; re-checking {PANEL_TITLES.get(message.finding['panel'], '')}",
-                    timeout=4)
+                    timeout=4, markup=False)
         if self._fix_screen is not None:
             self._fix_screen.show_outcome(a, None)
         self._recheck = {"finding": message.finding, "action": message.action}
@@ -434,14 +435,17 @@ class RegtuiApp(App[int]):
         from regtui.report import render
 
         path = os.path.abspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}"
         try:
             assert report is not None
             text = render(report, fmt)
-            tmp = f"{path}.tmp-{os.getpid()}"
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.replace(tmp, path)
         except Exception as exc:
+            # A half-written temporary file is not left beside the report.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             self.post_message(Exported(path, fmt, f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(Exported(path, fmt))
@@ -450,10 +454,10 @@ class RegtuiApp(App[int]):
         """Say where the report went."""
         if message.error:
             self.events.append(f"export failed {message.error}")
-            self.notify(f"export failed: {message.error}", severity="error", timeout=8)
+            self.notify(f"export failed: {message.error}", severity="error", timeout=8, markup=False)
         else:
             self.events.append(f"exported {message.fmt} {message.path}")
-            self.notify(f"wrote {message.fmt} report to {message.path}", timeout=8)
+            self.notify(f"wrote {message.fmt} report to {message.path}", timeout=8, markup=False)
 
     def action_help(self) -> None:
         """Every key."""

@@ -6,6 +6,7 @@ lists, how a filter matches, which reproducer command an item gets) is testable 
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -165,9 +166,16 @@ def finding_text(f: Mapping[str, Any]) -> str:
 
 
 def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.hostname or "", port
+    """Host and port of ``url``; a bad port (a config typo) falls back to the scheme's default."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced IPv6 bracket
+        return "", 443 if url.startswith("https://") else 80
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.hostname or "", port or (443 if parts.scheme == "https" else 80)
 
 
 def endpoint_reproducers(ep: Mapping[str, Any], image: str = "") -> list[Copyable]:
@@ -205,7 +213,7 @@ def endpoint_reproducers(ep: Mapping[str, Any], image: str = "") -> list[Copyabl
             s_client += ["-CAfile", str(ca)]
         out.append(Copyable(f"openssl s_client {host}", shlex.join(s_client) + " </dev/null"))
     if repo:
-        netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+        netloc = re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0].rsplit("@", 1)[-1]
         ref = f"{netloc}/{repo}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag or 'latest'}")
         skopeo = ["skopeo", "inspect", "--raw"]
         if not https or not tls.get("verify", True):

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from regtui import redact
 from regtui.tui.data import finding_text
 from regtui.tui.fixing import Applied, FixBackend, Preview
 
@@ -159,7 +160,7 @@ class FixScreen(ModalScreen[None]):
             preview = self.backend.preview(self.finding_obj, self.options, probes) if self.finding_obj is not None else \
                 Preview(kind="manual", steps=self.finding.get("detail", ""), note="finding no longer present")
         except Exception as exc:  # a bug in the fix engine: say so, do not crash the workbench
-            preview = Preview(kind="manual", steps="", note=f"preview failed: {type(exc).__name__}: {exc}")
+            preview = Preview(kind="manual", steps="", note=redact.text(f"preview failed: {type(exc).__name__}: {exc}"))
         self.post_message(self.PreviewReady(preview))
 
     def on_fix_screen_preview_ready(self, message: PreviewReady) -> None:

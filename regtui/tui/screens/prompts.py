@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -49,7 +50,7 @@ class ImageScreen(ModalScreen["str | None"]):
         try:
             ref = parse(value)
         except ReferenceError as exc:
-            self.query_one("#image-error", Static).update(f"not a valid reference: {exc}")
+            self.query_one("#image-error", Static).update(Text(f"not a valid reference: {exc}"))
             return
         self.dismiss(str(ref))
 

@@ -10,10 +10,11 @@ from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from regtui.tui.data import PANEL_TITLES, Copyable, filter_findings, finding_text, panel_findings, probe_state
 
-__all__ = ["FindingsTable", "Panel", "PlainTable", "PlainTree", "SEVERITY_MARK", "spinner"]
+__all__ = ["FindingsTable", "Panel", "PlainTable", "PlainTree", "SEVERITY_MARK", "spinner", "tree_nodes"]
 
 #: Severity as one letter (legible without colour, e.g. under NO_COLOR).
 SEVERITY_MARK = {"error": "E", "warning": "W", "info": "i"}
@@ -40,6 +41,15 @@ class PlainTree(Tree):
         """Labels as they are, first line only."""
         text = label if isinstance(label, Text) else Text(str(label))
         return text.split()[0] if text.plain else text
+
+
+def tree_nodes(node: TreeNode[Any]) -> list[TreeNode[Any]]:
+    """Every node under ``node``, depth first (to keep expanded nodes expanded across re-renders)."""
+    out = []
+    for child in node.children:
+        out.append(child)
+        out += tree_nodes(child)
+    return out
 
 
 class FindingsTable(PlainTable):
@@ -164,16 +174,17 @@ class Panel(Vertical):
         table.set_findings(findings)
         c = {s: sum(1 for f in findings if f.get("severity") == s) for s in ("error", "warning", "info")}
         label = f"{c['error']}E {c['warning']}W {c['info']}i" if findings else "no findings"
-        table.border_title = f"Findings: {label}" + (f" (filter: {query})" if query else "")
+        # Text, not a str: a str title is parsed as markup, and the filter is typed by the user.
+        table.border_title = Text(f"Findings: {label}" + (f" (filter: {query})" if query else ""))
         self.border_subtitle = "" if state in ("done",) else state
 
     def tick(self, frame: int) -> None:
-        """Refresh the state line (spinner while running)."""
+        """Refresh the state line (spinner while running); the words are plain text, never markup."""
         line = self.query_one(".panel-state", Static)
         if self.state == "running":
-            line.update(f"{spinner(frame)} {self._state_words}…")
+            line.update(Text(f"{spinner(frame)} {self._state_words}…"))
         else:
-            line.update(self._state_words)
+            line.update(Text(self._state_words))
         line.display = bool(self._state_words) or self.state == "running"
 
     def render_body(self, data: dict[str, Any], state: str) -> None:

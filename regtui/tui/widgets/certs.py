@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets.tree import TreeNode
 
 from regtui.tui.data import Copyable, endpoint_reproducers, panel_findings, probe
-from regtui.tui.widgets.base import Panel, PlainTree
+from regtui.tui.widgets.base import Panel, PlainTree, tree_nodes
 from regtui.tui.widgets.mirrors import _first, probe_rows
 
 __all__ = ["CertsPanel"]
@@ -79,7 +79,7 @@ class CertsPanel(Panel):
     def render_body(self, data: dict[str, Any], state: str) -> None:
         """Rebuild the tree: live chains when probed, else the TLS inputs each runtime will use."""
         tree = self.query_one("#certs-tree", PlainTree)
-        expanded = {n.data for n in _walk(tree.root) if n.is_expanded and n.data}
+        expanded = {n.data for n in tree_nodes(tree.root) if n.is_expanded and n.data}
         tree.clear()
         endpoints = self._tls_endpoints(data)
         bad_hosts: dict[str, list[dict[str, Any]]] = {}
@@ -161,11 +161,3 @@ class CertsPanel(Panel):
         name, _, port = host.partition(":")
         return Copyable(f"openssl s_client {host}", shlex.join(
             ["openssl", "s_client", "-connect", f"{name}:{port or 443}", "-servername", name, "-showcerts"]) + " </dev/null")
-
-
-def _walk(node: TreeNode[Any]) -> list[TreeNode[Any]]:
-    out = []
-    for child in node.children:
-        out.append(child)
-        out += _walk(child)
-    return out

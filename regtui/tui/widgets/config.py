@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets.tree import TreeNode
 
 from regtui.tui.data import Copyable, panel_findings
-from regtui.tui.widgets.base import Panel, PlainTree
+from regtui.tui.widgets.base import Panel, PlainTree, tree_nodes
 
 __all__ = ["ConfigPanel"]
 
@@ -43,7 +43,7 @@ class ConfigPanel(Panel):
     def render_body(self, data: dict[str, Any], state: str) -> None:
         """Rebuild the tree, keeping expanded runtimes expanded."""
         tree = self.query_one("#config-tree", PlainTree)
-        expanded = {str(n.data) for n in _walk(tree.root) if n.is_expanded and n.data}
+        expanded = {str(n.data) for n in tree_nodes(tree.root) if n.is_expanded and n.data}
         first = not self._seen_runtimes
         tree.clear()
         sources = data.get("sources", [])
@@ -121,11 +121,3 @@ class ConfigPanel(Panel):
             return None
         path = node.data.split(":", 2)[2]
         return Copyable(f"show {path}", shlex.join(["cat", path]))
-
-
-def _walk(node: TreeNode[Any]) -> list[TreeNode[Any]]:
-    out = []
-    for child in node.children:
-        out.append(child)
-        out += _walk(child)
-    return out

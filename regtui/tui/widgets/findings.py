@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
@@ -31,7 +32,8 @@ class AllFindings(Vertical):
             findings = filter_findings(findings, query)
         self.findings_table.set_findings(findings)
         c = counts(findings)
-        self.border_subtitle = f"{c['error']}E {c['warning']}W {c['info']}i" + (f" (filter: {query})" if query else "")
+        label = f"{c['error']}E {c['warning']}W {c['info']}i" + (f" (filter: {query})" if query else "")
+        self.border_subtitle = Text(label)  # a str would be parsed as markup, and the filter is typed
 
     def tick(self, frame: int) -> None:
         """Nothing animates here."""
