@@ -12,7 +12,7 @@ import contextlib
 import os
 import re
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from regtui import __version__
 
@@ -334,6 +334,27 @@ def _not_built(what: str) -> int:
     return EXIT_USAGE
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Control characters (ESC, CR, NUL...) from config files shown as ``\\xNN``, never replayed to the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class _TerminalSafe:
+    """A text stream that writes everything through :func:`terminal_safe`."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_safe(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regtui`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -341,6 +362,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["tui", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "tui":
+        return _dispatch(args)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _TerminalSafe(sys.stdout), _TerminalSafe(sys.stderr)
+    try:
+        return _dispatch(args)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; usage and internal errors become one line on stderr."""
     try:
         if args.command in ("check", "report"):
             return _cmd_check(args)

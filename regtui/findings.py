@@ -259,10 +259,11 @@ _SLUG = re.compile(r"[^A-Za-z0-9._:/-]+")
 
 def fix_id(code: str, subject: str, detail: str = "") -> str:
     """A stable, readable fix id: ``code@subject`` plus ``#detail`` when one subject has several."""
-    slug = _SLUG.sub("_", subject.lstrip("/")) or "-"
+    # Redact before slugging: the slug turns '@' into '_', after which no redactor sees user:pass@host.
+    slug = _SLUG.sub("_", redact.text(subject).lstrip("/")) or "-"
     fid = f"{code}@{slug}"
     if detail:
-        fid += "#" + _SLUG.sub("_", detail)
+        fid += "#" + _SLUG.sub("_", redact.text(detail))
     return fid
 
 

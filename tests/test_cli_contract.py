@@ -152,3 +152,25 @@ def test_garbage_everywhere_is_findings_not_tracebacks(tmp_path: Path, capsys: p
     parse_errors = {f["subject"] for f in data["findings"] if f["code"] == "config.parse-error"}
     assert {"/etc/docker/daemon.json", "/etc/containerd/config.toml", "/etc/containers/registries.conf"} <= parse_errors
     assert rc == 1
+
+
+def test_fix_ids_never_carry_credentials() -> None:
+    """A subject or detail holding user:pass@host is redacted before it becomes a fix id."""
+    from regtui.findings import fix_id
+
+    fid = fix_id("config.ignored-key", "/etc/rancher/k3s/registries.yaml", "https://bob:pw-secret@mirror.example")
+    assert "pw-secret" not in fid and "bob" not in fid
+    assert fix_id("config.ignored-key", "bob:pw-secret@mirror.example:5000").count("pw-secret") == 0
+    assert fix_id("config.ignored-key", "/etc/docker/daemon.json", "registry-mirror") == \
+        "config.ignored-key@etc/docker/daemon.json#registry-mirror"
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An ESC sequence or CR inside a config value is shown escaped (\\x1b), not replayed to the terminal."""
+    daemon = tmp_path / "etc/docker/daemon.json"
+    daemon.parent.mkdir(parents=True)
+    daemon.write_text('{"registry-mirrors": ["mirror\\u001b[2J\\u001b]0;owned\\u0007\\r.example"]}\n')
+    rc, out, err = _run(capsys, "check", "--offline", "--root", str(tmp_path), "--runtime", "docker")
+    assert rc == 1 and "config.invalid-value" in out
+    assert "\x1b" not in out + err and "\x07" not in out + err and "\r" not in out + err
+    assert "\\x1b[2J" in out
