@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from regtui.checks import certs as cert_checks
 from regtui.checks import proxy as proxy_checks
+from regtui.findings import dedupe
 from regtui.host import Host
 from regtui.model import Finding, Route, RuntimeInfo
 from regtui.options import RUNTIMES, CheckOptions
@@ -86,17 +87,6 @@ def _hostname(host: Host) -> str:
     if host.live:
         return socket.gethostname()
     return "unknown"
-
-
-def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[Any, ...]] = set()
-    out = []
-    for f in findings:
-        key = (f.code, f.subject, f.title, f.runtime)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
 
 
 def _kubelet(host: Host, errors: list[str], debug: bool) -> tuple[dict[str, Any] | None, list[Finding], list[Any]]:
@@ -286,7 +276,7 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         runtimes=[RuntimeInfo(v.name, tuple(v.detected_by), tuple(s.path for s in v.sources if s.status != "missing"))
                   for v in p.views],
         routes=routes,
-        findings=_dedupe(findings),
+        findings=dedupe(findings),
         sources=p.sources,
         probes=probes,
         pull=pull,

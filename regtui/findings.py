@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from regtui import redact
 from regtui.model import Finding, FixRef
 
-__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id"]
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe"]
 
 
 @dataclass(frozen=True)
@@ -322,3 +322,15 @@ def finding(
         fix=fix,
         runtime=runtime,
     )
+
+
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """The findings in order, each (code, subject, title, runtime) once."""
+    seen: set[tuple[str, str, str, str | None]] = set()
+    out: list[Finding] = []
+    for f in findings:
+        key = (f.code, f.subject, f.title, f.runtime)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out

@@ -105,3 +105,11 @@ def test_unit_specifiers_expand(tmp_path: Path) -> None:
                             "/etc/default/rke2-agent": "HTTPS_PROXY=http://p:3128\n"})
     u = load_unit(host, "rke2-agent.service", "k3s")
     assert u.environment == {"UNIT": "rke2-agent.service", "PCT": "100%", "HTTPS_PROXY": "http://p:3128"}
+
+
+def test_environment_file_path_with_literal_percent(tmp_path: Path) -> None:
+    """EnvironmentFile=/etc/default/100%%-proxy reads the file named with one literal %."""
+    host = _host(tmp_path, {"/etc/systemd/system/crio.service": "[Service]\nEnvironmentFile=/etc/default/100%%-proxy\n",
+                            "/etc/default/100%-proxy": "HTTPS_PROXY=http://p:3128\n"})
+    u = load_unit(host, "crio.service", "crio")
+    assert u.environment == {"HTTPS_PROXY": "http://p:3128"} and u.findings == []

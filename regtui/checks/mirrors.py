@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from regtui import redact
-from regtui.findings import finding, fix
+from regtui.findings import dedupe, finding, fix
 from regtui.model import Endpoint, Finding, Route
 from regtui.probes import ProbeContext, ProbeResult
 from regtui.refs import Reference, ReferenceError, parse
@@ -306,11 +306,4 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
                     extra.append({**entry, "runtime": route.runtime})
         data["routes"].append({"runtime": route.runtime, "image": route.image, "mode": route.mode,
                                "endpoints": [_public(r) for r in rows]})
-    seen: set[tuple[str, str, str, str | None]] = set()
-    unique = []
-    for f in findings:
-        key = (f.code, f.subject, f.title, f.runtime)
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return ProbeResult("mirrors", data, unique)
+    return ProbeResult("mirrors", data, dedupe(findings))

@@ -46,7 +46,7 @@ from regtui.config.containerd import ContainerdConfig, InstalledVersion, load_co
 from regtui.config.hoststoml import default_host, is_localhost
 from regtui.config.systemd import UnitConfig, env_file, load_unit
 from regtui.credentials import Credential
-from regtui.findings import finding, fix
+from regtui.findings import dedupe, finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import PROXY_VARS, ProxyEnv, from_environ
@@ -1903,7 +1903,7 @@ def load(host: Host, options: CheckOptions | None = None) -> RuntimeView:
         name=RUNTIME,
         detected_by=detect(host),
         sources=sources,
-        findings=_dedupe(findings),
+        findings=dedupe(findings),
         proxy_env=state.proxy_env,
         planner=functools.partial(k3s_routes.plan, state),
         credentials=_credentials_lookup(state),
@@ -1911,12 +1911,3 @@ def load(host: Host, options: CheckOptions | None = None) -> RuntimeView:
     )
 
 
-def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[Any, ...]] = set()
-    out: list[Finding] = []
-    for f in findings:
-        key = (f.code, f.subject, f.title)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out

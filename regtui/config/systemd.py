@@ -242,7 +242,10 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
     env_files: list[tuple[str, bool, str]] = []
     for d in directives:
         where = f"{d.path}:{d.line}"
-        if d.key in ("Environment", "EnvironmentFile", "ExecStart"):
+        if d.key == "EnvironmentFile":
+            d.value = expand_specifiers(d.value, unit)
+        elif d.key in ("Environment", "ExecStart"):
+            # their parsers unescape %% later, so a literal % from the expansion is escaped again
             d.value = expand_specifiers(d.value, unit).replace("%", "%%")
         if d.key == "Environment":
             if not d.value:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from regtui import redact
-from regtui.findings import finding, fix
+from regtui.findings import dedupe, finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.net.proxy import ProxyEnv
 from regtui.refs import HUB_API_HOST, Reference
@@ -806,18 +806,9 @@ async def test_pull(ctx: Any, ref: Reference, runtime: str, *, concurrency: int 
                 await attempt.session.aclose()
     report = _report(pull, time.monotonic())
     _observe(ctx, report)
-    return report, _dedupe(route_findings + _findings(pull, report))
+    return report, dedupe(route_findings + _findings(pull, report))
 
 
 test_pull.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
 
 
-def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str, str]] = set()
-    out = []
-    for f in findings:
-        key = (f.code, f.subject, f.title)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
