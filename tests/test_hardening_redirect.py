@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from lab.hostile_auth import AuthRegistry, Trap, leaked_forms
@@ -28,6 +29,9 @@ from regtui.registry.errors import RegistryError
 USER, PASSWORD = "labuser", "s3cret-do-not-follow-redirects"
 TRAP_USER, TRAP_PASSWORD = "trapuser", "the-traps-own-password"
 RUNTIMES = ("docker", "containerd", "crio")
+#: Docker's containerd image store pulls with containerd's authorizer and dockerd's one auth config.
+FLAVOURS = RUNTIMES + ("docker-containerd-store",)
+SCHEMA = json.loads((Path(__file__).parent.parent / "regtui/report/schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +61,9 @@ def lab(image: OciImage, servers: list[Any], *, redirect: tuple[str, ...], schem
 
 def write_root(root: Path, runtime: str, registry: AuthRegistry, auths: dict[str, tuple[str, str]]) -> list[str]:
     """The runtime's config in ``root`` with credentials for ``auths`` hosts only; extra CLI arguments."""
-    if runtime == "docker":
+    if runtime.startswith("docker"):
         docker_root(root, {"insecure-registries": [registry.host_port]}, auths=auths)
-        return ["--docker-store", "classic"]
+        return ["--docker-store", "containerd" if runtime.endswith("containerd-store") else "classic"]
     if runtime == "containerd":
         containerd_root(root, registry.host_port, server=registry.url, auths=auths)
         return []
@@ -72,8 +76,11 @@ def run(capsys: pytest.CaptureFixture[str], command: str, root: Path, runtime: s
     """``regtui pull|check`` through the CLI entry point; exit status and the JSON report."""
     args = [command, image] if command == "pull" else [command, "--image", image]
     capsys.readouterr()
-    code = main([*args, "--root", str(root), "--runtime", runtime, "--timeout", "3", "--format", "json", *extra])
-    return code, json.loads(capsys.readouterr().out)
+    code = main([*args, "--root", str(root), "--runtime", runtime.split("-", 1)[0], "--timeout", "3", "--format", "json",
+                 *extra])
+    report = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, SCHEMA)
+    return code, report
 
 
 def redirect_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,7 +100,7 @@ def test_leaked_forms_cover_every_alignment() -> None:
 
 @pytest.mark.parametrize("scheme", ["basic", "bearer"])
 @pytest.mark.parametrize("kind", ["manifests", "blobs"])
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", FLAVOURS)
 def test_credentials_never_reach_the_redirect_target(tmp_path: Path, image: OciImage, servers: list[Any],
                                                      capsys: pytest.CaptureFixture[str], runtime: str, kind: str,
                                                      scheme: str) -> None:

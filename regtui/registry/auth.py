@@ -265,7 +265,7 @@ class Authorizer:
             self._lookup(host) if self._lookup is not None else None)
         record["credentials"] = credential.source if credential else None
         record["runtime_sends"] = (f"the credentials configured for {host} ({credential.source})" if credential
-                                   else f"nothing: no credentials are configured for {host}")
+                                   else f"nothing: the runtime has no credentials for {host}")
         # The other host's outcome is its own: the endpoint's (status, method, realm) stays as it was.
         # A context variable, not an attribute: concurrent blob tasks share this authorizer.
         other = AuthOutcome(credentials=record["credentials"])
