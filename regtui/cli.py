@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_options(p, with_format=False)
     p.add_argument("--concurrency", type=int, metavar="N")
     p.add_argument("--format", default="text", choices=("text", "json"))
-    p.add_argument("--output", metavar="DIR", help="also write the pulled image as an OCI image layout in DIR")
+    p.add_argument("--output", metavar="DIR",
+                   help="also write the pulled image as an OCI image layout in DIR. Blobs are written as "
+                        "blobs/<alg>/<hex>.partial and renamed once their digest matches; a pull that is "
+                        "interrupted (ctrl+c, SIGTERM) or fails removes its .partial files (they are not "
+                        "resumed), keeps the verified blobs and writes no index.json (exit 130 on SIGINT, "
+                        "143 on SIGTERM)")
 
     p = sub.add_parser("fix", help="preview (and with --apply, apply) suggested fixes")
     _add_check_options(p, with_format=False)
