@@ -292,19 +292,24 @@ def _confirm(plan) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _cmd_undo(args: argparse.Namespace) -> int:
-    """``regtui undo``: list backups, or restore one byte for byte (refused if a file changed since, unless --force)."""
+    """``regtui undo``: list backups, or restore one byte for byte (refused if a file changed since, unless --force).
+
+    Both first recover fixes a killed process left half done (and say what they found)."""
     from regtui import fixes
     from regtui.host import Host
 
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")
     host = Host.from_args(args.root)
+    for note in fixes.recover(host, args.state_dir):  # fixes a killed process left half done
+        print(f"recovered: {note}")
     backups = fixes.list_backups(host, args.state_dir)
     if args.list or not args.backup_id:
         if not backups:
             print("no backups")
         for b in backups:
-            print(f"{b.id}  [{b.status}]  {b.created_at}\n    {b.code}: {b.summary}\n    {', '.join(b.files)}")
+            print(f"{b.id}  [{b.status}]  {b.created_at}\n    {b.code}: {b.summary}\n    {', '.join(b.files)}"
+                  + (f"\n    note: {b.note}" if b.status in ("interrupted", "applied") and b.note else ""))
         return EXIT_OK
     if args.backup_id not in {b.id for b in backups}:
         raise UsageError(f"no backup {args.backup_id!r} (see regtui undo --list)")

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -29,6 +30,8 @@ from lab.fixtures import LAB_REPO
 from lab.images import OciImage, build_oci_layout, push
 from lab.pullroots import containerd_root
 from lab.registry import Registry
+from regtui import fixes
+from regtui.host import Host
 
 HERE = Path(__file__).parent
 MiB = 1024 * 1024
@@ -153,3 +156,199 @@ def test_interrupted_pull_leaves_no_partial_file(sig: signal.Signals, status: in
     import hashlib
     for blob in out_dir.glob("blobs/sha256/*"):
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+
+
+# -- an apply killed with SIGKILL at each step -------------------------------------------------
+
+DJ = "/etc/docker/daemon.json"
+DPKG = "/var/lib/dpkg/status"
+MIRROR_KEY = '{\n  "registry-mirror": "https://m.example"\n}\n'
+FIXED = {"registry-mirrors": ["https://m.example"]}
+FIX_ARGS = ["fix", "--offline", "--runtime", "docker", "--code", "config.ignored-key", "--apply", "--yes"]
+
+#: The child: patches one step of the apply to SIGKILL the process right there, then runs the CLI.
+#: Steps: backup-copy (backup blob written, no manifest yet), manifest-tmp (the first manifest's
+#: temporary file written, not renamed), temp-being-written (the new file's temporary copy holds its
+#: bytes but is not fsynced), temp-written (temporary copy complete), before-rename, after-rename
+#: (the target replaced, manifest still "writing"), rollback (an I/O error after the rename starts a
+#: rollback, killed once its temporary copy of the original is written), rollback-ok (that I/O error
+#: and no kill).
+CHILD = r"""
+import errno, os, signal, sys
+from regtui.fixes import _backup, _fs
+point, target_name, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+real_replace, real_write_temp, real_fsync_dir, real_fchmod = os.replace, _fs.write_temp, _fs.fsync_dir, os.fchmod
+real_save = _backup.BackupStore.save
+state = {"renamed": False, "eio": False}
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def replace(src, dst, *a, **k):
+    if point == "manifest-tmp" and os.fspath(src).endswith(".manifest.json.tmp"):
+        die()
+    if os.path.basename(os.fspath(dst)) == target_name and not state["renamed"]:
+        if point == "before-rename":
+            die()
+        real_replace(src, dst, *a, **k)
+        state["renamed"] = True
+        if point == "after-rename":
+            die()
+        return None
+    return real_replace(src, dst, *a, **k)
+
+def save(self, manifest):
+    if point == "backup-copy":
+        die()
+    return real_save(self, manifest)
+
+def write_temp(t, data, **kw):
+    path = real_write_temp(t, data, **kw)
+    if point == "temp-written" or (point == "rollback" and state["renamed"]):
+        die()
+    return path
+
+def fchmod(fd, mode):
+    real_fchmod(fd, mode)
+    if point == "temp-being-written" and not state["renamed"]:
+        die()
+
+def fsync_dir(path):
+    if point.startswith("rollback") and state["renamed"] and not state["eio"]:
+        state["eio"] = True
+        raise OSError(errno.EIO, "Input/output error (injected)")
+    return real_fsync_dir(path)
+
+os.replace, os.fchmod = replace, fchmod
+_backup.BackupStore.save, _fs.write_temp, _fs.fsync_dir = save, write_temp, fsync_dir
+from regtui.cli import main
+sys.exit(main(argv))
+"""
+
+NOTHING_CHANGED = ["backup-copy", "manifest-tmp", "temp-being-written", "temp-written", "before-rename"]
+CHANGED = ["after-rename", "rollback"]
+
+
+def killed_apply(point: str, root: Path, args: list[str] | None = None, target: str = "daemon.json") -> subprocess.CompletedProcess[str]:
+    """Run ``regtui fix --apply --yes`` in a child that SIGKILLs itself at ``point``."""
+    return subprocess.run([sys.executable, "-c", CHILD, point, target, *(args or FIX_ARGS), "--root", str(root)],
+                          env=regtui_env(), capture_output=True, text=True, timeout=120)
+
+
+def leftovers(root: Path) -> list[str]:
+    """regtui's temporary files under the root and manifest temporary files in the state dir."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if ".regtui-" in p.name or p.name == ".manifest.json.tmp")
+
+
+def backup_dirs(root: Path) -> list[Path]:
+    """The backup folders in the default state dir."""
+    d = root / "var/lib/regtui/backups"
+    return sorted(d.iterdir()) if d.is_dir() else []
+
+
+@pytest.fixture
+def mirror_root(tmp_path: Path) -> Path:
+    """A Docker root whose daemon.json has the misspelt ``registry-mirror`` key (fix: config.ignored-key)."""
+    from test_fix_kit import DOCKER_27, make_root
+
+    return make_root(tmp_path, {DJ: MIRROR_KEY, DPKG: DOCKER_27})
+
+
+@pytest.mark.parametrize("point", NOTHING_CHANGED)
+def test_killed_before_the_rename_is_reported_as_nothing_changed(point: str, mirror_root: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed before the target was replaced: undo --list removes our temp files and the backup, says nothing changed."""
+    from regtui.cli import main
+
+    done = killed_apply(point, mirror_root)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert (mirror_root / DJ.lstrip("/")).read_text() == MIRROR_KEY
+    assert main(["undo", "--root", str(mirror_root), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert leftovers(mirror_root) == [] and backup_dirs(mirror_root) == []
+    assert "nothing was changed" in out and "no backups" in out, out
+    assert (mirror_root / DJ.lstrip("/")).read_text() == MIRROR_KEY
+    assert main([*FIX_ARGS, "--root", str(mirror_root)]) == 0
+    assert json.loads((mirror_root / DJ.lstrip("/")).read_text()) == FIXED
+    assert [b.status for b in fixes.list_backups(Host(root=mirror_root))] == ["applied"]
+
+
+@pytest.mark.parametrize("point", CHANGED)
+def test_killed_after_the_rename_is_shown_applied_and_undoable(point: str, mirror_root: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed after the target was replaced (also mid-rollback): listed as applied, temp files gone, undo restores."""
+    from regtui.cli import main
+
+    done = killed_apply(point, mirror_root)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert json.loads((mirror_root / DJ.lstrip("/")).read_text()) == FIXED
+    assert main(["undo", "--root", str(mirror_root), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert leftovers(mirror_root) == []
+    (backup,) = fixes.list_backups(Host(root=mirror_root))
+    assert backup.status == "applied" and f"[applied]" in out and "killed after every file was written" in out, out
+    assert main(["undo", "--root", str(mirror_root), backup.id]) == 0
+    assert (mirror_root / DJ.lstrip("/")).read_text() == MIRROR_KEY
+    assert main([*FIX_ARGS, "--root", str(mirror_root)]) == 0
+    assert [b.status for b in fixes.list_backups(Host(root=mirror_root))] == ["undone", "applied"]
+
+
+def test_next_apply_recovers_a_killed_one_and_says_so(mirror_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without undo --list in between, the next fix --apply removes the orphan temp file and reports the killed fix."""
+    from regtui.cli import main
+
+    assert killed_apply("before-rename", mirror_root).returncode == -signal.SIGKILL
+    assert [p for p in leftovers(mirror_root) if "daemon.json.regtui-" in p]
+    assert main([*FIX_ARGS, "--root", str(mirror_root)]) == 0
+    out = capsys.readouterr().out
+    assert "killed before it changed any file: nothing was changed" in out, out
+    assert leftovers(mirror_root) == []
+    assert [b.status for b in fixes.list_backups(Host(root=mirror_root))] == ["applied"]
+
+
+def test_killed_fix_in_new_directories_leaves_no_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A drop-in fix killed with its temp file written in directories it created: recovery removes file and dirs."""
+    from regtui.cli import main
+    from test_fix_kit import DOCKER_27, make_root, snapshot
+
+    root = make_root(tmp_path, {"/lib/systemd/system/docker.service": "[Service]\nExecStart=/usr/bin/dockerd -H fd:// "
+                                "--insecure-registry r.example:5000\n", DPKG: DOCKER_27,
+                                DJ: '{"insecure-registries": ["r.example:5000"]}\n'})
+    before = snapshot(root)
+    args = ["fix", "--offline", "--runtime", "docker", "--code", "config.flag-conflict", "--apply", "--yes"]
+    assert killed_apply("temp-written", root, args, target="override.conf").returncode == -signal.SIGKILL
+    assert (root / "etc/systemd/system/docker.service.d").is_dir()
+    assert main(["undo", "--root", str(root), "--list"]) == 0
+    assert "nothing was changed" in capsys.readouterr().out
+    assert snapshot(root) == before and backup_dirs(root) == []
+
+
+def test_io_error_after_the_rename_rolls_the_file_back(mirror_root: Path) -> None:
+    """An fsync error right after the rename: the renamed file is put back (not left changed behind a 'restored')."""
+    done = killed_apply("rollback-ok", mirror_root)
+    assert done.returncode == 1, done.stderr
+    assert "every file was restored" in done.stdout and "injected" in done.stdout, done.stdout
+    assert (mirror_root / DJ.lstrip("/")).read_text() == MIRROR_KEY
+    assert leftovers(mirror_root) == []
+    assert [b.status for b in fixes.list_backups(Host(root=mirror_root))] == ["rolled-back"]
+
+
+def test_recovery_never_deletes_what_is_not_provably_ours(mirror_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Look-alike files next to the target and a manifest-less backup folder with a stranger's file are left alone."""
+    from regtui.cli import main
+
+    etc = mirror_root / "etc/docker"
+    lookalikes = [".daemon.json.regtui-notmine", ".daemon.json.regtui-0123456", "daemon.json.regtui-01234567",
+                  ".other.json.regtui-01234567"]
+    for name in lookalikes:
+        (etc / name).write_text("keep me\n")
+    stranger = mirror_root / "var/lib/regtui/backups/20260101T000000Z-someone"
+    (stranger / "files").mkdir(parents=True)
+    (stranger / "notes.txt").write_text("mine\n")
+    assert killed_apply("before-rename", mirror_root).returncode == -signal.SIGKILL
+    assert main(["undo", "--root", str(mirror_root), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in etc.iterdir() if p.name != "daemon.json") == sorted(lookalikes)
+    assert (stranger / "notes.txt").read_text() == "mine\n" and "left as is" in out, out
+    assert [p.name for p in backup_dirs(mirror_root)] == [stranger.name]
