@@ -352,3 +352,75 @@ def test_recovery_never_deletes_what_is_not_provably_ours(mirror_root: Path, cap
     assert sorted(p.name for p in etc.iterdir() if p.name != "daemon.json") == sorted(lookalikes)
     assert (stranger / "notes.txt").read_text() == "mine\n" and "left as is" in out, out
     assert [p.name for p in backup_dirs(mirror_root)] == [stranger.name]
+
+
+# -- a full filesystem ---------------------------------------------------------------------------
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs (root only); skipped where mounting is not permitted unless REGTUI_REQUIRE_LAB=1."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs", str(mnt)],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        if os.environ.get("REGTUI_REQUIRE_LAB") == "1":
+            pytest.fail(f"cannot mount a tmpfs: {done.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True, timeout=30)
+
+
+def fill(fs: Path, leave_pages: int) -> None:
+    """Fill the filesystem ``fs`` up, then free exactly ``leave_pages`` pages again."""
+    filler = fs / "filler"
+    with open(filler, "wb") as fh:
+        block = b"\0" * (64 * 1024)
+        while True:
+            try:
+                fh.write(block)
+                fh.flush()
+            except OSError:
+                break
+    size = filler.stat().st_size
+    os.truncate(filler, max(0, (size // PAGE - leave_pages) * PAGE))
+
+
+@pytest.mark.parametrize("state_elsewhere", [False, True], ids=["state-on-the-full-fs", "state-elsewhere"])
+def test_full_filesystem_says_nothing_changed_and_leaves_nothing(state_elsewhere: bool, small_tmpfs: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Root (and state dir, or not) on a tmpfs with 0..7 free pages: each apply either works or says nothing was
+    changed and where the space ran out, leaving no backup folder and no temporary file."""
+    from regtui.cli import main
+    from test_fix_kit import DOCKER_27, make_root
+
+    refused: list[str] = []
+    for free in range(8):
+        for entry in small_tmpfs.iterdir():
+            subprocess.run(["rm", "-rf", str(entry)], check=True, timeout=30)
+        root = make_root(small_tmpfs / f"case-{free}", {DJ: MIRROR_KEY, DPKG: DOCKER_27})
+        state = tmp_path / f"state-{free}" if state_elsewhere else root / "var/lib/regtui"
+        (state / "backups").mkdir(parents=True)
+        fill(small_tmpfs, free)
+        code = main([*FIX_ARGS, "--root", str(root), *(["--state-dir", str(state)] if state_elsewhere else [])])
+        out = capsys.readouterr().out
+        assert "Traceback" not in out and "putting the originals back failed" not in out, out
+        assert leftovers(root) == [] and leftovers(state) == [], (free, out)
+        backups = sorted((state / "backups").iterdir())
+        if code == 0:
+            assert json.loads((root / DJ.lstrip("/")).read_text()) == FIXED
+            assert len(backups) == 1 and json.loads((backups[0] / "manifest.json").read_text())["status"] == "applied"
+            continue
+        refused.append(out)
+        assert code == 1
+        assert "nothing was changed" in out and "no space left on the device" in out, out
+        assert (root / DJ.lstrip("/")).read_text() == MIRROR_KEY
+        assert backups == [], (free, out)
+    assert refused, "the filesystem never ran out of space"
+    where = "writing the new /etc/docker/daemon.json" if state_elsewhere else "writing the backup in"
+    assert where in refused[0], refused[0]
