@@ -424,3 +424,31 @@ def test_full_filesystem_says_nothing_changed_and_leaves_nothing(state_elsewhere
     assert refused, "the filesystem never ran out of space"
     where = "writing the new /etc/docker/daemon.json" if state_elsewhere else "writing the backup in"
     assert where in refused[0], refused[0]
+
+
+def test_killed_between_two_renames_is_interrupted_and_undo_restores(mirror_root: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A backup left writing with one file replaced and one not: listed as interrupted; undo puts back only the first."""
+    import hashlib
+
+    from regtui.cli import main
+
+    other = mirror_root / "etc/docker/other.json"
+    other.write_text('{"debug": true}\n')
+    assert main([*FIX_ARGS, "--root", str(mirror_root)]) == 0
+    (folder,) = backup_dirs(mirror_root)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    manifest["status"] = "writing"  # as the apply left it when killed after the first of its two renames
+    manifest["files"].append({"path": "/etc/docker/other.json", "existed": True, "before_sha256": digest,
+                              "after_sha256": "0" * 64, "mode": 0o644, "uid": 0, "gid": 0, "blob": "1"})
+    (folder / "files/1").write_bytes(other.read_bytes())
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["undo", "--root", str(mirror_root), "--list"]) == 0
+    out = capsys.readouterr().out
+    (backup,) = fixes.list_backups(Host(root=mirror_root))
+    assert backup.status == "interrupted" and "[interrupted]" in out, out
+    assert "fix's version: /etc/docker/daemon.json; as before: /etc/docker/other.json" in out, out
+    assert main(["undo", "--root", str(mirror_root), backup.id]) == 0
+    assert (mirror_root / DJ.lstrip("/")).read_text() == MIRROR_KEY and other.read_text() == '{"debug": true}\n'
