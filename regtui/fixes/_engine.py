@@ -408,8 +408,10 @@ def recover(host: Host, state_dir: str | os.PathLike[str] | None = None) -> list
         if any(b.status == "writing" for b in store.list()):
             return ["another regtui fix or undo is running: a backup in [writing] state is in progress"]
         return []
-    except OSError as exc:
-        return [f"interrupted fixes not checked: {exc}"]
+    except OSError as exc:  # not root: say so only when something looks interrupted
+        suspicious = any(b.status == "writing" for b in store.list()) or \
+            any(not (f / MANIFEST).exists() for f in store.folders())
+        return [f"interrupted fixes not checked: {exc}"] if suspicious else []
 
 
 def _with_notes(notes: list[str], message: str) -> str:
@@ -452,12 +454,15 @@ def _recover(host: Host, store: BackupStore) -> list[str]:
         tmp = folder / f".{MANIFEST}.tmp"
         if tmp.is_file() and not tmp.is_symlink():
             tmp.unlink()
-        removed = [t for r in m.files for t in _fs.remove_stray_temps(host, r.path)]
-        if m.status != "writing":
-            if removed:
-                notes.append(f"removed regtui's temporary file(s) {', '.join(removed)} left by a killed process")
-            continue
-        notes.append(_recover_one(host, store, m, removed))
+        try:
+            removed = [t for r in m.files for t in _fs.remove_stray_temps(host, str(r.path))]
+            if m.status != "writing":
+                if removed:
+                    notes.append(f"removed regtui's temporary file(s) {', '.join(removed)} left by a killed process")
+                continue
+            notes.append(_recover_one(host, store, m, removed))
+        except (OSError, UnsafePath, UndoRefused, KeyError, TypeError, ValueError) as exc:
+            notes.append(f"backup {m.id} could not be checked ({_error_text(exc)}); left as is")
     return notes
 
 
