@@ -229,7 +229,8 @@ NOTHING_CHANGED = ["backup-copy", "manifest-tmp", "temp-being-written", "temp-wr
 CHANGED = ["after-rename", "rollback"]
 
 
-def killed_apply(point: str, root: Path, args: list[str] | None = None, target: str = "daemon.json") -> subprocess.CompletedProcess[str]:
+def killed_apply(point: str, root: Path, args: list[str] | None = None,
+                 target: str = "daemon.json") -> subprocess.CompletedProcess[str]:
     """Run ``regtui fix --apply --yes`` in a child that SIGKILLs itself at ``point``."""
     return subprocess.run([sys.executable, "-c", CHILD, point, target, *(args or FIX_ARGS), "--root", str(root)],
                           env=regtui_env(), capture_output=True, text=True, timeout=120)
@@ -287,7 +288,7 @@ def test_killed_after_the_rename_is_shown_applied_and_undoable(point: str, mirro
     out = capsys.readouterr().out
     assert leftovers(mirror_root) == []
     (backup,) = fixes.list_backups(Host(root=mirror_root))
-    assert backup.status == "applied" and f"[applied]" in out and "killed after every file was written" in out, out
+    assert backup.status == "applied" and "[applied]" in out and "killed after every file was written" in out, out
     assert main(["undo", "--root", str(mirror_root), backup.id]) == 0
     assert (mirror_root / DJ.lstrip("/")).read_text() == MIRROR_KEY
     assert main([*FIX_ARGS, "--root", str(mirror_root)]) == 0

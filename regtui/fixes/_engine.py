@@ -485,7 +485,8 @@ def _recover_one(host: Host, store: BackupStore, m: Manifest, removed: list[str]
             return (f"fix {m.fix_id} (backup {m.id}) was killed before it changed any file: nothing was changed; "
                     f"its backup was removed{temps}")
         m.status = "rolled-back"
-        m.events.append({"at": at, "status": "rolled-back", "note": "killed before it changed any file; nothing changed"})
+        m.events.append({"at": at, "status": "rolled-back",
+                         "note": "killed before it changed any file; nothing changed"})
         store.save(m)
         return f"fix {m.fix_id} (backup {m.id}) was killed before it changed any file: nothing was changed{temps}"
     if all(v == "after" for v in states.values()):

@@ -209,7 +209,8 @@ def remove_stray_temps(host: Host, host_path: str) -> list[str]:
     return removed
 
 
-def write_temp(t: Target, data: bytes, *, mode: int, uid: int | None, gid: int | None, name: str | None = None) -> Path:
+def write_temp(t: Target, data: bytes, *, mode: int, uid: int | None, gid: int | None,
+               name: str | None = None) -> Path:
     """Write ``data`` to a new temporary file next to ``t`` (mode and owner set, fsynced); returns its path.
 
     ``name`` (from :func:`temp_name`) lets the caller record the name before the file exists; a

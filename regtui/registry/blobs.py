@@ -36,8 +36,8 @@ from regtui.registry.client import Hop, Session, sum_timings
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
 from regtui.registry.manifest import Descriptor, new_hasher
 
-__all__ = ["BlobSink", "NullSink", "FileSink", "discard_partials", "BlobResult", "download_blob", "Progress", "is_transient",
-           "BACKOFF_BASE", "BACKOFF_CAP"]
+__all__ = ["BlobSink", "NullSink", "FileSink", "discard_partials", "BlobResult", "download_blob", "Progress",
+           "is_transient", "BACKOFF_BASE", "BACKOFF_CAP"]
 
 #: First backoff delay (seconds); doubled per attempt up to :data:`BACKOFF_CAP`.
 BACKOFF_BASE = 0.2
