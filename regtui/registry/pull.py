@@ -490,8 +490,12 @@ class _Pull:
             attempt = self.attempts[i]
             session = self._session(attempt)
             sink = FileSink(self.output, desc.digest) if self.output else NullSink()
-            result = await download_blob(session, desc, max_attempts=self.max_attempts, sink=sink,
-                                         progress=self.progress)
+            try:
+                result = await download_blob(session, desc, max_attempts=self.max_attempts, sink=sink,
+                                             progress=self.progress)
+            except BaseException:  # cancelled (ctrl+c, SIGTERM) or failed: no partial file stays
+                sink.abort()
+                raise
             if result.ok or not self.flavor.per_blob_hosts:
                 break
             failure = result.failure
@@ -526,8 +530,12 @@ class _Pull:
                             "io.containerd.image.name": str(self.ref)}}]}
         (self.output / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
         tmp = self.output / f"index.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(index, indent=2))
-        os.replace(tmp, self.output / "index.json")
+        try:
+            tmp.write_text(json.dumps(index, indent=2))
+            os.replace(tmp, self.output / "index.json")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
