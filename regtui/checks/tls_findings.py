@@ -156,6 +156,18 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
                            detail=t.runtime, params=params) if fp else None)
 
 
+def _certificate_finding(subject: str, members: list[tuple[Seen, Problem]], title: str, detail: str,
+                         evidence: dict[str, Any], severity: str | None, summary: str) -> Finding:
+    """A finding about one certificate of ``subject``'s chain, with the manual fix on it (renew or reissue)."""
+    p = members[0][1]
+    c = p.cert
+    assert c is not None
+    return finding(p.code, subject, title, detail, evidence={**_common(members), **evidence}, severity=severity,
+                   runtime=_runtime_field(members),
+                   fix=fix(p.code, subject, summary, kind="manual", detail=c.sha256[:16],
+                           params={"host": subject, "certificate_sha256": c.sha256}))
+
+
 def _build_incomplete(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Problem]]) -> Finding:
     s, p = members[0]
     missing = p.facts.get("missing_issuer", "")
@@ -191,13 +203,11 @@ def _build_validity(ctx: ProbeContext, subject: str, members: list[tuple[Seen, P
                 f"{p.facts.get('now')}. Check the clock panel: a clock running behind causes exactly this.")
         summary = f"check this host's clock, or reissue '{c.subject}' with a past notBefore"
     detail = f"{what} {_who(members)} will fail with \"{p.facts.get('go_error')}\".{note}"
-    return finding(p.code, subject, title, detail,
-                   evidence={**_common(members), "not_before": c.not_before, "not_after": c.not_after,
-                             "local_time": p.facts.get("now"), "go_error": p.facts.get("go_error"),
-                             "clock_skew_seconds": None, "explained_by_clock": None},
-                   severity=severity, runtime=_runtime_field(members),
-                   fix=fix(p.code, subject, summary, kind="manual", detail=c.sha256[:16],
-                           params={"host": subject, "certificate_sha256": c.sha256}))
+    return _certificate_finding(subject, members, title, detail,
+                                {"not_before": c.not_before, "not_after": c.not_after,
+                                 "local_time": p.facts.get("now"), "go_error": p.facts.get("go_error"),
+                                 "clock_skew_seconds": None, "explained_by_clock": None},
+                                severity, summary)
 
 
 def _build_expires_soon(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Problem]]) -> Finding:
@@ -206,14 +216,13 @@ def _build_expires_soon(ctx: ProbeContext, subject: str, members: list[tuple[See
     assert c is not None
     default = "warning" if c.days_left <= EXPIRY_WARNING_DAYS else "info"
     severity, note = _severity(p.code, members, default)
-    return finding(p.code, subject, f"{subject}: the {c.role} certificate '{c.subject}' expires in {c.days_left} days",
-                   f"It is valid until {c.not_after}. After that, {_who(members)} will refuse {subject} "
-                   f"(\"x509: certificate has expired or is not yet valid\"). Warning within {EXPIRY_WARNING_DAYS} days, "
-                   f"information within {EXPIRY_INFO_DAYS}.{note}",
-                   evidence={**_common(members), "not_after": c.not_after, "days_left": c.days_left},
-                   severity=severity or default, runtime=_runtime_field(members),
-                   fix=fix(p.code, subject, f"renew '{c.subject}' before {c.not_after}", kind="manual",
-                           detail=c.sha256[:16], params={"host": subject, "certificate_sha256": c.sha256}))
+    return _certificate_finding(
+        subject, members, f"{subject}: the {c.role} certificate '{c.subject}' expires in {c.days_left} days",
+        f"It is valid until {c.not_after}. After that, {_who(members)} will refuse {subject} "
+        f"(\"x509: certificate has expired or is not yet valid\"). Warning within {EXPIRY_WARNING_DAYS} days, "
+        f"information within {EXPIRY_INFO_DAYS}.{note}",
+        {"not_after": c.not_after, "days_left": c.days_left}, severity or default,
+        f"renew '{c.subject}' before {c.not_after}")
 
 
 def _build_names(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Problem]]) -> Finding:
@@ -245,14 +254,12 @@ def _build_weak_signature(ctx: ProbeContext, subject: str, members: list[tuple[S
     c = p.cert
     assert c is not None
     severity, note = _severity(p.code, members)
-    return finding(p.code, subject, f"{subject}: '{c.subject}' is signed with {c.signature_algorithm}, which Go refuses",
-                   f"Go (1.18 and later) will not verify SHA-1 or MD5 signatures, so {_who(members)} cannot use this "
-                   f"chain: \"x509: cannot verify signature: insecure algorithm {c.signature_algorithm}\" (reported as "
-                   f"\"{s.diagnosis.go.error if s.diagnosis else ''}\").{note}",
-                   evidence={**_common(members), "signature_algorithm": c.signature_algorithm},
-                   severity=severity, runtime=_runtime_field(members),
-                   fix=fix(p.code, subject, f"reissue '{c.subject}' with a SHA-256 signature", kind="manual",
-                           detail=c.sha256[:16], params={"host": subject, "certificate_sha256": c.sha256}))
+    return _certificate_finding(
+        subject, members, f"{subject}: '{c.subject}' is signed with {c.signature_algorithm}, which Go refuses",
+        f"Go (1.18 and later) will not verify SHA-1 or MD5 signatures, so {_who(members)} cannot use this "
+        f"chain: \"x509: cannot verify signature: insecure algorithm {c.signature_algorithm}\" (reported as "
+        f"\"{s.diagnosis.go.error if s.diagnosis else ''}\").{note}",
+        {"signature_algorithm": c.signature_algorithm}, severity, f"reissue '{c.subject}' with a SHA-256 signature")
 
 
 def _build_weak_key(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Problem]]) -> Finding:
@@ -263,12 +270,11 @@ def _build_weak_key(ctx: ProbeContext, subject: str, members: list[tuple[Seen, P
     severity, note = _severity(p.code, members, "error" if refuses else None)
     consequence = ("Go refuses it outright, so pulls fail." if refuses else
                    "Go still accepts it, but it can be broken; CAs stopped issuing such keys in 2013.")
-    return finding(p.code, subject, f"{subject}: '{c.subject}' has a weak key ({p.facts.get('why')})",
-                   f"The {c.role} certificate {c.subject} uses {p.facts.get('why')}. {consequence}{note}",
-                   evidence={**_common(members), "key_type": c.key_type, "key_size": c.key_size, "go_refuses": refuses},
-                   severity=severity, runtime=_runtime_field(members),
-                   fix=fix(p.code, subject, f"reissue '{c.subject}' with an RSA 2048+ or ECDSA P-256 key", kind="manual",
-                           detail=c.sha256[:16], params={"host": subject, "certificate_sha256": c.sha256}))
+    return _certificate_finding(
+        subject, members, f"{subject}: '{c.subject}' has a weak key ({p.facts.get('why')})",
+        f"The {c.role} certificate {c.subject} uses {p.facts.get('why')}. {consequence}{note}",
+        {"key_type": c.key_type, "key_size": c.key_size, "go_refuses": refuses}, severity,
+        f"reissue '{c.subject}' with an RSA 2048+ or ECDSA P-256 key")
 
 
 def _build_root_sent(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Problem]]) -> Finding:

@@ -14,7 +14,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from typing import Iterable, NoReturn, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -172,11 +172,8 @@ def verify_hostname(cert: x509.Certificate, name: str) -> None:
         ip = ipaddress.ip_address(candidate)
         if any(ipaddress.ip_address(i) == ip for i in ips):
             return
-        if not has_san(cert) and _match_hostname(common_name(cert), candidate):
-            raise GoError("cn-only", "x509: certificate relies on legacy Common Name field, use SANs instead", cert)
-        if not ips:
-            raise GoError("hostname", f"x509: cannot validate certificate for {candidate} because it doesn't contain any IP SANs", cert)
-        raise GoError("hostname", f"x509: certificate is valid for {', '.join(ips)}, not {candidate}", cert)
+        _name_mismatch(cert, candidate, ips,
+                       f"x509: cannot validate certificate for {candidate} because it doesn't contain any IP SANs")
     lowered = name.lower()
     valid_input = _valid_hostname(lowered.rstrip("."), pattern=False)
     for pattern in dns:
@@ -185,11 +182,16 @@ def verify_hostname(cert: x509.Certificate, name: str) -> None:
                 return
         elif pattern.lower() == lowered and lowered not in ("", "."):
             return
-    if not has_san(cert) and _match_hostname(common_name(cert), name):
+    _name_mismatch(cert, name, dns, f"x509: certificate is not valid for any names, but wanted to match {name}")
+
+
+def _name_mismatch(cert: x509.Certificate, wanted: str, valid: list[str], none_valid: str) -> NoReturn:
+    """Go's ``HostnameError`` for ``wanted``: CN-only certificate, no SAN of the kind, or the SANs it is valid for."""
+    if not has_san(cert) and _match_hostname(common_name(cert), wanted):
         raise GoError("cn-only", "x509: certificate relies on legacy Common Name field, use SANs instead", cert)
-    if not dns:
-        raise GoError("hostname", f"x509: certificate is not valid for any names, but wanted to match {name}", cert)
-    raise GoError("hostname", f"x509: certificate is valid for {', '.join(dns)}, not {name}", cert)
+    if not valid:
+        raise GoError("hostname", none_valid, cert)
+    raise GoError("hostname", f"x509: certificate is valid for {', '.join(valid)}, not {wanted}", cert)
 
 
 def _valid_hostname(host: str, pattern: bool) -> bool:
