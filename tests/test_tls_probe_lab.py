@@ -26,7 +26,7 @@ from lab.require import require_binary, require_root
 from lab.sockets import TcpBlackHole
 from regtui import engine
 from regtui.findings import CATALOGUE
-from regtui.net.tls import fingerprint as tls_fingerprint
+from regtui.net.tls.certs import fingerprint as tls_fingerprint
 from regtui.host import Host
 from regtui.model import Finding
 from regtui.options import CheckOptions

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from textual.widgets import ContentSwitcher, Input
 
+from regtui.fixes import Preview
 from regtui.model import PANELS
 from regtui.options import CheckOptions
 from regtui.report import Report
@@ -19,7 +20,7 @@ from regtui.tui.app import RegtuiApp, make_app
 from regtui.tui.commands import workbench_commands
 from regtui.tui.data import PANEL_TITLES, finding_key
 from regtui.tui.demo import IMAGE, SECRETS, demo_pull_frames, demo_report
-from regtui.tui.fixing import Applied, EngineFixes, Preview
+from regtui.tui.fixing import Applied, EngineFixes
 from regtui.tui.keys import FIX_KEYS, MAIN_KEYS
 from regtui.tui.screens.fix import FixScreen
 from regtui.tui.screens.help import HelpScreen

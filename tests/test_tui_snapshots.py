@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from regtui.fixes import Preview
 from regtui.model import PANELS
 from regtui.options import CheckOptions
 from regtui.tui.app import RegtuiApp, make_app
 from regtui.tui.demo import IMAGE, demo_report
-from regtui.tui.fixing import Preview
 from regtui.tui.source import RecordedSource
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}

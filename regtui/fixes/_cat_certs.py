@@ -28,7 +28,7 @@ def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
     """(PEM bytes, SHA-256 of the DER, subject) of the certificate the finding asks to trust."""
     from cryptography import x509
 
-    from regtui.net.tls import cert_pem, fingerprint
+    from regtui.net.tls.certs import cert_pem, fingerprint
 
     p = ctx.params
     fp = str(p.get("ca_pem_fingerprint") or "").lower().replace(":", "")

@@ -183,11 +183,16 @@ class Preview:
     """What a front end shows before applying (redacted): the shape the workbench's fix modal reads."""
 
     kind: str
+    """``edit``, ``command`` or ``manual``."""
     diff: str = ""
+    """Unified diff of the edit."""
     command: str = ""
+    """The command a ``command`` fix runs."""
     steps: str = ""
+    """What to do by hand (``manual``), or what the preview could not show."""
     restart: str = "none"
     can_apply: bool = False
+    """The engine can apply this fix here."""
     note: str = ""
     """Notes, checks, what to confirm, and why apply is not possible, in lines."""
     plan: FixPlan | None = field(default=None, repr=False)

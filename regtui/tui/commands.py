@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from regtui.model import PANELS
-from regtui.tui.data import PANEL_TITLES, panel_findings
+from regtui.tui.data import PANEL_TITLES, Copyable, panel_findings
 
-if TYPE_CHECKING:
-    from regtui.tui.app import RegtuiApp
-
-__all__ = ["WorkbenchCommands", "workbench_commands"]
+__all__ = ["Workbench", "WorkbenchCommands", "workbench_commands"]
 
 #: Export formats offered in the palette: (format, extension, words).
 _EXPORTS = (("markdown", "md", "Markdown"), ("json", "json", "JSON"), ("html", "html", "HTML"))
 
 
-def workbench_commands(app: "RegtuiApp") -> Iterator[tuple[str, Callable[[], Any], str]]:
+class Workbench(Protocol):
+    """What the palette reads and calls on the workbench app (so this module does not import it)."""
+
+    current: str
+    data: dict[str, Any]
+    export_dir: str
+    read_only: bool
+    backups: list[tuple[str, dict[str, Any]]]
+
+    def open_fix(self, f: dict[str, Any]) -> None: ...
+    def export_stem(self) -> str: ...
+    def export(self, fmt: str, path: str) -> None: ...
+    def reproducers(self) -> list[Copyable]: ...
+    def copyable(self) -> Copyable | None: ...
+    def copy_text(self, item: Copyable) -> None: ...
+    def action_image(self) -> None: ...
+    def action_rerun(self) -> None: ...
+    def action_rerun_all(self) -> None: ...
+    def action_undo(self) -> None: ...
+    def action_panel(self, name: str) -> None: ...
+    def action_filter(self) -> None: ...
+    def action_help(self) -> None: ...
+
+
+def workbench_commands(app: Workbench) -> Iterator[tuple[str, Callable[[], Any], str]]:
     """(name, callback, help) for the palette, given the app's current view and selection."""
     view = app.current
     findings = panel_findings(app.data, None if view == "all" else view)

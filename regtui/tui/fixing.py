@@ -13,30 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from regtui import redact
+from regtui.fixes import Preview
 from regtui.options import CheckOptions
 
-__all__ = ["Preview", "Applied", "FixBackend", "EngineFixes", "NOT_BUILT_FIXES"]
+__all__ = ["Applied", "FixBackend", "EngineFixes", "NOT_BUILT_FIXES"]
 
 NOT_BUILT_FIXES = "previewing and applying fixes is not built in this version"
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What a fix would do, for the modal (redacted)."""
-
-    kind: str
-    """``edit``, ``command`` or ``manual``."""
-    diff: str = ""
-    """Unified diff of the edit."""
-    command: str = ""
-    """The command a ``command`` fix runs."""
-    steps: str = ""
-    """What to do by hand (``manual``), or what the preview could not show."""
-    restart: str = "none"
-    can_apply: bool = False
-    """The engine can apply this fix here."""
-    note: str = ""
-    """Why it cannot be applied, or what happens after."""
 
 
 @dataclass(frozen=True)

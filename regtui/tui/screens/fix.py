@@ -14,8 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from regtui import redact
+from regtui.fixes import Preview
 from regtui.tui.data import finding_text
-from regtui.tui.fixing import Applied, FixBackend, Preview
+from regtui.tui.fixing import Applied, FixBackend
 
 __all__ = ["FixScreen", "diff_text"]
 
