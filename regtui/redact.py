@@ -33,14 +33,15 @@ MASK = "***"
 # --- names -------------------------------------------------------------------------------------
 
 _SECRET_SUBSTRINGS = ("password", "passwd", "passphrase", "token", "secret", "credential", "cookie")
-_SECRET_WORDS = {"auth", "authorization", "authentication", "oauth", "pwd", "apikey", "privatekey",
+_SECRET_WORDS = {"auth", "authorization", "oauth", "pwd", "apikey", "privatekey",
                  "accesskey", "secretkey", "signingkey", "xauth", "proxyauth", "basicauth"}
 _KEY_QUALIFIERS = {"api", "access", "private", "secret", "signing", "encryption", "master", "session", "ssh"}
 # A last word that names a reference to a secret (a path, a helper, a kind), not the secret itself.
 _REFERENCE_TAILS = {"file", "files", "path", "paths", "dir", "directory", "helper", "helpers", "store",
                     "stores", "type", "kind", "mode", "name", "names", "id", "url", "uri", "endpoint",
                     "realm", "service", "scope", "source", "sources", "count", "length", "size", "format",
-                    "expiry", "expires", "expiration", "status", "method", "scheme", "required", "env"}
+                    "expiry", "expires", "expiration", "status", "method", "scheme", "required", "env",
+                    "request", "requests", "sent", "label", "present", "set", "used", "error", "reason"}
 _HEADER_WORDS = {"header", "headers", "httpheaders", "http_headers"}
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -95,6 +96,9 @@ _AFTER_AT = re.compile(r"[A-Za-z0-9\[](?![A-Za-z0-9]*:[0-9a-fA-F]{32})")
 _WHOLE_HOST = re.compile(r"[A-Za-z0-9\[][A-Za-z0-9.\-\[\]:%]*(?:[/?#]\S*)?")
 
 
+_BAD_PORT = re.compile(r"(?P<user>[^:/\s\"'\[\]@]*:)(?P<pw>[^/\s\"'\]@]*[^0-9/\s\"'\]@][^/\s\"'\]@]*)")
+
+
 def url(u: str | None) -> str | None:
     """``http://user:pass@proxy:3128`` becomes ``http://***@proxy:3128`` (``user:pass@proxy`` too)."""
     if u is None:
@@ -116,11 +120,11 @@ def _whole_url(s: str) -> str:
 
 def _userinfo(s: str) -> str:
     """``s`` with the userinfo of every URL masked, with or without a scheme."""
-    if "@" not in s:
+    if "@" not in s and "://" not in s:
         return s
     out = []
     for ln in s.split("\n"):
-        out.append(_userinfo_line(ln) if "@" in ln else ln)
+        out.append(_userinfo_line(ln) if "@" in ln or "://" in ln else ln)
     return "\n".join(out)
 
 
@@ -138,6 +142,13 @@ def _userinfo_line(s: str) -> str:
             if at >= begin:
                 pieces.append(s[pos:begin] + MASK)
                 pos = at
+                continue
+            # ``scheme://user:pass`` cut short at a '#', '/' or '?' of the password: what follows
+            # the ':' is no port, so it is masked as the password it is.
+            port = _BAD_PORT.match(s, begin, end)
+            if port:
+                pieces.append(s[pos:port.end("user")] + MASK)
+                pos = port.end()
         s = "".join(pieces) + s[pos:]
     return _RUN.sub(_mask_bare_userinfo, s)
 
@@ -166,6 +177,7 @@ _PAIR = re.compile(
     r"(?<![\w.\-])(?P<lead>(?P<nq>[\"']?)(?P<name>[A-Za-z_][\w.\-]*+)(?P=nq)\s*(?P<sep>[:=])[ \t]*)"
     r"(?P<val>" + _QUOTED + r"|[^\s,;{}\[\]\"']++)"
 )
+_QUOTED_RE = re.compile(_QUOTED)
 _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Authorization|Proxy-Authorization|X-Registry-Auth)\s*[:=]\s*)"
                           r"(?:(?P<scheme>Basic|Bearer)\s+)?(?P<val>[^\s,\"']+)", re.IGNORECASE)
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL)
@@ -176,6 +188,10 @@ def text(s: str) -> str:
     if not isinstance(s, str):
         return s
     s = _userinfo(s)
+    if "@" in s:
+        # A quoted ``user:pass word@host`` is one value: its userinfo may hold spaces.
+        s = _QUOTED_RE.sub(lambda m: m.group(0)[0] + _whole_url(m.group(0)[1:-1]) + m.group(0)[-1]
+                           if "@" in m.group(0) else m.group(0), s)
     s = _AUTH_HEADER.sub(lambda m: f"{m.group('key')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}{MASK}", s)
     s = _PAIR.sub(_mask_pair, s)
     if "PRIVATE KEY-----" in s:
@@ -208,7 +224,7 @@ _LINE_PAIR = re.compile(
     r"(?P<sep>[:=])\s*)(?P<val>.*?)(?P<tail>\s*,?\s*)$"
 )
 _ASSIGN = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*+)=")
-_TABLE = re.compile(r"^\s*\[\[?(?P<name>[^\]]*)\]\]?\s*(?:#.*)?$")
+_TABLE = re.compile(r"^\s*\[\[?(?P<name>.*?)\]\]?\s*$")
 _OPENERS = {"{": "}", "[": "]"}
 
 
@@ -342,7 +358,8 @@ def value(obj: Any, key: str | None = None) -> Any:
 
 
 def _empty(o: Any) -> bool:
-    return o is None or (isinstance(o, (str, dict, list, tuple)) and len(o) == 0)
+    # ``True``/``False`` say whether a credential was sent or set; they reveal no secret.
+    return o is None or isinstance(o, bool) or (isinstance(o, (str, dict, list, tuple)) and len(o) == 0)
 
 
 def _node(o: Any, k: str | None, depth: int, stack: list[tuple[Any, Any, Any, str | None, int]]) -> Any:
