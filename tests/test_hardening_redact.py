@@ -307,13 +307,12 @@ def test_non_string_credentials_in_config_json_diff() -> None:
     """Non-string ``password``/``auth`` values of config.json (arrays, objects, numbers) are masked in diffs."""
     from regtui.fixes._text import unified_diff
 
-    doc = {"auths": {"r.example": {"password": ["arr-secret-4h6j"], "auth": {"x": "obj-secret-4h6j"}},
-                     "n.example": {"auth": 987654321098765}},
-           "credsStore": "desktop"}
+    doc = {"auths": {"r.example": {"password": ["arr-secret-4h6j"], "auth": {"x": "obj-secret-4h6j"},
+                                   "identitytoken": 987654321098765, "email": "a@example.com"}}}
     before = json.dumps(doc, indent=2).encode()
-    after = json.dumps({**doc, "credsStore": "pass"}, indent=2).encode()
+    after = before.replace(b"a@example.com", b"b@example.com")
     diff = unified_diff("/root/.docker/config.json", before, after)
-    assert '+  "credsStore": "pass"' in diff
+    assert '+      "email": "b@example.com"' in diff
     assert "4h6j" not in diff and "987654321098765" not in diff
 
 
