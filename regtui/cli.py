@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_options(p, with_format=False)
     p.add_argument("--concurrency", type=int, metavar="N")
     p.add_argument("--format", default="text", choices=("text", "json"))
-    p.add_argument("--output", metavar="DIR", help="also write the pulled image as an OCI image layout in DIR")
+    p.add_argument("--output", metavar="DIR",
+                   help="also write the pulled image as an OCI image layout in DIR. Blobs are written as "
+                        "blobs/<alg>/<hex>.partial and renamed once their digest matches; a pull that is "
+                        "interrupted (ctrl+c, SIGTERM) or fails removes its .partial files (they are not "
+                        "resumed), keeps the verified blobs and writes no index.json (exit 130 on SIGINT, "
+                        "143 on SIGTERM)")
 
     p = sub.add_parser("fix", help="preview (and with --apply, apply) suggested fixes")
     _add_check_options(p, with_format=False)
@@ -287,19 +292,24 @@ def _confirm(plan) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _cmd_undo(args: argparse.Namespace) -> int:
-    """``regtui undo``: list backups, or restore one byte for byte (refused if a file changed since, unless --force)."""
+    """``regtui undo``: list backups, or restore one byte for byte (refused if a file changed since, unless --force).
+
+    Both first recover fixes a killed process left half done (and say what they found)."""
     from regtui import fixes
     from regtui.host import Host
 
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")
     host = Host.from_args(args.root)
+    for note in fixes.recover(host, args.state_dir):  # fixes a killed process left half done
+        print(f"recovered: {note}")
     backups = fixes.list_backups(host, args.state_dir)
     if args.list or not args.backup_id:
         if not backups:
             print("no backups")
         for b in backups:
-            print(f"{b.id}  [{b.status}]  {b.created_at}\n    {b.code}: {b.summary}\n    {', '.join(b.files)}")
+            print(f"{b.id}  [{b.status}]  {b.created_at}\n    {b.code}: {b.summary}\n    {', '.join(b.files)}"
+                  + (f"\n    note: {b.note}" if b.status in ("interrupted", "applied") and b.note else ""))
         return EXIT_OK
     if args.backup_id not in {b.id for b in backups}:
         raise UsageError(f"no backup {args.backup_id!r} (see regtui undo --list)")

@@ -190,7 +190,7 @@ def test_engine_20_10_has_no_validator(tmp_path: Path) -> None:
 
 
 def test_dockerd_validate_runs_on_the_temp_file_and_can_refuse(tmp_path: Path) -> None:
-    """With --validate support, a failing validation stops the apply: nothing is written, the backup is rolled back."""
+    """With --validate support, a failing validation stops the apply: nothing is written, no backup is kept."""
     from regtui.fixes._validate import RunResult
 
     root = make_root(tmp_path, {DJ: '{"registry-mirror": "https://m.example"}\n', DPKG: DOCKER_20})
@@ -211,7 +211,7 @@ def test_dockerd_validate_runs_on_the_temp_file_and_can_refuse(tmp_path: Path) -
     assert not result.applied and "dockerd --validate rejected" in result.message
     assert seen and '"registry-mirrors"' in seen[0]
     assert snapshot(root) == before
-    assert [b.status for b in fixes.list_backups(host)] == ["rolled-back"]
+    assert fixes.list_backups(host) == []  # nothing was changed: no backup is kept
 
 
 def test_insecure_entry_removed_so_certs_d_is_read(tmp_path: Path) -> None:

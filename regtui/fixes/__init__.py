@@ -28,8 +28,8 @@ Rules the engine keeps:
 
 from __future__ import annotations
 
-from regtui.fixes._engine import (apply, list_backups, plan, preview, recheck, render, restart_command, run_command,
-                                  same_finding, undo)
+from regtui.fixes._engine import (apply, list_backups, plan, preview, recheck, recover, render, restart_command,
+                                  run_command, same_finding, undo)
 from regtui.fixes._model import (ApplyRefused, ApplyResult, BackupInfo, Check, CommandStep, FileChange, FixError,
                                  FixPlan, PlanRefused, Preview, UndoRefused, UndoResult, UnsafePath)
 from regtui.fixes._validate import RunResult, Runner, subprocess_runner
@@ -41,6 +41,7 @@ __all__ = [
     "apply",
     "undo",
     "list_backups",
+    "recover",
     "recheck",
     "same_finding",
     "restart_command",

@@ -9,8 +9,11 @@ Layout (``STATE`` is ``ROOT/var/lib/regtui`` unless ``--state-dir`` says otherwi
         files/0, files/1   the original bytes (mode 0600: they may hold credentials)
 
 Files that did not exist are recorded as absent, so undo deletes them. The manifest is written
-(atomically) before the first change and updated after the last, so a crash in between leaves a
-backup that undo can still use. ``STATE/lock`` serialises fixes and undos.
+(atomically) before the first change, names every directory and temporary file before it is
+created, and is updated after the last change, so a process killed in between leaves a backup that
+says what it was doing: the next ``fix --apply``, ``undo`` or ``undo --list`` recovers it (see
+``_engine.recover``). A folder without a manifest was killed before it changed anything.
+``STATE/lock`` serialises fixes, undos and recoveries.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class FileRecord:
     gid: int | None = None
     blob: str | None = None
     """Name of the file under ``files/`` with the original bytes (``None`` when it did not exist)."""
+    temp: str | None = None
+    """Name of the temporary file next to it while the fix writes it (recorded before it is created)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -105,25 +110,64 @@ class BackupStore:
         self.dir = self.state_dir / "backups"
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the state directory's lock (one fix or undo at a time); ``TimeoutError`` after :data:`LOCK_WAIT`."""
+    def lock(self, wait: float = LOCK_WAIT) -> Iterator[None]:
+        """Hold the state directory's lock (one fix or undo at a time); ``TimeoutError`` after ``wait`` seconds."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.state_dir / "lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
-            deadline = time.monotonic() + LOCK_WAIT
+            deadline = time.monotonic() + wait
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise TimeoutError(f"another regtui fix or undo has held {path} for {LOCK_WAIT:g} s; "
+                        raise TimeoutError(f"another regtui fix or undo has held {path} for {wait:g} s; "
                                            "try again when it has finished") from None
                     time.sleep(0.1)
             yield
         finally:
             os.close(fd)
+
+    def folders(self) -> list[Path]:
+        """Every backup folder (real directories directly under ``backups/``), by name."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.iterdir() if not p.is_symlink() and p.is_dir())
+
+    def discard(self, backup_id: str) -> bool:
+        """Delete a backup folder that holds only what regtui writes there (manifest, its temporary
+        file, ``files/<n>``); ``False`` (nothing deleted) when it holds anything else."""
+        folder = self.dir / backup_id
+        if "/" in backup_id or backup_id in ("", ".", "..") or folder.is_symlink() or not folder.is_dir():
+            return False
+        entries = set(os.listdir(folder))
+        if not entries <= {MANIFEST, f".{MANIFEST}.tmp", "files"}:
+            return False
+        blobs: list[str] = []
+        if "files" in entries:
+            files = folder / "files"
+            if files.is_symlink() or not files.is_dir():
+                return False
+            blobs = os.listdir(files)
+            if not all(re.fullmatch(r"[0-9]+", b) and (files / b).is_file() and not (files / b).is_symlink()
+                       for b in blobs):
+                return False
+        for b in blobs:
+            os.unlink(folder / "files" / b)
+        if "files" in entries:
+            os.rmdir(folder / "files")
+        for name in (MANIFEST, f".{MANIFEST}.tmp"):
+            if name in entries:
+                os.unlink(folder / name)
+        os.rmdir(folder)
+        dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return True
 
     def new_id(self, stamp: str, fix_id: str) -> str:
         """A fresh backup id: ``<timestamp>-<fix id slug>``, suffixed when taken."""
@@ -199,6 +243,7 @@ class BackupStore:
                 m = Manifest.from_dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
+            note = str(m.events[-1].get("note") or "") if m.events and isinstance(m.events[-1], dict) else ""
             out.append(BackupInfo(m.id, m.created_at, m.fix_id, m.code, m.summary, m.status,
-                                  tuple(f.path for f in m.files), str(folder)))
+                                  tuple(f.path for f in m.files), str(folder), note))
         return sorted(out, key=lambda b: (b.created_at, b.id))

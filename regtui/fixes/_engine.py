@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import posixpath
 import re
@@ -29,7 +30,7 @@ from typing import Any, Callable, Mapping
 from regtui import redact
 from regtui.findings import CATALOGUE
 from regtui.fixes import _fs
-from regtui.fixes._backup import STATE_DIR, BackupStore, FileRecord, Manifest
+from regtui.fixes._backup import MANIFEST, STATE_DIR, BackupStore, FileRecord, Manifest
 from regtui.fixes._model import (ApplyRefused, ApplyResult, BackupInfo, Check, CommandStep, FileChange, FixError,
                                  FixPlan, PlanRefused, Preview, UndoRefused, UndoResult, UnsafePath, sha256)
 from regtui.fixes._overlay import overlay
@@ -40,8 +41,8 @@ from regtui.host import Host
 from regtui.model import Finding
 from regtui.options import CheckOptions
 
-__all__ = ["Context", "ManualOnly", "plan", "preview", "apply", "undo", "list_backups", "recheck", "same_finding",
-           "restart_command", "run_command", "state_store"]
+__all__ = ["Context", "ManualOnly", "plan", "preview", "apply", "undo", "list_backups", "recover", "recheck",
+           "same_finding", "restart_command", "run_command", "state_store"]
 
 _LINE_IN_DETAIL = re.compile(r":\d+$")
 #: Probe panel that re-checks a finding of each code prefix (findings no offline check reproduces).
@@ -379,6 +380,134 @@ def state_store(host: Host, state_dir: str | os.PathLike[str] | None) -> BackupS
     return BackupStore(_fs.target(host, STATE_DIR).real)
 
 
+def _existing_store(host: Host, state_dir: str | os.PathLike[str] | None) -> BackupStore | None:
+    """The backup store if its folder exists (never created here)."""
+    if state_dir:
+        store = BackupStore(Path(state_dir))
+    else:
+        try:
+            store = BackupStore(_fs.target(host, STATE_DIR).real)
+        except UnsafePath:
+            return None
+    return store if store.dir.is_dir() and not store.dir.is_symlink() else None
+
+
+def recover(host: Host, state_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Recover fixes a killed process left half done (see :func:`_recover`); what was found, one line each.
+
+    Does nothing (and says so) while another fix or undo holds the state lock: its backup is not
+    interrupted, it is in progress.
+    """
+    store = _existing_store(host, state_dir)
+    if store is None:
+        return []
+    try:
+        with store.lock(wait=0):
+            return _recover(host, store)
+    except TimeoutError:
+        if any(b.status == "writing" for b in store.list()):
+            return ["another regtui fix or undo is running: a backup in [writing] state is in progress"]
+        return []
+    except OSError as exc:  # not root: say so only when something looks interrupted
+        suspicious = any(b.status == "writing" for b in store.list()) or \
+            any(not (f / MANIFEST).exists() for f in store.folders())
+        return [f"interrupted fixes not checked: {exc}"] if suspicious else []
+
+
+def _with_notes(notes: list[str], message: str) -> str:
+    return "\n".join([*notes, message])
+
+
+def _recover(host: Host, store: BackupStore) -> list[str]:
+    """Under the state lock (so no regtui is writing): finish what killed fixes left behind.
+
+    - a backup folder without a manifest was killed while the backup was written, before any
+      file changed: it is deleted if it holds only what regtui writes there;
+    - a backup still ``writing`` was killed during its apply (or its rollback). The files decide:
+      all as before (nothing renamed, or everything rolled back) -> nothing was changed: the
+      directories it created (if empty) and the backup go; all in the fix's version -> it is
+      ``applied`` (undo restores); a mix -> ``interrupted``, and ``regtui undo`` restores;
+    - regtui's temporary files (``.<name>.regtui-<8 hex>``) next to any file a backup names, and
+      a manifest's temporary file, are deleted.
+
+    Manifests written for another root are left alone. Returns one line per thing done.
+    """
+    notes: list[str] = []
+    root = str(host.root)
+    for folder in store.folders():
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            if store.discard(folder.name):
+                notes.append(f"removed the incomplete backup {folder.name}: an apply was killed while writing it, "
+                             "before it changed any file (nothing was changed)")
+            else:
+                notes.append(f"backup folder {folder} has no manifest and holds files regtui did not write; "
+                             "left as is")
+            continue
+        try:
+            m = store.load(folder.name)
+        except UndoRefused as exc:
+            notes.append(f"{exc}; left as is")
+            continue
+        if m.root != root:
+            continue
+        tmp = folder / f".{MANIFEST}.tmp"
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink()
+        try:
+            removed = [t for r in m.files for t in _fs.remove_stray_temps(host, str(r.path))]
+            if m.status != "writing":
+                if removed:
+                    notes.append(f"removed regtui's temporary file(s) {', '.join(removed)} left by a killed process")
+                continue
+            notes.append(_recover_one(host, store, m, removed))
+        except (OSError, UnsafePath, UndoRefused, KeyError, TypeError, ValueError) as exc:
+            notes.append(f"backup {m.id} could not be checked ({_error_text(exc)}); left as is")
+    return notes
+
+
+def _recover_one(host: Host, store: BackupStore, m: Manifest, removed: list[str]) -> str:
+    """Settle one backup whose apply was killed (status ``writing``); the line saying what it was."""
+    states: dict[str, str] = {}
+    for r in m.files:
+        now = sha256(_current_or_none(host, r.path))
+        states[r.path] = "before" if now == r.before_sha256 else "after" if now == r.after_sha256 else "other"
+    dirs_gone = [d["path"] for d in m.dirs_removed if not _fs.target(host, d["path"]).real.is_dir()]
+    temps = f"; removed its temporary file(s) {', '.join(removed)}" if removed else ""
+    at = host.now().astimezone(timezone.utc).isoformat()
+    if all(v == "before" for v in states.values()) and not dirs_gone:
+        for d in reversed(m.dirs_created):
+            try:
+                _fs.remove_dir(host, d)
+            except (OSError, UnsafePath):
+                pass
+        if store.discard(m.id):
+            return (f"fix {m.fix_id} (backup {m.id}) was killed before it changed any file: nothing was changed; "
+                    f"its backup was removed{temps}")
+        m.status = "rolled-back"
+        m.events.append({"at": at, "status": "rolled-back",
+                         "note": "killed before it changed any file; nothing changed"})
+        store.save(m)
+        return f"fix {m.fix_id} (backup {m.id}) was killed before it changed any file: nothing was changed{temps}"
+    if all(v == "after" for v in states.values()):
+        note = "killed after every file was written: the fix is in place; undo restores the originals"
+        m.status = "applied"
+        m.events.append({"at": at, "status": "applied", "note": note})
+        store.save(m)
+        return f"fix {m.fix_id} (backup {m.id}) was {note}: `regtui undo {m.id}`{temps}"
+    written = [p for p, v in states.items() if v == "after"] + dirs_gone
+    untouched = [p for p, v in states.items() if v == "before"]
+    edited = [p for p, v in states.items() if v == "other"]
+    parts = [f"fix's version: {', '.join(written)}" if written else "",
+             f"as before: {', '.join(untouched)}" if untouched else "",
+             f"changed since by someone else: {', '.join(edited)}" if edited else ""]
+    note = "killed part-way (" + "; ".join(x for x in parts if x) + ")"
+    m.status = "interrupted"
+    m.events.append({"at": at, "status": "interrupted", "note": note})
+    store.save(m)
+    return f"fix {m.fix_id} (backup {m.id}) was {note}; `regtui undo {m.id}` puts the originals back{temps}"
+
+
 def list_backups(host: Host, state_dir: str | os.PathLike[str] | None = None) -> list[BackupInfo]:
     """Every backup in the state directory, oldest first."""
     if state_dir:
@@ -422,14 +551,17 @@ def apply(target: Finding | FixPlan, options: CheckOptions | None = None, *, hos
     opts = _options_for(host, options, p.finding) if p.finding else options or CheckOptions(root=str(host.root))
     if p.kind == "command" and not p.changes:
         return _run_commands(p, host, opts, runner, probes, recheck_after)
+    notes: list[str] = []
     try:
         store = state_store(host, state_dir or opts.state_dir)
         with store.lock():
+            notes = _recover(host, store)
             backup_id, checks, written = _write(p, host, store, runner, validators)
     except (ApplyRefused, UnsafePath) as exc:
-        return ApplyResult(False, f"not applied: {exc}", restart=p.restart, restart_command=p.restart_command)
+        return ApplyResult(False, _with_notes(notes, f"not applied: {exc}"), restart=p.restart,
+                           restart_command=p.restart_command)
     except OSError as exc:  # before the first write: not root, disk full, the lock held by another fix
-        return ApplyResult(False, f"not applied: {exc}; nothing was written", restart=p.restart,
+        return ApplyResult(False, _with_notes(notes, f"not applied: {exc}; nothing was written"), restart=p.restart,
                            restart_command=p.restart_command)
     gone, recheck_checks, detail = (None, [], "")
     if recheck_after and p.finding is not None:
@@ -440,6 +572,7 @@ def apply(target: Finding | FixPlan, options: CheckOptions | None = None, *, hos
     message += f"; {detail}" if detail else ""
     if p.restart and p.restart != "none":
         message += f"; to take effect: {p.restart_command or p.restart}"
+    message = _with_notes(notes, message)
     return ApplyResult(gone is not False, message, backup_id=backup_id, applied=True, gone=gone, checks=tuple(checks),
                        written=tuple(written), restart=p.restart, restart_command=p.restart_command)
 
@@ -482,7 +615,12 @@ def _write(p: FixPlan, host: Host, store: BackupStore, runner: Runner,
                                           "gid": dst.st_gid})
         except OSError:
             continue
-    store.create(manifest, originals)
+    step = f"writing the backup in {store.dir / manifest.id}"
+    try:
+        store.create(manifest, originals)
+    except BaseException as exc:  # nothing was touched yet: the incomplete backup goes too
+        _discard_quietly(store, manifest.id)
+        raise ApplyRefused(f"nothing was changed: {_failure_text(exc, step)}; no backup was kept") from exc
     checks: list[Check] = []
     written: list[str] = []
     try:
@@ -490,8 +628,12 @@ def _write(p: FixPlan, host: Host, store: BackupStore, runner: Runner,
             if pr.change.after is None:
                 continue
             parent = posixpath.dirname(pr.change.path)
-            manifest.dirs_created += [d for d in _fs.make_dirs(host, parent) if d not in manifest.dirs_created]
-            store.save(manifest)
+            step = f"creating the directories of {pr.change.path}"
+            planned = [d for d in _fs.missing_dirs(host, parent) if d not in manifest.dirs_created]
+            if planned:  # named in the manifest before they exist, so a recovery knows they are ours
+                manifest.dirs_created += planned
+                store.save(manifest)
+            _fs.make_dirs(host, parent)
             pr.target = _fs.target(host, pr.change.path)
             if pr.stat is not None:
                 mode, uid, gid = stat_mod.S_IMODE(pr.stat.st_mode), pr.stat.st_uid, pr.stat.st_gid
@@ -499,7 +641,13 @@ def _write(p: FixPlan, host: Host, store: BackupStore, runner: Runner,
                 pst = os.stat(pr.target.real.parent)
                 mode = pr.change.mode if pr.change.mode is not None else (0o600 if pr.change.secret else 0o644)
                 uid, gid = (pst.st_uid, pst.st_gid) if os.geteuid() == 0 else (None, None)
-            pr.temp = _fs.write_temp(pr.target, pr.change.after, mode=mode, uid=uid, gid=gid)
+            name = _fs.temp_name(pr.target)
+            _record(manifest, pr.change.path).temp = name
+            step = f"saving the backup manifest in {store.dir / manifest.id}"
+            store.save(manifest)
+            step = f"writing the new {pr.change.path} (as {posixpath.join(parent, name)})"
+            pr.temp = pr.target.real.parent / name
+            _fs.write_temp(pr.target, pr.change.after, mode=mode, uid=uid, gid=gid, name=name)
             which = validator_for(pr.change.path)
             if which:
                 binary, why = validator_binary(which, host.live, lambda name: _real_binary(host, name), validators)
@@ -513,39 +661,87 @@ def _write(p: FixPlan, host: Host, store: BackupStore, runner: Runner,
                     raise ApplyRefused(f"{check.name} rejected the new {pr.change.path}: {check.detail}; nothing was written")
         for pr in prepared:
             if pr.temp is not None:
+                step = f"renaming the new {pr.change.path} into place"
                 _fs.target(host, pr.change.path)  # re-check the path just before the rename
                 current, _ = _fs.current_bytes(pr.target)
                 if sha256(current) != sha256(pr.change.before):
                     raise ApplyRefused(f"{pr.change.path} changed while the fix was being written; stopped")
                 os.replace(pr.temp, pr.target.real)
                 pr.temp = None
+                written.append(pr.change.path)  # before the fsync: a failing fsync must still roll it back
                 _fs.fsync_dir(pr.target.real.parent)
-                written.append(pr.change.path)
             elif pr.change.after is None:
+                step = f"removing {pr.change.path}"
                 _fs.remove_file(host, pr.change.path)
                 written.append(pr.change.path)
         for d in p.remove_dirs:
+            step = f"removing the emptied directory {d}"
             _fs.remove_dir(host, d)
     except BaseException as exc:
         for pr in prepared:
             if pr.temp is not None:
                 _fs.discard_temp(pr.temp)
+        what = exc if isinstance(exc, (ApplyRefused, UnsafePath)) else None
+        if not written:  # no file was renamed or removed: undo what was created, keep no backup
+            for d in reversed(manifest.dirs_created):
+                try:
+                    _fs.remove_dir(host, d)
+                except (OSError, UnsafePath):
+                    pass
+            _discard_quietly(store, manifest.id)
+            if what is not None:
+                raise
+            raise ApplyRefused(f"nothing was changed: {_failure_text(exc, step)}; no backup was kept") from exc
         try:
             _rollback(host, store, manifest, written)
         except Exception as again:  # the originals stay in the backup: say where, never lose them silently
-            raise ApplyRefused(f"writing failed ({_error_text(exc)}) and putting the originals back failed too "
-                               f"({_error_text(again)}); they are kept in backup {manifest.id}: run "
+            still = [r.path for r in manifest.files if r.path in written
+                     and sha256(_current_or_none(host, r.path)) != r.before_sha256]
+            raise ApplyRefused(f"{_failure_text(exc, step)}; putting the originals back failed too "
+                               f"({_error_text(again)}), so {', '.join(still) or 'some files'} still hold the fix's "
+                               f"version; the originals are kept in backup {manifest.id}: run "
                                f"`regtui undo {manifest.id}`") from exc
-        if isinstance(exc, (ApplyRefused, UnsafePath)):
+        if what is not None:
             raise
-        raise ApplyRefused(f"writing failed ({_error_text(exc)}); every file was restored") from exc
+        raise ApplyRefused(f"{_failure_text(exc, step)}; every file was restored") from exc
     manifest.status = "applied"
+    for r in manifest.files:
+        r.temp = None
     manifest.events.append({"at": host.now().astimezone(timezone.utc).isoformat(), "status": "applied", "note": ""})
     try:
         store.save(manifest)
     except OSError:
-        pass  # the files are written; the backup keeps status "writing", which undo accepts
+        pass  # the files are written; the backup keeps status "writing", which the next recovery marks applied
     return manifest.id, checks, written
+
+
+def _record(manifest: Manifest, path: str) -> FileRecord:
+    return next(r for r in manifest.files if r.path == path)
+
+
+def _current_or_none(host: Host, path: str) -> bytes | None:
+    try:
+        return _fs.current_bytes(_fs.target(host, path))[0]
+    except (OSError, UnsafePath):
+        return None
+
+
+def _discard_quietly(store: BackupStore, backup_id: str) -> None:
+    """Remove an incomplete backup folder of ours (best effort: on a full disk, deleting still works)."""
+    try:
+        store.discard(backup_id)
+    except OSError:
+        pass
+
+
+def _failure_text(exc: BaseException, step: str) -> str:
+    """What failed and where, in words: ``writing the new X: no space left on the device holding DIR``."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = os.path.dirname(exc.filename) if isinstance(exc.filename, str) else ""
+        return f"{step} failed: no space left on the device" + (f" holding {where}" if where else "")
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted while {step}"
+    return f"{step} failed ({_error_text(exc)})"
 
 
 def _real_binary(host: Host, name: str) -> str | None:
@@ -554,7 +750,11 @@ def _real_binary(host: Host, name: str) -> str | None:
 
 
 def _rollback(host: Host, store: BackupStore, manifest: Manifest, written: list[str]) -> None:
-    """Put back what a failed apply already changed; the backup stays, marked rolled back."""
+    """Put back what a failed apply already changed; the backup stays, marked rolled back.
+
+    When even the manifest cannot be saved (a full disk), the files are back all the same: the
+    backup is deleted, since there is nothing left to undo.
+    """
     for record in manifest.files:
         if record.path not in written:
             continue
@@ -569,9 +769,14 @@ def _rollback(host: Host, store: BackupStore, manifest: Manifest, written: list[
     for d in reversed(manifest.dirs_removed):
         _recreate_dir(host, d)
     manifest.status = "rolled-back"
+    for record in manifest.files:
+        record.temp = None
     manifest.events.append({"at": host.now().astimezone(timezone.utc).isoformat(), "status": "rolled-back",
                             "note": "apply failed; originals restored"})
-    store.save(manifest)
+    try:
+        store.save(manifest)
+    except OSError:
+        _discard_quietly(store, manifest.id)
 
 
 def _recreate_dir(host: Host, d: Mapping[str, Any]) -> None:
@@ -697,13 +902,16 @@ def undo(backup_id: str, options: CheckOptions | None = None, *, host: Host | No
     state_dir = state_dir or (options.state_dir if options else None)
     try:
         store = BackupStore(Path(state_dir)) if state_dir else BackupStore(_fs.target(host, STATE_DIR).real)
+        notes: list[str] = []
         with store.lock():
+            notes = _recover(host, store)
             restored = _undo(host, store, backup_id, force)
     except (UndoRefused, UnsafePath) as exc:
-        return UndoResult(False, f"not undone: {exc}", backup_id)
+        return UndoResult(False, _with_notes(notes, f"not undone: {exc}"), backup_id)
     except OSError as exc:  # not root, lock held, a directory in the way
-        return UndoResult(False, f"not undone: {exc}", backup_id)
-    return UndoResult(True, f"restored {len(restored)} file(s) from {backup_id}", backup_id, tuple(restored))
+        return UndoResult(False, _with_notes(notes, f"not undone: {exc}"), backup_id)
+    return UndoResult(True, _with_notes(notes, f"restored {len(restored)} file(s) from {backup_id}"), backup_id,
+                      tuple(restored))
 
 
 def _undo(host: Host, store: BackupStore, backup_id: str, force: bool) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import re
 import secrets
 import stat as stat_mod
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from pathlib import Path
 from regtui.fixes._model import UnsafePath
 from regtui.host import Host
 
-__all__ = ["Target", "target", "current_bytes", "restore_file", "remove_file", "make_dirs",
-           "remove_dir", "write_temp", "discard_temp", "fsync_dir", "MAX_FILE_BYTES"]
+__all__ = ["Target", "target", "current_bytes", "restore_file", "remove_file", "make_dirs", "missing_dirs",
+           "remove_dir", "write_temp", "temp_name", "is_temp_of", "remove_stray_temps", "discard_temp", "fsync_dir",
+           "MAX_FILE_BYTES"]
 
 #: Files larger than this are not backed up or edited (no registry config is this big).
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -114,6 +116,16 @@ def current_bytes(t: Target) -> tuple[bytes | None, os.stat_result | None]:
         return fh.read(MAX_FILE_BYTES + 1), st
 
 
+def missing_dirs(host: Host, host_dir: str) -> list[str]:
+    """The directories of ``host_dir`` that :func:`make_dirs` would create, outermost first."""
+    parts = [p for p in host_dir.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        path = "/" + "/".join(parts[:i])
+        if not os.path.lexists(target(host, path).real):
+            return ["/" + "/".join(parts[:j]) for j in range(i, len(parts) + 1)]
+    return []
+
+
 def make_dirs(host: Host, host_dir: str, mode: int = 0o755) -> list[str]:
     """Create the missing directories of ``host_dir`` under the root; returns the host paths created, outermost first."""
     created: list[str] = []
@@ -159,10 +171,53 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_temp(t: Target, data: bytes, *, mode: int, uid: int | None, gid: int | None) -> Path:
-    """Write ``data`` to a new temporary file next to ``t`` (mode and owner set, fsynced); returns its path."""
+def temp_name(t: Target) -> str:
+    """A fresh name for a temporary file next to ``t``: ``.<name>.regtui-<8 hex digits>``."""
+    return f".{t.real.name}.regtui-{secrets.token_hex(4)}"
+
+
+def is_temp_of(entry: str, filename: str) -> bool:
+    """``entry`` has the name :func:`temp_name` gives temporary files of ``filename`` (and no other)."""
+    return re.fullmatch(re.escape(f".{filename}.regtui-") + r"[0-9a-f]{8}", entry) is not None
+
+
+def remove_stray_temps(host: Host, host_path: str) -> list[str]:
+    """Delete regtui's temporary files next to ``host_path`` (left by a process that was killed); their host paths.
+
+    Only regular files named as :func:`temp_name` names them are touched, and only while the
+    caller holds the state lock, so no running regtui is writing them.
+    """
+    parent, name = posixpath.split(posixpath.normpath(host_path))
+    try:
+        directory = target(host, parent).real
+        entries = os.listdir(directory)
+    except (UnsafePath, OSError):
+        return []
+    removed = []
+    for entry in sorted(entries):
+        if not is_temp_of(entry, name):
+            continue
+        try:
+            if not stat_mod.S_ISREG(os.lstat(directory / entry).st_mode):
+                continue
+            os.unlink(directory / entry)
+        except OSError:
+            continue
+        removed.append(posixpath.join(parent, entry))
+    if removed:
+        fsync_dir(directory)
+    return removed
+
+
+def write_temp(t: Target, data: bytes, *, mode: int, uid: int | None, gid: int | None,
+               name: str | None = None) -> Path:
+    """Write ``data`` to a new temporary file next to ``t`` (mode and owner set, fsynced); returns its path.
+
+    ``name`` (from :func:`temp_name`) lets the caller record the name before the file exists; a
+    failed write removes the file again.
+    """
     parent = t.real.parent
-    name = f".{t.real.name}.regtui-{secrets.token_hex(4)}"
+    name = name or temp_name(t)
     dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
@@ -177,7 +232,14 @@ def write_temp(t: Target, data: bytes, *, mode: int, uid: int | None, gid: int |
                     pass  # not root: the file keeps our own owner, as any editor would leave it
             os.fchmod(fd, mode)
             os.fsync(fd)
-        finally:
+        except BaseException:  # a full disk, an I/O error: no half-written temporary file stays
+            os.close(fd)
+            try:
+                os.unlink(name, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+        else:
             os.close(fd)
     finally:
         os.close(dfd)

@@ -233,7 +233,9 @@ class BackupInfo:
     code: str
     summary: str
     status: str
-    """``writing``, ``applied``, ``rolled-back`` or ``undone``."""
+    """``writing``, ``applied``, ``interrupted`` (killed part-way: undo restores), ``rolled-back`` or ``undone``."""
     files: tuple[str, ...]
     path: str
     """Where the backup folder is (a real path, not a host path)."""
+    note: str = ""
+    """The note of the last event (why it is ``interrupted``, what a recovery found)."""

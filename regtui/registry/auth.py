@@ -17,6 +17,15 @@ Flow (distribution ``docs/spec/auth/token.md``, ``oauth.md``; containerd ``remot
 4. a second ``401`` with the token means the credentials were refused (``auth.rejected``), or,
    with an anonymous token, that the endpoint needs credentials (``auth.missing``).
 
+Credentials belong to a host. The endpoint's own credentials answer only the endpoint host's
+challenges (and go to the token realm that host names, as every runtime does). A challenge from
+another host, reached through a redirect, is answered the way the runtime answers it:
+containerd's authorizer looks credentials up for *that* host (``authorizer.go AddResponses:
+a.credentials(host)``) and sends none when it has none; dockerd and containers/image only
+authorize the hosts they pinged, so the request fails with the 401 there. Either way the
+endpoint's credentials never go to the other host, nor do tokens fetched for one host go to
+another; the challenge is kept in :attr:`AuthOutcome.redirects` for ``auth.redirect-challenge``.
+
 The outcome is kept in :class:`AuthOutcome` (no secret in it) for the mirrors panel and the pull.
 Tokens and passwords live only in this object and in request headers.
 """
@@ -24,6 +33,7 @@ Tokens and passwords live only in this object and in request headers.
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import re
 import time
@@ -37,7 +47,8 @@ from regtui import redact
 from regtui.credentials import Credential
 from regtui.registry.errors import Failure, RegistryError, display_url
 
-__all__ = ["Challenge", "parse_challenges", "AuthOutcome", "Authorizer", "TokenSender", "MAX_TOKEN_RESPONSE"]
+__all__ = ["Challenge", "parse_challenges", "AuthOutcome", "Authorizer", "TokenSender", "CredentialLookup",
+           "MAX_TOKEN_RESPONSE"]
 
 #: A token response larger than this is hostile.
 MAX_TOKEN_RESPONSE = 1024 * 1024
@@ -46,6 +57,13 @@ DEFAULT_EXPIRES_IN = 60
 
 #: ``(method, url, headers, form) -> response`` (body read, capped); provided by the session.
 TokenSender = Callable[[str, str, dict[str, str], dict[str, str] | None], Awaitable[httpx.Response]]
+#: ``host[:port] -> credentials`` the runtime sends to that host (``None``: none).
+CredentialLookup = Callable[[str], Credential | None]
+#: ``(authorizer, outcome)`` while a challenge from a host other than the endpoint's is answered.
+_OTHER_HOST_OUTCOME: contextvars.ContextVar[tuple[Any, "AuthOutcome"] | None] = contextvars.ContextVar(
+    "regtui_other_host_outcome", default=None)
+#: Runtimes whose authorizer answers a challenge from any host it is sent to (with that host's credentials).
+_PER_HOST_AUTHORIZER = ("containerd",)
 
 _TOKEN = re.compile(r"\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -119,6 +137,8 @@ class AuthOutcome:
     """How the token was asked for: ``GET``, ``POST``, ``POST 404 -> GET``."""
     detail: str = ""
     failure: Failure | None = None
+    redirects: list[dict[str, Any]] = field(default_factory=list)
+    """Challenges from hosts the endpoint redirected to: host, scheme, what the runtime sends, result."""
 
     @property
     def label(self) -> str:
@@ -132,7 +152,8 @@ class AuthOutcome:
         """JSON form."""
         return redact.value({"status": self.status, "method": self.method, "label": self.label, "scheme": self.scheme,
                              "credentials": self.credentials, "realm": self.realm, "service": self.service,
-                             "token_request": self.token_request, "detail": self.detail})
+                             "token_request": self.token_request, "detail": self.detail,
+                             "redirects": [dict(r) for r in self.redirects]})
 
 
 @dataclass
@@ -147,16 +168,25 @@ def _basic(username: str, secret: str) -> str:
 
 
 class Authorizer:
-    """Answers challenges for the hosts of one endpoint with that endpoint's credentials."""
+    """Answers challenges for one endpoint: its host with the endpoint's credentials, other hosts as the runtime does.
+
+    ``host`` is the endpoint's ``host[:port]`` (when omitted, the first host that challenges);
+    ``lookup`` gives the credentials the runtime has for another host (containerd only asks it).
+    """
 
     def __init__(self, credential: Credential | None, send: TokenSender, *, flavor: str = "docker",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, host: str | None = None,
+                 lookup: CredentialLookup | None = None) -> None:
         self._credential = credential
         self._send = send
         self._flavor = flavor
         self._clock = clock
+        self._host = host
+        self._lookup = lookup
         self._handlers: dict[str, Challenge] = {}
-        self._tokens: dict[tuple[str, str, str], _Token] = {}
+        self._credentials: dict[str, Credential | None] = {}
+        """The credentials answering each host's challenges (only hosts with a handler)."""
+        self._tokens: dict[tuple[str, str, str, str], _Token] = {}
         self.outcome = AuthOutcome(credentials=credential.source if credential else None)
         self.realm_urls: list[str] = []
         """Token realm URLs contacted (full URL, for extra-endpoint evidence)."""
@@ -167,60 +197,119 @@ class Authorizer:
         challenge = self._handlers.get(host)
         if challenge is None:
             return None
-        if challenge.scheme == "basic" and self._credential is not None:
-            return _basic(self._credential.username, self._credential.secret)
+        credential = self._credentials.get(host)
+        if challenge.scheme == "basic" and credential is not None and credential.kind == "basic":
+            return _basic(credential.username, credential.secret)
         if challenge.scheme == "bearer":
-            token = self._tokens.get(self._token_key(challenge, scope))
+            token = self._tokens.get(self._token_key(host, challenge, scope))
             if token and token.expires > self._clock():
                 return "Bearer " + token.value
         return None
 
     @staticmethod
-    def _token_key(challenge: Challenge, scope: str) -> tuple[str, str, str]:
-        return challenge.params.get("realm", ""), challenge.params.get("service", ""), scope
+    def _token_key(host: str, challenge: Challenge, scope: str) -> tuple[str, str, str, str]:
+        return host, challenge.params.get("realm", ""), challenge.params.get("service", ""), scope
 
     # -- challenges ------------------------------------------------------------------------
     async def handle(self, host: str, response: httpx.Response, scope: str, sent_auth: bool) -> None:
         """Prepare credentials for a retry after ``response`` (a 401); raises when there is nothing to retry with."""
+        if self._host is None:
+            self._host = host
+        if host != self._host:
+            await self._handle_other_host(host, response, scope, sent_auth)
+            return
+        await self._handle(host, self._credential, response, scope, sent_auth)
+
+    async def _handle(self, host: str, credential: Credential | None, response: httpx.Response, scope: str,
+                      sent_auth: bool) -> None:
         url = str(response.request.url)
         challenges = parse_challenges(response.headers.get_list("www-authenticate"))
         bearer = next((c for c in challenges if c.scheme == "bearer" and c.params.get("realm")), None)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
-        self.outcome.status = "ok" if self.outcome.status == "not-required" else self.outcome.status
+        out = self._out()
+        out.status = "ok" if out.status == "not-required" else out.status
         if sent_auth:
             self._refused(url, response)
         if bearer is not None:
-            await self._bearer(host, bearer, scope)
+            await self._bearer(host, credential, bearer, scope)
         elif basic is not None:
-            self._basic_challenge(host, basic, url)
+            self._basic_challenge(host, credential, basic, url)
         else:
             self._fail("failed", "unauthorized", url, "HTTP 401 without a usable WWW-Authenticate challenge",
                        "unauthorized: authentication required", response.status_code)
 
-    def _basic_challenge(self, host: str, challenge: Challenge, url: str) -> None:
-        self.outcome.scheme = "basic"
-        if self._credential is None or self._credential.kind != "basic":
+    async def _handle_other_host(self, host: str, response: httpx.Response, scope: str, sent_auth: bool) -> None:
+        """A 401 from a host the endpoint redirected to: never the endpoint's credentials, only that host's own."""
+        url = str(response.request.url)
+        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+        scheme = next((c.scheme for c in challenges if c.scheme in ("bearer", "basic")), None)
+        record = next((r for r in self.outcome.redirects if r["host"] == host), None)
+        if record is None:
+            record = {"origin": self._host, "host": host, "url": display_url(url), "scheme": scheme,
+                      "credentials": None, "runtime_sends": "", "status": "failed", "detail": ""}
+            if len(self.outcome.redirects) < 16:
+                self.outcome.redirects.append(record)
+        if self._flavor not in _PER_HOST_AUTHORIZER:
+            record["runtime_sends"] = (
+                f"only the Authorization header of {self._host}, which Go keeps for the same host name or a subdomain"
+                if sent_auth else f"nothing: the runtime only authorizes the hosts it pinged, not {host}")
+            record["detail"] = f"{host} answers {response.status_code} Unauthorized"
+            record["runtime_error"] = "unauthorized: authentication required"
+            raise RegistryError(Failure(
+                "auth", "redirect-challenge",
+                f"the redirect target {host} asks for credentials; the runtime sends "
+                + ("it no credentials of its own" if sent_auth else "none there"),
+                "unauthorized: authentication required", url=display_url(url), status=response.status_code,
+                error_code="UNAUTHORIZED", transport_ok=True, details={"endpoint_host": self._host, "redirect_host": host}))
+        credential = self._credentials[host] if host in self._credentials else (
+            self._lookup(host) if self._lookup is not None else None)
+        record["credentials"] = credential.source if credential else None
+        record["runtime_sends"] = (f"the credentials configured for {host} ({credential.source})" if credential
+                                   else f"nothing: the runtime has no credentials for {host}")
+        # The other host's outcome is its own: the endpoint's (status, method, realm) stays as it was.
+        # A context variable, not an attribute: concurrent blob tasks share this authorizer.
+        other = AuthOutcome(credentials=record["credentials"])
+        token = _OTHER_HOST_OUTCOME.set((self, other))
+        try:
+            await self._handle(host, credential, response, scope, sent_auth)
+        except RegistryError as err:
+            record["status"], record["detail"] = "failed", f"{host}: {err.failure.message}"
+            record["runtime_error"] = err.failure.go_error
+            raise
+        else:
+            record["status"], record["detail"] = "ok", other.label
+        finally:
+            _OTHER_HOST_OUTCOME.reset(token)
+
+    def _out(self) -> AuthOutcome:
+        """The outcome being written: the endpoint's, or that of the other host being answered in this task."""
+        current = _OTHER_HOST_OUTCOME.get()
+        return current[1] if current is not None and current[0] is self else self.outcome
+
+    def _basic_challenge(self, host: str, credential: Credential | None, challenge: Challenge, url: str) -> None:
+        self._out().scheme = "basic"
+        if credential is None or credential.kind != "basic":
             self._fail("missing", "no-credentials", url,
                        "the endpoint asks for Basic credentials and none apply to it", "no basic auth credentials", 401)
         self._handlers[host] = challenge
-        self.outcome.method = "basic"
+        self._credentials[host] = credential
+        self._out().method = "basic"
 
-    async def _bearer(self, host: str, challenge: Challenge, scope: str) -> None:
-        self.outcome.scheme = "bearer"
-        self.outcome.realm = display_url(challenge.params["realm"])
-        self.outcome.service = challenge.params.get("service")
+    async def _bearer(self, host: str, credential: Credential | None, challenge: Challenge, scope: str) -> None:
+        out = self._out()
+        out.scheme, out.realm, out.service = "bearer", display_url(challenge.params["realm"]), challenge.params.get("service")
         self._handlers[host] = challenge
-        cred = self._credential
-        if cred is not None and cred.kind == "registrytoken":
-            token = _Token(cred.secret, float("inf"), "registry-token")
+        self._credentials[host] = credential
+        if credential is not None and credential.kind == "registrytoken":
+            token = _Token(credential.secret, float("inf"), "registry-token")
         else:
-            token = await self._fetch_token(challenge, scope)
-        self._tokens[self._token_key(challenge, scope)] = token
-        self.outcome.method = token.method
+            token = await self._fetch_token(credential, challenge, scope)
+        self._tokens[self._token_key(host, challenge, scope)] = token
+        self._out().method = token.method
 
     def _refused(self, url: str, response: httpx.Response) -> None:
         """A 401 although credentials/token were sent: refused, or needs credentials we do not have."""
-        anonymous = self.outcome.method in ("token-anonymous", "none")
+        anonymous = self._out().method in ("token-anonymous", "none")
         if anonymous:
             self._fail("missing", "unauthorized", url, "the endpoint requires credentials and none apply to it",
                        "unauthorized: authentication required", response.status_code)
@@ -233,9 +322,8 @@ class Authorizer:
                           # "no basic auth credentials" is raised by the client: Docker then still
                           # tries plain http on the host (allowV1Fallback: transportOK false).
                           transport_ok=http_status is not None and kind != "no-credentials")
-        self.outcome.status = status
-        self.outcome.detail = message
-        self.outcome.failure = failure
+        out = self._out()
+        out.status, out.detail, out.failure = status, message, failure
         raise RegistryError(failure)
 
     def note_denied(self, url: str, status: int) -> None:
@@ -262,13 +350,12 @@ class Authorizer:
             form["scope"] = " ".join(scopes)
         return form
 
-    async def _fetch_token(self, challenge: Challenge, scope: str) -> _Token:
+    async def _fetch_token(self, cred: Credential | None, challenge: Challenge, scope: str) -> _Token:
         realm = challenge.params["realm"]
         if urlsplit(realm).scheme not in ("http", "https"):
             self._fail("failed", "bad-realm", realm, f"the token realm {display_url(realm)!r} is not an http(s) URL",
                        f"unsupported protocol scheme {urlsplit(realm).scheme!r}", None)
         self.realm_urls.append(realm)
-        cred = self._credential
         form = self._form(challenge, scope)
         if cred is not None and cred.kind == "identitytoken":
             post_form = {**form, "grant_type": "refresh_token", "refresh_token": cred.secret}
@@ -280,7 +367,7 @@ class Authorizer:
                                              _basic(cred.username, cred.secret), fallback_statuses=(400, 401, 404, 405))
         headers = {"Authorization": _basic(cred.username, cred.secret)} if cred is not None and cred.kind == "basic" else {}
         method = "token-credentials" if headers else "token-anonymous"
-        self.outcome.token_request = "GET"
+        self._out().token_request = "GET"
         return await self._get(realm, challenge, scope, headers, method)
 
     def _post_fallback(self) -> tuple[int, ...]:
@@ -290,9 +377,9 @@ class Authorizer:
                              basic: str, fallback_statuses: tuple[int, ...]) -> _Token:
         response = await self._request("POST", realm, {}, form)
         if response.status_code in fallback_statuses:
-            self.outcome.token_request = f"POST {response.status_code} -> GET"
+            self._out().token_request = f"POST {response.status_code} -> GET"
             return await self._get(realm, challenge, scope, {"Authorization": basic}, method)
-        self.outcome.token_request = "POST"
+        self._out().token_request = "POST"
         return self._token_from(response, realm, method)
 
     async def _get(self, realm: str, challenge: Challenge, scope: str, headers: dict[str, str], method: str) -> _Token:
@@ -313,7 +400,8 @@ class Authorizer:
             failure = Failure("auth", f.kind, f"token server {display_url(url)} failed: {f.message}", f.go_error,
                               url=display_url(url), status=f.status, timed_out=f.timed_out,
                               details={"token_server_phase": f.phase})
-            self.outcome.status, self.outcome.detail, self.outcome.failure = "failed", failure.message, failure
+            out = self._out()
+            out.status, out.detail, out.failure = "failed", failure.message, failure
             raise RegistryError(failure) from None
 
     def _token_from(self, response: httpx.Response, realm: str, method: str) -> _Token:

@@ -36,8 +36,8 @@ from regtui.registry.client import Hop, Session, sum_timings
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
 from regtui.registry.manifest import Descriptor, new_hasher
 
-__all__ = ["BlobSink", "NullSink", "FileSink", "BlobResult", "download_blob", "Progress", "is_transient",
-           "BACKOFF_BASE", "BACKOFF_CAP"]
+__all__ = ["BlobSink", "NullSink", "FileSink", "discard_partials", "BlobResult", "download_blob", "Progress",
+           "is_transient", "BACKOFF_BASE", "BACKOFF_CAP"]
 
 #: First backoff delay (seconds); doubled per attempt up to :data:`BACKOFF_CAP`.
 BACKOFF_BASE = 0.2
@@ -77,7 +77,14 @@ class NullSink:
 
 
 class FileSink:
-    """Writes into ``<dir>/blobs/<alg>/<hex>.partial`` and renames it when the digest matched."""
+    """Writes into ``<dir>/blobs/<alg>/<hex>.partial`` and renames it when the digest matched.
+
+    A partial file never outlives its download in a process that ends normally, is interrupted
+    (SIGINT, SIGTERM: the task is cancelled) or fails: :meth:`abort` removes it, and
+    :func:`discard_partials` removes any this process still has open (the pull command calls it
+    on every way out). Only ``kill -9`` can leave one; the next pull of that blob into the same
+    directory starts it over.
+    """
 
     def __init__(self, layout_dir: Path, digest: str) -> None:
         algorithm, hexdigest = digest.split(":", 1)
@@ -85,6 +92,7 @@ class FileSink:
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.final.with_name(hexdigest + ".partial")
         self._fh = open(self.partial, "wb")
+        _OPEN_PARTIALS[self.partial] = self
 
     def write(self, data: bytes) -> None:
         """Append ``data``."""
@@ -99,14 +107,29 @@ class FileSink:
         """Keep the verified file under its digest."""
         self._fh.close()
         os.replace(self.partial, self.final)
+        _OPEN_PARTIALS.pop(self.partial, None)
 
     def abort(self) -> None:
-        """Remove the partial file."""
+        """Remove the partial file (safe to call more than once)."""
         self._fh.close()
+        if _OPEN_PARTIALS.pop(self.partial, None) is None:
+            return  # committed or already removed
         try:
             os.unlink(self.partial)
         except OSError:
             pass
+
+
+#: Partial files this process is writing, by path (removed by commit or abort).
+_OPEN_PARTIALS: dict[Path, FileSink] = {}
+
+
+def discard_partials() -> list[Path]:
+    """Remove every partial file this process still has open (after a cancellation or an error); returns them."""
+    left = list(_OPEN_PARTIALS.values())
+    for sink in left:
+        sink.abort()
+    return [sink.partial for sink in left]
 
 
 @dataclass

@@ -8,7 +8,8 @@ that host, and the runtime's Accept list. It:
 - times every request with :class:`~regtui.net.http.TraceRecorder` (DNS charged to the request);
 - answers ``401`` challenges through :class:`~regtui.registry.auth.Authorizer` and retries;
 - follows redirects itself (at most 10, as Go), sending ``Authorization`` only to the same host
-  (or a subdomain, Go's rule) so a CDN never sees the registry's token, and records every other
+  (or a subdomain, Go's rule) so a CDN never sees the registry's token; a redirect target that
+  challenges gets only what the runtime has for that host (see :mod:`regtui.registry.auth`); records every other
   host it is sent to (and every token realm) as an *extra endpoint* with its DNS answer, proxy
   decision and TLS inputs;
 - notes ``Date`` headers (for the clock panel) and ``ratelimit-*`` headers;
@@ -34,7 +35,7 @@ from regtui.net import http as nethttp
 from regtui.net.http import PhaseTimings, Timeouts, TraceRecorder, build_ssl_context, current_recorder, make_client
 from regtui.net.proxy import ProxyEnv, decide
 from regtui.net.resolver import Resolver
-from regtui.registry.auth import MAX_TOKEN_RESPONSE, Authorizer
+from regtui.registry.auth import MAX_TOKEN_RESPONSE, Authorizer, CredentialLookup
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
 from regtui.registry.manifest import ACCEPT, MAX_MANIFEST_BYTES
 
@@ -166,7 +167,9 @@ class Session:
     def __init__(self, host: Host, endpoint: Endpoint, *, resolver: Resolver, timeouts: Timeouts,
                  proxy_env: ProxyEnv, credential: Credential | None = None, flavor: str = "docker",
                  max_connections: int = 4, daemon_env: dict[str, str] | None = None,
-                 on_date: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_date: Callable[[dict[str, Any]], None] | None = None,
+                 credentials: CredentialLookup | None = None) -> None:
+        """``credential``: what the runtime sends to the endpoint's host; ``credentials``: its lookup for other hosts."""
         self.host = host
         self.endpoint = endpoint
         self.base_url = endpoint.url.rstrip("/")
@@ -178,7 +181,8 @@ class Session:
         self.scope = f"repository:{endpoint.repository}:pull"
         self.max_connections = max_connections
         self.ssl_context, self.tls_setup = build_ssl_context(host, endpoint.tls, daemon_env)
-        self.authorizer = Authorizer(credential, self._token_send, flavor=flavor)
+        self.authorizer = Authorizer(credential, self._token_send, flavor=flavor, host=_netloc(self.base_url),
+                                     lookup=credentials)
         self.credential_source = credential.source if credential else None
         self.hops: list[Hop] = []
         self.extra: dict[str, dict[str, Any]] = {}

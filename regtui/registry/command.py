@@ -3,13 +3,16 @@
 The JSON output is the whole report (schema ``regtui.report/1``) with ``pull`` filled in and the
 pull's findings next to the configuration findings; the text output is the pull alone: endpoints
 tried, what the reference resolved to, one line per blob with its phase timings, the findings.
-Exit status: 0 when the pull succeeded and produced no error finding, 1 otherwise.
+Exit status: 0 when the pull succeeded and produced no error finding, 1 otherwise; 130 after
+ctrl+c (SIGINT) and 143 after SIGTERM, which cancel the downloads and remove their partial files.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import signal
+from typing import Any, Iterator
 
 from regtui.model import Finding, severity_rank
 from regtui.options import CheckOptions
@@ -64,7 +67,35 @@ def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _pull(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool) -> tuple[Any, Any, Any]:
+@contextlib.contextmanager
+def _cancel_on_sigterm(signals: list[str]) -> Iterator[None]:
+    """While the pull runs, SIGTERM cancels it like ctrl+c does (so downloads clean up) instead of killing it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_term() -> None:
+        signals.append("SIGTERM")
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: the default stays
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _pull(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool,
+                signals: list[str]) -> tuple[Any, Any, Any]:
+    with _cancel_on_sigterm(signals):
+        return await _pull_now(options, ref, output_dir, debug)
+
+
+async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool) -> tuple[Any, Any, Any]:
     from regtui.engine import NetworkResults, pull_runtime, plan, probe_context
     from regtui.registry.pull import test_pull
 
@@ -89,9 +120,22 @@ def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output
     from regtui.engine import build_report
     from regtui.report import render
 
+    from regtui.registry.blobs import discard_partials
+
     out = out or sys.stdout
     err = err or sys.stderr
-    p, net, runtime = asyncio.run(_pull(options, ref, output_dir, debug))
+    signals: list[str] = []
+    try:
+        p, net, runtime = asyncio.run(_pull(options, ref, output_dir, debug, signals))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        discard_partials()
+        name = signals[0] if signals else "SIGINT"
+        where = (f"; no partial download is left in {output_dir} (and no index.json: the layout is incomplete)"
+                 if output_dir else "")
+        print(f"regtui: pull interrupted ({name}): downloads cancelled{where}", file=err)
+        return 143 if name == "SIGTERM" else 130
+    finally:
+        discard_partials()  # an internal error, too, leaves no partial file behind
     if net.pull is None:
         for note in net.notes:
             print(f"regtui: {note}", file=err)

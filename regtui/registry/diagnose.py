@@ -23,6 +23,7 @@ __all__ = [
     "is_transport",
     "endpoint_findings",
     "auth_findings",
+    "redirect_challenge_finding",
     "rate_limit_findings",
     "ratelimit_exhausted",
 ]
@@ -118,7 +119,40 @@ def endpoint_findings(route: Route, ep: Endpoint, failure: Failure, *, runtime_e
 
 
 def auth_findings(route: Route, ep: Endpoint, outcome: AuthOutcome, *, runtime_error: str = "") -> list[Finding]:
-    """``auth.missing`` / ``auth.rejected`` for an endpoint whose authentication failed."""
+    """``auth.missing`` / ``auth.rejected`` for an endpoint whose authentication failed; ``auth.redirect-challenge``."""
+    rt = route.runtime
+    out = [redirect_challenge_finding(route, ep, r, runtime_error=runtime_error) for r in outcome.redirects]
+    return out + _auth_status_findings(route, ep, outcome, runtime_error=runtime_error)
+
+
+def redirect_challenge_finding(route: Route, ep: Endpoint, record: dict[str, Any], *, runtime_error: str = "") -> Finding:
+    """``auth.redirect-challenge``: ``ep`` redirected to another host that asked for credentials."""
+    rt = route.runtime
+    failed = record.get("status") != "ok"
+    target = str(record.get("host") or "")
+    evidence = redact.value({
+        "runtime": rt, "image": route.image, "endpoint": ep.url, "role": ep.role, "endpoint_host": ep.host,
+        "redirect_host": target, "redirect_url": record.get("url"), "scheme": record.get("scheme"),
+        "endpoint_credentials": ep.credentials, "redirect_credentials": record.get("credentials"),
+        "runtime_sends": record.get("runtime_sends"), "result": "the request fails" if failed else "authorized",
+        "detail": record.get("detail"), "runtime_error": record.get("runtime_error") if failed else None,
+        "runtime_will_report": runtime_error if failed else "",
+    })
+    outcome = (f"; the request fails there ({record.get('detail') or 'unauthorized'})" if failed
+               else f"; {target} accepts them")
+    return finding(
+        "auth.redirect-challenge", ep.host, f"{rt}: {ep.host} redirects to {target}, which asks for credentials",
+        f"{ep.url} redirects a request to {target}, and {target} answers 401 "
+        f"({record.get('scheme') or 'no usable challenge'}). {rt} never sends the credentials of {ep.host} to "
+        f"another host. It sends {record.get('runtime_sends') or 'nothing'}{outcome}.",
+        evidence=evidence, runtime=rt, severity="error" if failed else "warning",
+        fix=fix("auth.redirect-challenge", ep.host, f"make {ep.host} redirect to a host that needs no credentials"
+                + (f", or configure credentials for {target}" if rt in ("containerd", "k3s") else ""),
+                detail=rt, params={"runtime": rt, "host": ep.host, "redirect_host": target}),
+    )
+
+
+def _auth_status_findings(route: Route, ep: Endpoint, outcome: AuthOutcome, *, runtime_error: str = "") -> list[Finding]:
     rt = route.runtime
     evidence = redact.value({"runtime": rt, "image": route.image, "endpoint": ep.url, "role": ep.role,
                              "authentication": outcome.to_dict(), "credentials_source": ep.credentials or outcome.credentials,

@@ -207,10 +207,18 @@ class _Attempt:
 
 
 def open_session(ctx: Any, ep: Endpoint, view: Any, flavor: Flavor, max_connections: int) -> Session:
-    """A session for ``ep`` with the runtime's credentials and proxy environment; Date headers go to ``ctx``."""
+    """A session for ``ep`` with the runtime's credentials and proxy environment; Date headers go to ``ctx``.
+
+    The session gets the credentials for ``ep.host`` and, for hosts the endpoint redirects to, the
+    runtime's lookup for each of them: dockerd holds one auth config (the image registry's, from
+    ``X-Registry-Auth``), so it has nothing for another host.
+    """
     credential = None
+    lookup = None
     if view is not None and view.credentials is not None:
         credential = view.credentials(ep.host)
+        if view.name != "docker":
+            lookup = view.credentials
     dates = ctx.observations.setdefault("registry_dates", [])
 
     def on_date(record: dict[str, Any]) -> None:
@@ -219,7 +227,7 @@ def open_session(ctx: Any, ep: Endpoint, view: Any, flavor: Flavor, max_connecti
 
     return Session(ctx.host, ep, resolver=ctx.resolver, timeouts=ctx.timeouts,
                    proxy_env=view.proxy_env if view is not None else ProxyEnv(), credential=credential,
-                   flavor=flavor.name, max_connections=max_connections, on_date=on_date)
+                   flavor=flavor.name, max_connections=max_connections, on_date=on_date, credentials=lookup)
 
 
 def _manifest_failure(url: str, kind: str, message: str, go: str, **details: Any) -> RegistryError:
@@ -482,8 +490,12 @@ class _Pull:
             attempt = self.attempts[i]
             session = self._session(attempt)
             sink = FileSink(self.output, desc.digest) if self.output else NullSink()
-            result = await download_blob(session, desc, max_attempts=self.max_attempts, sink=sink,
-                                         progress=self.progress)
+            try:
+                result = await download_blob(session, desc, max_attempts=self.max_attempts, sink=sink,
+                                             progress=self.progress)
+            except BaseException:  # cancelled (ctrl+c, SIGTERM) or failed: no partial file stays
+                sink.abort()
+                raise
             if result.ok or not self.flavor.per_blob_hosts:
                 break
             failure = result.failure
@@ -518,8 +530,12 @@ class _Pull:
                             "io.containerd.image.name": str(self.ref)}}]}
         (self.output / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
         tmp = self.output / f"index.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(index, indent=2))
-        os.replace(tmp, self.output / "index.json")
+        try:
+            tmp.write_text(json.dumps(index, indent=2))
+            os.replace(tmp, self.output / "index.json")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
