@@ -24,6 +24,7 @@ password, passwd, passphrase, token, secret, credential, cookie, or is auth/auth
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["MASK", "url", "text", "value", "line", "lines", "secret_name"]
@@ -65,6 +66,7 @@ def _secret_component(name: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
 def secret_name(name: str) -> bool:
     """Whether a value stored under ``name`` (a key, a variable, a dotted key path) is a secret."""
     name = name.strip().strip("\"'")
@@ -79,6 +81,7 @@ def secret_name(name: str) -> bool:
     return any(p.lower() in _HEADER_WORDS or p.lower() in {"auth", "authorization"} for p in parts[:-1])
 
 
+@lru_cache(maxsize=1024)
 def _header_name(name: str) -> bool:
     return "".join(_words(name)) in {"header", "headers", "httpheaders"}
 
@@ -185,7 +188,7 @@ _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIV
 
 def text(s: str) -> str:
     """Mask URL credentials, secret-named ``key = value`` pairs and auth headers in free text."""
-    if not isinstance(s, str):
+    if not isinstance(s, str) or ("@" not in s and ":" not in s and "=" not in s and "PRIVATE KEY" not in s):
         return s
     s = _userinfo(s)
     if "@" in s:
