@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timezone
 from typing import Any, Callable
 
+from regtui import redact
 from regtui.checks import certs as cert_checks
 from regtui.checks import proxy as proxy_checks
 from regtui.findings import dedupe
@@ -45,7 +46,8 @@ def _internal(errors: list[str], what: str, exc: BaseException, debug: bool) -> 
     msg = f"{what}: {type(exc).__name__}: {exc}"
     if debug:
         msg += "\n" + traceback.format_exc()
-    errors.append(msg)
+    # The message may quote a config line: it enters the report (and stderr) redacted.
+    errors.append(redact.value(msg))
 
 
 def select_runtimes(host: Host, wanted: str, errors: list[str], debug: bool = False) -> dict[str, list[str]]:

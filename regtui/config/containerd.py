@@ -108,9 +108,12 @@ class Setting:
         return _toml_path(self.key[:-1])
 
     def evidence(self, value: Any = None, **extra: Any) -> dict[str, Any]:
-        """Evidence naming file, line and the (redacted) value."""
+        """Evidence naming file, line and the (redacted) value; a value under a secret-named key or
+        in a headers table is masked whole."""
+        shown = self.value if value is None else value
+        dotted = ".".join(str(k) for k in self.key)
         ev: dict[str, Any] = {"file": self.file, "line": self.line,
-                              "value": redact.value(self.value if value is None else value)}
+                              "value": redact.value(shown, dotted) if self.key else redact.value(shown)}
         ev.update(extra)
         return ev
 
@@ -448,7 +451,8 @@ def _invalid(parsed: Parsed | Setting, key: tuple[Any, ...], value: Any, message
     return finding(
         "config.invalid-value", file, f"{where}: {message}", detail,
         evidence={"file": file, "line": line,
-                  "value": "{...}" if isinstance(value, dict) else redact.value(value, str(key[-1]) if key else None)},
+                  "value": "{...}" if isinstance(value, dict) else
+                  redact.value(value, ".".join(str(k) for k in key) if key else None)},
         severity=severity,
         fix=fix("config.invalid-value", file, summary or f"correct {_toml_path(key)} at {where}", files=[file],
                 restart=RESTART, detail=_toml_path(key),

@@ -460,8 +460,8 @@ def _parse_location(conf: _FileConf, value: str, line: int | None, key: str) -> 
         params: dict[str, Any] = {"value": value, "new_value": rest}
         if scheme == "http":
             params["also_set"] = {"insecure": True}
-        _invalid(conf, f"invalid location '{value}': URI schemes are not supported", line, value, key=key,
-                 summary=f"write {key} = \"{rest}\" without the scheme"
+        _invalid(conf, f"invalid location '{redact.url(value)}': URI schemes are not supported", line, value, key=key,
+                 summary=f"write {key} = \"{redact.url(rest)}\" without the scheme"
                          + (" and add insecure = true for plain HTTP" if scheme == "http" else ""),
                  params=params)
         return None

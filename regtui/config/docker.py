@@ -864,12 +864,13 @@ def _argv_without(argv: list[str], flags: list[Flag]) -> list[str]:
 
 def validate_mirror(raw: str, version: tuple[int, int] | None) -> tuple[str | None, str, str | None]:
     """dockerd's ``ValidateMirror``: ``(normalised, error, suggested fix value)``."""
+    shown = redact.url(raw)
     scheme, sep, _ = raw.partition("://")
     if not sep or not scheme:
         if version is not None and version < (26, 0):
-            error = f'invalid mirror: unsupported scheme "" in "{raw}"'
+            error = f'invalid mirror: unsupported scheme "" in "{shown}"'
         else:
-            error = f"invalid mirror: no scheme specified for \"{raw}\": must use either 'https://' or 'http://'"
+            error = f"invalid mirror: no scheme specified for \"{shown}\": must use either 'https://' or 'http://'"
         return None, error, "https://" + raw.strip().lstrip("/")
     try:
         parts = urlsplit(raw)
@@ -885,9 +886,9 @@ def validate_mirror(raw: str, version: tuple[int, int] | None) -> tuple[str | No
     if parts.username is not None or parts.password is not None:
         return None, f'invalid mirror: username/password not allowed in URI "{redact.url(raw)}"', base + parts.path
     if parts.path not in ("", "/") and version is not None and version < _MIRROR_PATH:
-        return None, f'invalid mirror: path, query, or fragment at end of the URI "{raw}"', base
+        return None, f'invalid mirror: path, query, or fragment at end of the URI "{shown}"', base
     if not parts.hostname:
-        return None, f'invalid mirror: "{raw}" has no host', None
+        return None, f'invalid mirror: "{shown}" has no host', None
     return raw.rstrip("/") + "/", "", None
 
 
@@ -898,17 +899,20 @@ _HOSTPORT = re.compile(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-
 def _validate_insecure(raw: str) -> tuple[str | None, str, str, str | None]:
     """dockerd's insecure-registries rules: ``(key or CIDR, error, warning, suggested value)``."""
     value = "docker.io" if raw == "index.docker.io" else raw
+    # Messages quote the entry as dockerd does, but never a user:password part (nor a piece of one).
+    shown = redact.url(value)
+    secret = "@" in value
     if value.startswith("-") or value.endswith("-"):
-        return None, f"invalid index name ({value}). Cannot begin or end with a hyphen", "", value.strip("-")
+        return None, f"invalid index name ({shown}). Cannot begin or end with a hyphen", "", value.strip("-")
     warning = ""
     scheme, sep, rest = value.partition("://")
     if sep:
         if scheme.lower() in ("http", "https"):
-            warning = (f"insecure registry {value} should not contain '{scheme}' and '{scheme}s' has been removed "
+            warning = (f"insecure registry {shown} should not contain '{scheme}' and '{scheme}s' has been removed "
                        "from the insecure registry config")
             value = rest
         else:
-            return None, f"insecure registry {value} should not contain '://'", "", rest
+            return None, f"insecure registry {shown} should not contain '://'", "", rest
     try:
         net = ipaddress.ip_network(value, strict=False) if "/" in value else None
     except ValueError:
@@ -926,9 +930,10 @@ def _validate_insecure(raw: str) -> tuple[str | None, str, str, str | None]:
         pass
     if not _HOSTPORT.match(value) and not ip_ok:
         cleaned = value.split("/", 1)[0]
-        return None, f'insecure registry {value} is not valid: invalid host "{host}"', "", cleaned or None
+        return None, f'insecure registry {shown} is not valid: invalid host "{redact.MASK if secret else host}"', "", \
+            None if secret else cleaned or None
     if port and (not port.isdigit() or int(port) > 65535):
-        return None, f'insecure registry {value} is not valid: invalid port "{port}"', "", None
+        return None, f'insecure registry {shown} is not valid: invalid port "{redact.MASK if secret else port}"', "", None
     return value, "", warning, value if warning else None
 
 

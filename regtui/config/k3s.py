@@ -944,7 +944,9 @@ def normalize_endpoint(value: str) -> NormalizedEndpoint:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"parse {value!r}: {exc}") from None
+        # urllib quotes the part it could not read, which may be a piece of the password.
+        why = "invalid port or host after the user:password part" if "@" in value else str(exc)
+        raise ValueError(f"parse {value!r}: {why}") from None
     netloc = parts.netloc
     userinfo = "@" in netloc
     hostport = netloc.rpartition("@")[2]

@@ -5,7 +5,6 @@ the unified diff a preview shows, with every secret masked.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 
 from regtui import redact
@@ -52,21 +51,9 @@ def encode(text: str, enc: Encoding = Encoding()) -> bytes:
     return enc.bom + text.encode(enc.codec)
 
 
-_YAML_SECRET = re.compile(r"^(?P<lead>\s*(?:-\s+)?[\"']?(?:auth|password|identity_token|identitytoken|token|"
-                          r"registrytoken|secret)[\"']?\s*:\s*)(?P<val>[^\s#].*?)\s*$", re.IGNORECASE)
-_ENV_SECRET = re.compile(r"^(?P<lead>.*\b[A-Z0-9_]*(?:PASSWORD|TOKEN|SECRET)[A-Z0-9_]*=)(?P<val>[^\s\"']+)")
-
-
 def redact_line(line: str) -> str:
-    """Mask credentials in one line of a config file (JSON, TOML, YAML, unit file or env file)."""
-    out = redact.text(line)
-    m = _YAML_SECRET.match(out)
-    if m and redact.MASK not in m.group("val"):
-        out = m.group("lead") + redact.MASK
-    m = _ENV_SECRET.match(out)
-    if m:
-        out = m.group("lead") + redact.MASK + out[m.end():]
-    return out
+    """Mask credentials in one line of a config file (JSON, TOML, YAML, unit or env file)."""
+    return redact.line(line)
 
 
 def _lines(data: bytes | None) -> list[str] | None:
@@ -79,18 +66,45 @@ def _lines(data: bytes | None) -> list[str] | None:
     return text.splitlines(keepends=True)
 
 
+def _range(start: int, length: int) -> str:
+    """``start,length`` of a hunk header, as ``diff -u`` writes it."""
+    first = start + 1 if length else start
+    return str(first) if length == 1 else f"{first},{length}"
+
+
 def unified_diff(path: str, before: bytes | None, after: bytes | None, *, note: str = "") -> str:
-    """A unified diff of one file, secrets masked; binary content is described, not shown."""
+    """A unified diff of one file, secrets masked; binary content is described, not shown.
+
+    Lines are compared as they are and shown masked, each file masked as a whole
+    (:func:`regtui.redact.lines`) so that a value inside a secret table or block is masked too.
+    """
     old, new = _lines(before), _lines(after)
-    header = f"# {note}\n" if note else ""
+    header = f"# {redact.text(note)}\n" if note else ""
     if old is None or new is None:
         return header + f"--- {path}\n+++ {path}\nBinary content: {len(before or b'')} -> {len(after or b'')} bytes\n"
+    shown_old, shown_new = redact.lines(old), redact.lines(new)
     fromfile = "/dev/null" if before is None else f"a{path}"
     tofile = "/dev/null" if after is None else f"b{path}"
-    out = []
-    for line in difflib.unified_diff(old, new, fromfile, tofile, n=3):
-        body, newline = line.rstrip("\r\n"), line.endswith("\n")
-        if body.startswith(("+", "-", " ")) and not body.startswith(("+++ ", "--- ")):
-            body = body[0] + redact_line(body[1:])
-        out.append(body + "\n" + ("" if newline else "\\ No newline at end of file\n"))
+    out: list[str] = []
+
+    def emit(prefix: str, shown: list[str], raw: list[str], i: int) -> None:
+        body = shown[i].rstrip("\r\n")
+        out.append(prefix + body + "\n" + ("" if raw[i].endswith("\n") else "\\ No newline at end of file\n"))
+
+    for group in difflib.SequenceMatcher(None, old, new).get_grouped_opcodes(3):
+        if not out:
+            out += [f"--- {fromfile}\n", f"+++ {tofile}\n"]
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        out.append(f"@@ -{_range(i1, i2 - i1)} +{_range(j1, j2 - j1)} @@\n")
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                for i in range(a1, a2):
+                    emit(" ", shown_old, old, i)
+                continue
+            if tag in ("replace", "delete"):
+                for i in range(a1, a2):
+                    emit("-", shown_old, old, i)
+            if tag in ("replace", "insert"):
+                for j in range(b1, b2):
+                    emit("+", shown_new, new, j)
     return header + "".join(out)
