@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Any, Sequence
 
-from regtui import __version__
+from regtui import __version__, redact
 
 __all__ = ["main", "build_parser"]
 
@@ -395,12 +395,17 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _cmd_undo(args)
         return _cmd_tui(args)
     except UsageError as exc:
-        print(f"regtui: {exc}", file=sys.stderr)
+        print(f"regtui: {redact.text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if getattr(args, "debug", False):
-            raise
-        print(f"regtui: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        # An exception's text or traceback may quote a config line or URL: both pass the redaction policy.
+        debug = getattr(args, "debug", False)
+        if debug:
+            import traceback
+
+            print(redact.text(traceback.format_exc()), file=sys.stderr, end="")
+        hint = "" if debug else " (run with --debug for details)"
+        print(f"regtui: internal error: {type(exc).__name__}: {redact.text(str(exc))}{hint}", file=sys.stderr)
         return EXIT_USAGE

@@ -337,3 +337,21 @@ def test_redaction_of_deep_data_is_bounded() -> None:
         deep = {"password" if _ == 0 else "a": deep}
     shown = redact.value(deep)
     assert "{...}" in json.dumps(shown)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_internal_error_text_is_redacted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str], debug: bool) -> None:
+    """An unexpected exception quoting a proxy URL reaches stderr masked, with and without --debug."""
+    import regtui.engine as engine
+    from regtui.cli import main
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("cannot reach http://admin:Hunter2-internal-9f@proxy.corp:3128 for password=Hunter2-internal-9f")
+
+    monkeypatch.setattr(engine, "run_check", boom)
+    argv = ["check", "--offline", "--root", str(tmp_path)] + (["--debug"] if debug else [])
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and "internal error" in err
+    assert "Hunter2-internal-9f" not in err
