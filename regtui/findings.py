@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from regtui import redact
 from regtui.model import Finding, FixRef, severity_rank
 
-__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "MAX_PER_FILE", "MAX_FINDINGS"]
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "not_listed", "MAX_PER_FILE", "MAX_FINDINGS"]
 
 
 @dataclass(frozen=True)
@@ -368,6 +368,21 @@ def _capped(subject: str, title: str, dropped: list[Finding], evidence: dict[str
     )
 
 
+def not_listed(file: str, code: str, count: int, severity: str | None = None, runtime: str | None = None) -> Finding:
+    """The summary for ``count`` findings of ``code`` about ``file`` that a reader did not build.
+
+    Readers that loop over entries of a file stop building findings after :data:`MAX_PER_FILE`
+    and add this one instead, so a file of a hundred thousand bad keys costs what fifty do.
+    """
+    return finding(
+        "config.findings-capped", file, f"{file}: {count} more {code} findings about this file are not listed",
+        "The findings listed first are kept; these are only counted, by code, in the evidence. "
+        "Junk or a generated file usually explains such numbers: fix what is listed and check again.",
+        evidence={"file": file, "listed": MAX_PER_FILE, "dropped": count, "by_code": {code: count}},
+        severity=severity or CATALOGUE[code].severity, runtime=runtime,
+    )
+
+
 def cap(findings: list[Finding], per_file: int = MAX_PER_FILE, total: int = MAX_FINDINGS) -> list[Finding]:
     """At most ``per_file`` findings about one file and ``total`` in all, each excess summed up in one finding.
 
@@ -381,7 +396,7 @@ def cap(findings: list[Finding], per_file: int = MAX_PER_FILE, total: int = MAX_
     dropped_by_file: dict[str, list[Finding]] = {}
     for f in findings:
         file = f.evidence.get("file") if isinstance(f.evidence, Mapping) else None
-        if isinstance(file, str):
+        if isinstance(file, str) and f.code != "config.findings-capped":
             per[file] = per.get(file, 0) + 1
             if per[file] > per_file:
                 dropped_by_file.setdefault(file, []).append(f)

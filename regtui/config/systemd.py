@@ -156,6 +156,10 @@ def parse_environment_value(value: str) -> list[tuple[str, str]] | None:
     return out
 
 
+#: Variables of one environment file listed in its source record.
+_MAX_SHOWN = 100
+
+
 def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[str, str], SourceFile, list[Finding]]:
     """Read a ``KEY=VALUE`` environment file (systemd EnvironmentFile=, k3s ``.env``)."""
     file = host.read(path)
@@ -193,8 +197,11 @@ def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[
         sources[key] = f"{path}:{lineno}"
     findings += bad.findings()
     status = "parse-error" if findings else "ok"
-    redacted = {k: _redact_env(k, v) for k, v in values.items()}
-    return values, sources, SourceFile(path, runtime, "environment file", status, values=redacted), findings
+    # The Config panel lists the first variables only: a file of junk must not grow the report with it.
+    shown = list(values.items())[:_MAX_SHOWN]
+    redacted = {k: _redact_env(k, v) for k, v in shown}
+    detail = f"{len(values)} variables, the first {_MAX_SHOWN} listed" if len(values) > _MAX_SHOWN else ""
+    return values, sources, SourceFile(path, runtime, "environment file", status, detail, redacted), findings
 
 
 def _redact_env(key: str, value: str) -> str:
