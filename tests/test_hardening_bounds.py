@@ -102,6 +102,17 @@ def test_report_caps_findings_per_file(tmp_path: Path) -> None:
     assert not report.errors
 
 
+def test_many_unknown_daemon_keys_cost_what_fifty_do(tmp_path: Path) -> None:
+    """1,000 unknown daemon.json keys: fifty findings are built, each quoting dockerd's refusal abbreviated."""
+    path = "/etc/docker/daemon.json"
+    report = _check(tmp_path, {path: json.dumps({f"k{i}": i for i in range(1000)})}, runtime="docker")
+    listed = _about(report, path, "config.unknown-key")
+    (summary,) = _about(report, path, "config.findings-capped")
+    assert len(listed) == findings.MAX_PER_FILE and summary.evidence["dropped"] == 1000 - findings.MAX_PER_FILE
+    assert all(len(f.detail) < 1000 and len(f.evidence["error"]) < 300 for f in listed)
+    assert "(990 more)" in listed[0].evidence["error"]
+
+
 def test_cap_per_run_keeps_errors_first() -> None:
     """Past MAX_FINDINGS in a run, errors are kept before infos and the rest are one summary of the same severity."""
     total = findings.MAX_FINDINGS
