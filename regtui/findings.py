@@ -17,7 +17,8 @@ from typing import Any, Mapping
 from regtui import redact
 from regtui.model import Finding, FixRef, severity_rank
 
-__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "not_listed", "MAX_PER_FILE", "MAX_FINDINGS"]
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "not_listed", "MAX_PER_FILE",
+           "MAX_FINDINGS"]
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,8 @@ def dedupe(findings: list[Finding]) -> list[Finding]:
 #: Findings a report lists about one file (``evidence["file"]``), and in all; the rest are counted.
 MAX_PER_FILE = 50
 MAX_FINDINGS = 500
+_CAPPED = ("The findings listed first are kept; these are only counted, by code, in the evidence. "
+           "Junk or a generated file usually explains such numbers: fix what is listed and check again.")
 
 
 def _count(dropped: list[Finding]) -> tuple[dict[str, int], str]:
@@ -360,9 +363,7 @@ def _count(dropped: list[Finding]) -> tuple[dict[str, int], str]:
 def _capped(subject: str, title: str, dropped: list[Finding], evidence: dict[str, Any]) -> Finding:
     by_code, severity = _count(dropped)
     return finding(
-        "config.findings-capped", subject, title,
-        "The findings listed first are kept; these are only counted, by code, in the evidence. "
-        "Junk or a generated file usually explains such numbers: fix what is listed and check again.",
+        "config.findings-capped", subject, title, _CAPPED,
         evidence={**evidence, "dropped": sum(by_code.values()), "by_code": by_code},
         severity=severity,
     )
@@ -376,9 +377,7 @@ def not_listed(file: str, code: str, count: int, severity: str | None = None, ru
     """
     return finding(
         "config.findings-capped", file, f"{file}: {count} more {code} findings about this file are not listed",
-        "The findings listed first are kept; these are only counted, by code, in the evidence. "
-        "Junk or a generated file usually explains such numbers: fix what is listed and check again.",
-        evidence={"file": file, "listed": MAX_PER_FILE, "dropped": count, "by_code": {code: count}},
+        _CAPPED, evidence={"file": file, "listed": MAX_PER_FILE, "dropped": count, "by_code": {code: count}},
         severity=severity or CATALOGUE[code].severity, runtime=runtime,
     )
 
