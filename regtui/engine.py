@@ -16,7 +16,7 @@ from typing import Any, Callable
 from regtui import redact
 from regtui.checks import certs as cert_checks
 from regtui.checks import proxy as proxy_checks
-from regtui.findings import dedupe
+from regtui.findings import cap, dedupe
 from regtui.host import Host
 from regtui.model import Finding, Route, RuntimeInfo
 from regtui.options import RUNTIMES, CheckOptions
@@ -278,7 +278,7 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         runtimes=[RuntimeInfo(v.name, tuple(v.detected_by), tuple(s.path for s in v.sources if s.status != "missing"))
                   for v in p.views],
         routes=routes,
-        findings=dedupe(findings),
+        findings=cap(dedupe(findings)),
         sources=p.sources,
         probes=probes,
         pull=pull,

@@ -11,13 +11,14 @@ in the catalogue) and :func:`fix` to build the suggested fix attached to it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from regtui import redact
-from regtui.model import Finding, FixRef
+from regtui.model import Finding, FixRef, severity_rank
 
-__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe"]
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "not_listed", "MAX_PER_FILE",
+           "MAX_FINDINGS"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ _ENTRIES = (
     _c("config.parse-error", "error", "config", "manual",
        "a config file does not parse (daemon.json, config.toml, hosts.toml, registries.conf(.d), registries.yaml, config.json, auth.json, drop-ins); evidence has line and column",
        "manual, pointing at the line"),
+    _c("config.too-deep", "warning", "config", "manual",
+       "a config file nests deeper than regtui follows although the runtime reads it (Go's JSON and YAML decoders accept 10000 levels); its settings are not checked",
+       "manual: flatten the nesting"),
+    _c("config.findings-capped", "warning", "config", "none",
+       "one file, or the whole check, produced more findings than a report lists; the first are listed, the rest counted by code in this finding's evidence",
+       "none: fix the findings listed and check again"),
     _c("config.unknown-key", "error", "config", "edit",
        "daemon.json key that dockerd rejects at start",
        "edit: rename to the nearest valid key"),
@@ -336,4 +343,77 @@ def dedupe(findings: list[Finding]) -> list[Finding]:
         if key not in seen:
             seen.add(key)
             out.append(f)
+    return out
+
+
+#: Findings a report lists about one file (``evidence["file"]``), and in all; the rest are counted.
+MAX_PER_FILE = 50
+MAX_FINDINGS = 500
+_CAPPED = ("The findings listed first are kept; these are only counted, by code, in the evidence. "
+           "Junk or a generated file usually explains such numbers: fix what is listed and check again.")
+
+
+def _count(dropped: list[Finding]) -> tuple[dict[str, int], str]:
+    """Dropped findings counted by code, and their highest severity."""
+    by_code: dict[str, int] = {}
+    for f in dropped:
+        inner = f.evidence.get("by_code") if f.code == "config.findings-capped" else None
+        for code, n in (inner.items() if isinstance(inner, dict) else [(f.code, 1)]):
+            by_code[code] = by_code.get(code, 0) + n
+    return by_code, min((f.severity for f in dropped), key=severity_rank)
+
+
+def _capped(subject: str, title: str, dropped: list[Finding], evidence: dict[str, Any]) -> Finding:
+    by_code, severity = _count(dropped)
+    return finding(
+        "config.findings-capped", subject, title, _CAPPED,
+        evidence={**evidence, "dropped": sum(by_code.values()), "by_code": by_code},
+        severity=severity,
+    )
+
+
+def not_listed(file: str, code: str, count: int, severity: str | None = None, runtime: str | None = None) -> Finding:
+    """The summary for ``count`` findings of ``code`` about ``file`` that a reader did not build.
+
+    Readers that loop over entries of a file stop building findings after :data:`MAX_PER_FILE`
+    and add this one instead, so a file of a hundred thousand bad keys costs what fifty do.
+    """
+    return finding(
+        "config.findings-capped", file, f"{file}: {count} more {code} findings about this file are not listed",
+        _CAPPED, evidence={"file": file, "listed": MAX_PER_FILE, "dropped": count, "by_code": {code: count}},
+        severity=severity or CATALOGUE[code].severity, runtime=runtime,
+    )
+
+
+def cap(findings: list[Finding], per_file: int = MAX_PER_FILE, total: int = MAX_FINDINGS) -> list[Finding]:
+    """At most ``per_file`` findings about one file and ``total`` in all, each excess summed up in one finding.
+
+    The summary takes the highest severity of what it replaces, so capping never changes the exit status;
+    at the run level errors are kept before warnings and infos.
+    """
+    if len(findings) <= min(per_file, total):
+        return list(findings)
+    kept: list[Finding] = []
+    per: dict[str, int] = {}
+    dropped_by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        file = f.evidence.get("file") if isinstance(f.evidence, Mapping) else None
+        if isinstance(file, str) and f.code != "config.findings-capped":
+            per[file] = per.get(file, 0) + 1
+            if per[file] > per_file:
+                dropped_by_file.setdefault(file, []).append(f)
+                continue
+        kept.append(f)
+    for file, dropped in dropped_by_file.items():
+        kept.append(_capped(file, f"{file}: {len(dropped)} more findings about this file are not listed",
+                            dropped, {"file": file, "listed": per_file}))
+    if len(kept) <= total:
+        return kept
+    order = sorted(range(len(kept)), key=lambda i: severity_rank(kept[i].severity))
+    chosen = set(order[:total - 1])
+    out = [f for i, f in enumerate(kept) if i in chosen]
+    dropped = [f for i, f in enumerate(kept) if i not in chosen]
+    summary = _capped("report", "", dropped, {"listed": total - 1})
+    out.append(replace(summary, title=f"{summary.evidence['dropped']} more findings are not listed "
+                                      f"(a report lists {total})"))
     return out

@@ -348,10 +348,11 @@ def test_lowercase_containerd_variable_loses(tmp_path: Path) -> None:
 
 
 def test_env_file_garbage(tmp_path: Path) -> None:
-    """An unparsable line in k3s.service.env is a parse error with its line."""
+    """Unparsable lines in k3s.service.env are one parse error naming each bad line."""
     view = k3s.load(_host(tmp_path, {UNIT: K3S_UNIT, UNIT_ENV: 'HTTPS_PROXY="http://proxy.corp:3128\nnot an assignment\n'}))
-    lines = sorted(f.evidence["line"] for f in view.findings if f.code == "config.parse-error")
-    assert lines == [1, 2]
+    (f,) = [f for f in view.findings if f.code == "config.parse-error"]
+    assert f.evidence["line"] == 1 and f.evidence["count"] == 2
+    assert [b["line"] for b in f.evidence["bad_lines"]] == [1, 2]
 
 
 def test_secrets_never_leak(tmp_path: Path) -> None:

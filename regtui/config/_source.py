@@ -22,6 +22,8 @@ __all__ = [
     "unreadable_finding",
     "json_key_lines",
     "toml_key_lines",
+    "BadLines",
+    "too_deep",
 ]
 
 KeyPath = tuple[Any, ...]
@@ -42,7 +44,7 @@ class Parsed:
     findings: list[Finding] = field(default_factory=list)
     """Findings about the file itself (parse error, permission)."""
     status: str = "ok"
-    """``ok``, ``missing``, ``parse-error`` or ``unreadable``."""
+    """``ok``, ``missing``, ``parse-error``, ``unreadable`` or ``too-deep`` (the runtime reads it, regtui does not)."""
     error: str = ""
 
     @property
@@ -92,12 +94,13 @@ def unreadable_finding(file: FileText, runtime: str | None) -> Finding:
 
 
 def parse_error(path: str, message: str, line: int | None, column: int | None, runtime: str | None,
-                excerpt: str | None = None, what: str = "") -> Finding:
-    """``config.parse-error`` pointing at the line and column."""
+                excerpt: str | None = None, what: str = "", extra: dict[str, Any] | None = None) -> Finding:
+    """``config.parse-error`` pointing at the line and column (``extra`` joins the evidence)."""
     where = f"{path}:{line}" if line else path
     ev: dict[str, Any] = {"file": path, "line": line, "column": column, "error": message}
     if excerpt is not None:
         ev["excerpt"] = excerpt
+    ev.update(extra or {})
     return finding(
         "config.parse-error",
         path,
@@ -108,6 +111,65 @@ def parse_error(path: str, message: str, line: int | None, column: int | None, r
         fix=fix("config.parse-error", path, f"correct the syntax at {where}", kind="manual",
                 params={"line": line, "column": column}),
     )
+
+
+#: Bad lines quoted in the one finding about a line-oriented file; the others are only counted.
+MAX_BAD_LINES = 5
+
+
+@dataclass
+class BadLines:
+    """The lines of one file that do not parse, reported as one finding whatever their number.
+
+    A file of junk is one problem, not one per line: the finding quotes the first
+    :data:`MAX_BAD_LINES` lines and counts the rest, so its cost does not grow with the file.
+    """
+
+    path: str
+    runtime: str | None
+    what: str = ""
+    count: int = 0
+    first: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, line: int, message: str, excerpt: str | None = None) -> None:
+        """Record one bad line (only the first few are kept)."""
+        self.count += 1
+        if len(self.first) < MAX_BAD_LINES:
+            entry: dict[str, Any] = {"line": line, "error": message}
+            if excerpt is not None:
+                entry["excerpt"] = excerpt
+            self.first.append(entry)
+
+    def findings(self) -> list[Finding]:
+        """The one ``config.parse-error`` for these lines (none when every line parsed)."""
+        if not self.count:
+            return []
+        head = self.first[0]
+        message = head["error"]
+        if self.count > 1:
+            message += f" (and {self.count - 1} more bad line{'s' if self.count > 2 else ''})"
+        return [parse_error(self.path, message, head["line"], 1, self.runtime, head.get("excerpt"), self.what,
+                            extra={"bad_lines": list(self.first), "count": self.count})]
+
+
+def too_deep(path: str, runtime: str | None, reader: str) -> Finding:
+    """``config.too-deep``: nesting regtui does not follow, in a file ``reader`` (the runtime's decoder) accepts."""
+    return finding(
+        "config.too-deep",
+        path,
+        f"{path}: nested deeper than regtui reads; its settings are not checked",
+        f"{reader} The settings in this file are not checked and the routes planned here ignore them; "
+        "flatten the nesting to have it checked.",
+        evidence={"file": path, "error": "nesting too deep", "reader": reader},
+        runtime=runtime,
+        fix=fix("config.too-deep", path, f"reduce the nesting in {path}", kind="manual"),
+    )
+
+
+#: What the runtimes' decoders do with deep nesting, for :func:`too_deep`.
+GO_JSON = "The runtime reads it: Go's encoding/json accepts up to 10000 levels of nesting."
+GO_TOML = "The runtime reads it: its Go TOML decoder sets no nesting limit."
+GO_YAML = "The runtime reads it: Go's yaml decoder accepts up to 10000 levels of nesting."
 
 
 def _excerpt(text: str, line: int | None, secret: bool) -> str | None:
@@ -151,8 +213,9 @@ def read_json(host: Host, path: str, runtime: str | None, *, what: str = "", sec
                       findings=[parse_error(path, exc.msg, exc.lineno, exc.colno, runtime,
                                             _excerpt(text, exc.lineno, secret), what)])
     except RecursionError:
-        return Parsed(path, file, status="parse-error", error="nesting too deep",
-                      findings=[parse_error(path, "nesting too deep", None, None, runtime, what=what)])
+        # Not a parse error: dockerd and the clients decode it; regtui cannot follow it.
+        return Parsed(path, file, status="too-deep", error="nesting too deep",
+                      findings=[too_deep(path, runtime, GO_JSON)])
     return Parsed(path, file, data=data, lines=json_key_lines(text))
 
 
@@ -177,8 +240,9 @@ def read_toml(host: Host, path: str, runtime: str | None, *, what: str = "", sec
         return Parsed(path, file, status="parse-error", error=msg,
                       findings=[parse_error(path, msg, line, col, runtime, _excerpt(text, line, secret), what)])
     except RecursionError:
-        return Parsed(path, file, status="parse-error", error="nesting too deep",
-                      findings=[parse_error(path, "nesting too deep", None, None, runtime, what=what)])
+        # Not a parse error: containerd, CRI-O and podman decode it; regtui cannot follow it.
+        return Parsed(path, file, status="too-deep", error="nesting too deep",
+                      findings=[too_deep(path, runtime, GO_TOML)])
     return Parsed(path, file, data=data, lines=toml_key_lines(text))
 
 

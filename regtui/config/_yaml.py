@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from regtui.config._source import KeyPath, Parsed, parse_error, unreadable_finding
+from regtui.config._source import GO_YAML, KeyPath, Parsed, parse_error, too_deep, unreadable_finding
 from regtui.host import Host
 
 __all__ = [
@@ -49,6 +49,8 @@ __all__ = [
 
 #: Deepest nesting accepted; real configs stay below ten.
 MAX_DEPTH = 100
+#: The message of the :class:`YAMLError` for nesting deeper than :data:`MAX_DEPTH`.
+TOO_DEEP = "nesting too deep"
 _EXCERPT = 120
 # yaml.v2 (libyaml) line breaks: CRLF, CR, LF and the Unicode NEL, LS and PS.
 _BREAKS = re.compile(r"\r\n|\r|\n|\x85|\u2028|\u2029")
@@ -331,7 +333,7 @@ class _Parser:
     def node(self, li: int, ci: int, parent: int, path: KeyPath, depth: int) -> Any:
         """The block node whose first character is at ``(li, ci)``; ``parent`` is the enclosing indent."""
         if depth > MAX_DEPTH:
-            raise self.error("nesting too deep", li, ci)
+            raise self.error(TOO_DEEP, li, ci)
         line = self.lines[li]
         c = line[ci]
         if self.is_seq_entry(li, ci):
@@ -434,7 +436,7 @@ class _Parser:
     def inline_value(self, li: int, ci: int, parent: int, path: KeyPath, depth: int) -> Any:
         """The value written on the key's own line after ``key: ``."""
         if depth > MAX_DEPTH:
-            raise self.error("nesting too deep", li, ci)
+            raise self.error(TOO_DEEP, li, ci)
         line = self.lines[li]
         c = line[ci]
         if c in "|>":
@@ -710,7 +712,7 @@ class _Parser:
     def flow_node(self, li: int, ci: int, path: KeyPath, depth: int,
                   opened: tuple[int, int] | None = None) -> tuple[Any, int, int]:
         if depth > MAX_DEPTH:
-            raise self.error("nesting too deep", li, ci)
+            raise self.error(TOO_DEEP, li, ci)
         opened = opened or (li, ci)
         li, ci = self.flow_skip(li, ci, opened)
         c = self.lines[li][ci]
@@ -850,7 +852,7 @@ def loads(text: str) -> YAMLDocument:
     except YAMLError:
         raise
     except RecursionError:
-        raise YAMLError("nesting too deep", 1, 1) from None
+        raise YAMLError(TOO_DEEP, 1, 1) from None
     except Exception as exc:  # a parser bug must still not become a traceback for the user
         raise YAMLError(f"cannot parse this YAML ({type(exc).__name__})", 1, 1) from None
 
@@ -899,6 +901,10 @@ def read_yaml(host: Host, path: str, runtime: str | None, *, what: str = "", sec
     try:
         doc = loads(file.text)
     except YAMLError as exc:
+        if exc.message == TOO_DEEP:
+            # k3s and kubelet decode it (yaml.v2 allows 10000 levels); regtui does not follow it.
+            return YAMLParsed(path, file, status="too-deep", error=exc.message,
+                              findings=[too_deep(path, runtime, GO_YAML)])
         return YAMLParsed(path, file, status="parse-error", error=exc.message,
                           findings=[parse_error(path, exc.message, exc.line, exc.column, runtime,
                                                 _excerpt(file.text, exc.line, secret), what)])

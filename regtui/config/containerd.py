@@ -27,6 +27,7 @@ import fnmatch
 import posixpath
 import re
 import subprocess
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -365,7 +366,15 @@ def load_config(host: Host, path: str = CONFIG_PATH, *, version: InstalledVersio
         cfg = ContainerdConfig(path, version.version, version.text, version.source, False)
     cfg.config_version = config_version if isinstance(config_version, int) else 1
     reading = _Reading(cfg)
-    _read_file(host, reading, main, runtime, is_main=True)
+    # containerd's LoadConfig walks imports breadth first with a queue, skipping files already
+    # loaded: any chain length works, a cycle ends, and the merge order is the queue's order.
+    pending = _read_file(host, reading, main, runtime, is_main=True)
+    while pending:
+        imported = pending.popleft()
+        if imported in reading.seen:
+            continue
+        child = locate_parse_error(read_toml(host, imported, runtime, what=_REFUSES), runtime, _REFUSES)
+        pending += _read_file(host, reading, child, runtime, is_main=False)
     if cfg.starts:
         _validate_registry(cfg, runtime)
         _effective(host, cfg, runtime)
@@ -378,7 +387,8 @@ def _file_version(parsed: Parsed) -> int | Any:
     return parsed.data.get("version", 1)
 
 
-def _read_file(host: Host, reading: _Reading, parsed: Parsed, runtime: str, *, is_main: bool) -> None:
+def _read_file(host: Host, reading: _Reading, parsed: Parsed, runtime: str, *, is_main: bool) -> deque[str]:
+    """Take in one parsed file; returns the paths it imports (empty when it stops containerd or has none)."""
     cfg = reading.cfg
     reading.seen.add(parsed.path)
     cfg.files.append(parsed)
@@ -386,34 +396,30 @@ def _read_file(host: Host, reading: _Reading, parsed: Parsed, runtime: str, *, i
     if parsed.status == "missing":
         detail = "absent: containerd runs with its built-in defaults" if is_main else "import absent"
         cfg.sources.append(SourceFile(parsed.path, runtime, "config.toml", "missing", detail))
-        return
+        return deque()
     if not parsed.ok:
         cfg.sources.append(parsed.source(runtime, "config.toml" if is_main else "config.toml import"))
         if parsed.status == "parse-error":
             _stop(cfg, f"{parsed.path} does not parse")
         elif parsed.file.status == "not-a-file":
             _stop(cfg, f"{parsed.path} is {parsed.file.error}")
-        return
+        return deque()
     data = parsed.data if isinstance(parsed.data, dict) else {}
     file_version = data.get("version", 1)
     if not isinstance(file_version, int) or isinstance(file_version, bool):
         cfg.findings.append(_version_type(parsed, file_version, runtime))
         _stop(cfg, f"{parsed.where('version')}: version is not an integer")
         cfg.sources.append(parsed.source(runtime, "config.toml", "invalid version"))
-        return
+        return deque()
     if not _version_supported(reading, parsed, file_version, runtime):
         cfg.sources.append(parsed.source(runtime, "config.toml" if is_main else "config.toml import",
                                          f"version {file_version} rejected by {cfg.daemon}"))
-        return
+        return deque()
     _extract(reading, parsed, data, file_version, runtime)
     cfg.sources.append(parsed.source(runtime, "config.toml" if is_main else "config.toml import",
                                      values=_file_values(parsed, data, file_version)))
-    for pattern, line in _imports(parsed, data, runtime, cfg):
-        for imported in _host_glob(host, pattern):
-            if imported in reading.seen:
-                continue
-            child = locate_parse_error(read_toml(host, imported, runtime, what=_REFUSES), runtime, _REFUSES)
-            _read_file(host, reading, child, runtime, is_main=False)
+    return deque(imported for pattern, _ in _imports(parsed, data, runtime, cfg)
+                 for imported in _host_glob(host, pattern))
 
 
 def _file_values(parsed: Parsed, data: dict[str, Any], file_version: int) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from regtui.config import systemd
 from regtui.config._source import Parsed, read_json
 from regtui.config.certsd import misnamed_dirs as certsd_misnamed
 from regtui.config.dockercli import CliConfig, load_cli_config
-from regtui.findings import finding, fix
+from regtui.findings import MAX_PER_FILE, finding, fix, not_listed
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import ProxyEnv, from_environ
@@ -561,15 +561,25 @@ def _restart_for(key: str) -> str:
     return "reload docker" if key in _RELOADABLE else "restart docker"
 
 
+#: Unknown keys quoted from dockerd's refusal message.
+_QUOTED_KEYS = 10
+
+
 def _validate(cfg: DaemonConfig) -> None:
     _flatten(cfg)
     known = known_keys(cfg.version)
     unknown = [k for k in cfg.flat if k not in known]
     if unknown:
-        message = "the following directives don't match any configuration option: " + ", ".join(unknown)
+        # dockerd's message names every key; quoted whole in each finding it would grow as the square.
+        listed = ", ".join(unknown[:_QUOTED_KEYS]) + (f", ... ({len(unknown) - _QUOTED_KEYS} more)"
+                                                      if len(unknown) > _QUOTED_KEYS else "")
+        message = "the following directives don't match any configuration option: " + listed
         cfg.fatal.append(message)
-        for key in unknown:
+        for key in unknown[:MAX_PER_FILE]:
             cfg.findings.append(_unknown_key(cfg, key, message))
+        if len(unknown) > MAX_PER_FILE:
+            cfg.findings.append(not_listed(cfg.path, "config.unknown-key", len(unknown) - MAX_PER_FILE,
+                                           runtime=_RUNTIME))
     _ignored_keys(cfg, known)
     _types(cfg)
 

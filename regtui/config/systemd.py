@@ -19,7 +19,7 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from regtui.config._source import parse_error, unreadable_finding
+from regtui.config._source import BadLines, parse_error, unreadable_finding
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
@@ -89,30 +89,37 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+_UNIT_WHAT = ("systemd logs each of these lines as invalid and ignores it (after a broken section header, "
+              "the settings up to the next header).")
+
+
 def _parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], list[Finding]]:
-    """Directives of the ``[Service]`` section; malformed lines are findings."""
+    """Directives of the ``[Service]`` section; malformed lines are one finding for the file."""
+    bad = BadLines(path, runtime, _UNIT_WHAT)
+    return _unit_directives(text, bad), bad.findings()
+
+
+def _unit_directives(text: str, bad: BadLines) -> list[_Directive]:
+    """Directives of the ``[Service]`` section; malformed lines go to ``bad``."""
     directives: list[_Directive] = []
-    findings: list[Finding] = []
     section = ""
     for lineno, line in _logical_lines(text):
         if not line:
             continue
         if line.startswith("["):
             if not line.endswith("]"):
-                findings.append(parse_error(path, "unterminated section header", lineno, 1, runtime,
-                                            excerpt=line[:120], what="systemd ignores the rest of this file's section."))
+                bad.add(lineno, "unterminated section header", line[:120])
                 section = ""
                 continue
             section = line[1:-1].strip()
             continue
         if "=" not in line:
-            findings.append(parse_error(path, "line is not KEY=VALUE; systemd ignores it", lineno, 1, runtime,
-                                        excerpt=line[:120], what="systemd logs the line as invalid and ignores it."))
+            bad.add(lineno, "line is not KEY=VALUE; systemd ignores it", line[:120])
             continue
         key, value = line.split("=", 1)
         if section == "Service":
-            directives.append(_Directive(key.strip(), value.strip(), path, lineno))
-    return directives, findings
+            directives.append(_Directive(key.strip(), value.strip(), bad.path, lineno))
+    return directives
 
 
 def expand_specifiers(value: str, unit: str) -> str:
@@ -149,6 +156,10 @@ def parse_environment_value(value: str) -> list[tuple[str, str]] | None:
     return out
 
 
+#: Variables of one environment file listed in its source record.
+_MAX_SHOWN = 100
+
+
 def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[str, str], SourceFile, list[Finding]]:
     """Read a ``KEY=VALUE`` environment file (systemd EnvironmentFile=, k3s ``.env``)."""
     file = host.read(path)
@@ -163,13 +174,15 @@ def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[
     if file.decode_error:
         findings.append(parse_error(path, file.decode_error, None, None, runtime))
         return {}, {}, SourceFile(path, runtime, "environment file", "parse-error", file.decode_error), findings
+    # Environment files hold secrets: bad lines are located, never quoted.
+    bad = BadLines(path, runtime, "systemd ignores each of these lines.")
     for lineno, line in _logical_lines(file.text):
         if not line:
             continue
         if line.startswith("export "):
             line = line[len("export "):].strip()
         if "=" not in line:
-            findings.append(parse_error(path, "line is not KEY=VALUE; it is ignored", lineno, 1, runtime))
+            bad.add(lineno, "line is not KEY=VALUE; it is ignored")
             continue
         key, raw = line.split("=", 1)
         key = key.strip()
@@ -178,13 +191,17 @@ def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[
             parsed = shlex.split(raw, posix=True) if raw else [""]
             val = " ".join(parsed)
         except ValueError:
-            findings.append(parse_error(path, "unbalanced quotes", lineno, 1, runtime))
+            bad.add(lineno, "unbalanced quotes")
             continue
         values[key] = val
         sources[key] = f"{path}:{lineno}"
+    findings += bad.findings()
     status = "parse-error" if findings else "ok"
-    redacted = {k: _redact_env(k, v) for k, v in values.items()}
-    return values, sources, SourceFile(path, runtime, "environment file", status, values=redacted), findings
+    # The Config panel lists the first variables only: a file of junk must not grow the report with it.
+    shown = list(values.items())[:_MAX_SHOWN]
+    redacted = {k: _redact_env(k, v) for k, v in shown}
+    detail = f"{len(values)} variables, the first {_MAX_SHOWN} listed" if len(values) > _MAX_SHOWN else ""
+    return values, sources, SourceFile(path, runtime, "environment file", status, detail, redacted), findings
 
 
 def _redact_env(key: str, value: str) -> str:
@@ -225,17 +242,16 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
     cfg.found = bool(paths)
 
     directives: list[_Directive] = []
+    bad_lines: dict[str, BadLines] = {}
     for path, kind in paths:
         file = host.read(path)
         if not file.ok:
             cfg.files.append(SourceFile(path, runtime, kind, "unreadable", file.error))
             cfg.findings.append(unreadable_finding(file, runtime))
             continue
-        found, problems = _parse_unit(file.text, path, runtime)
-        directives += found
-        cfg.findings += problems
-        cfg.files.append(SourceFile(path, runtime, kind, "parse-error" if problems else "ok",
-                                    "; ".join(p.title for p in problems)))
+        bad = bad_lines[path] = BadLines(path, runtime, _UNIT_WHAT)
+        directives += _unit_directives(file.text, bad)
+        cfg.files.append(SourceFile(path, runtime, kind, "ok"))
 
     env: dict[str, str] = {}
     env_src: dict[str, str] = {}
@@ -254,8 +270,7 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
                 continue
             pairs = parse_environment_value(d.value)
             if pairs is None:
-                cfg.findings.append(parse_error(d.path, "unbalanced quotes in Environment=", d.line, 1, runtime,
-                                                what="systemd ignores this assignment."))
+                bad_lines[d.path].add(d.line, "unbalanced quotes in Environment=; systemd ignores the assignment")
                 continue
             for k, v in pairs:
                 env[k] = v
@@ -275,12 +290,19 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
             try:
                 argv = shlex.split(d.value.replace("%%", "%"), posix=True)
             except ValueError:
-                cfg.findings.append(parse_error(d.path, "unbalanced quotes in ExecStart=", d.line, 1, runtime))
+                bad_lines[d.path].add(d.line, "unbalanced quotes in ExecStart=")
                 continue
             if argv:
                 argv[0] = argv[0].lstrip("-@:+!")
             cfg.exec_start = argv
             cfg.exec_start_source = where
+
+    # One finding per unit file or drop-in, however many of its lines are bad.
+    for i, source in enumerate(cfg.files):
+        problems = bad_lines[source.path].findings() if source.path in bad_lines else []
+        if problems:
+            cfg.findings += problems
+            cfg.files[i] = SourceFile(source.path, runtime, source.kind, "parse-error", problems[0].title)
 
     # EnvironmentFile= values override Environment= (systemd.exec(5)), files in order.
     for path, optional, where in env_files:

@@ -115,7 +115,9 @@ class JsonDoc(KeyPathLookup):
             self._text = "{}\n" if not text else text.rstrip() + "{}\n"
         try:
             self.data = json.loads(self._text)
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            raise PlanRefused("the file nests deeper than regtui edits; edit it by hand") from None
+        except ValueError as exc:
             raise PlanRefused(f"the file is not valid JSON ({exc}); correct it first") from None
         try:
             self._root = _Parser(self._text).value(0)

@@ -56,9 +56,14 @@ class TomlDoc(KeyPathLookup):
     def __init__(self, text: str) -> None:
         try:
             self.data = tomllib.loads(text)
-            self.doc = tomlkit.parse(text)
-        except Exception as exc:  # tomllib.TOMLDecodeError, and tomlkit's own ParseError types
+        except RecursionError:
+            raise PlanRefused("the file nests deeper than regtui edits; edit it by hand") from None
+        except Exception as exc:  # tomllib.TOMLDecodeError
             raise PlanRefused(f"the file is not valid TOML ({exc}); correct it first") from None
+        try:
+            self.doc = tomlkit.parse(text)
+        except Exception as exc:  # valid TOML that tomlkit does not follow (it stops at 100 levels of nesting)
+            raise PlanRefused(f"the file cannot be edited safely ({exc}); edit it by hand") from None
         self._text = text
 
     # -- reading ----------------------------------------------------------------------------
