@@ -24,7 +24,8 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 
-__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "parse_environment_value", "expand_specifiers"]
+__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "env_assignments", "parse_unit", "parse_environment_value",
+           "expand_specifiers"]
 
 #: System unit search path, highest priority first.
 UNIT_DIRS = (
@@ -89,7 +90,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], list[Finding]]:
+def parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], list[Finding]]:
     """Directives of the ``[Service]`` section; malformed lines are findings."""
     directives: list[_Directive] = []
     findings: list[Finding] = []
@@ -149,6 +150,28 @@ def parse_environment_value(value: str) -> list[tuple[str, str]] | None:
     return out
 
 
+def env_assignments(text: str) -> list[tuple[int, str | None, str | None]]:
+    """(line, key, value) of each line of a ``KEY=VALUE`` environment file, read as systemd reads it:
+    continuations joined, ``export`` allowed, the value unquoted. ``key`` is ``None`` for a line that
+    is not an assignment, ``value`` is ``None`` when the quotes are unbalanced."""
+    out: list[tuple[int, str | None, str | None]] = []
+    for lineno, line in _logical_lines(text):
+        if not line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        if "=" not in line:
+            out.append((lineno, None, None))
+            continue
+        key, raw = line.split("=", 1)
+        raw = raw.strip()
+        try:
+            out.append((lineno, key.strip(), " ".join(shlex.split(raw, posix=True)) if raw else ""))
+        except ValueError:
+            out.append((lineno, key.strip(), None))
+    return out
+
+
 def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[str, str], SourceFile, list[Finding]]:
     """Read a ``KEY=VALUE`` environment file (systemd EnvironmentFile=, k3s ``.env``)."""
     file = host.read(path)
@@ -163,25 +186,14 @@ def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[
     if file.decode_error:
         findings.append(parse_error(path, file.decode_error, None, None, runtime))
         return {}, {}, SourceFile(path, runtime, "environment file", "parse-error", file.decode_error), findings
-    for lineno, line in _logical_lines(file.text):
-        if not line:
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].strip()
-        if "=" not in line:
+    for lineno, key, val in env_assignments(file.text):
+        if key is None:
             findings.append(parse_error(path, "line is not KEY=VALUE; it is ignored", lineno, 1, runtime))
-            continue
-        key, raw = line.split("=", 1)
-        key = key.strip()
-        raw = raw.strip()
-        try:
-            parsed = shlex.split(raw, posix=True) if raw else [""]
-            val = " ".join(parsed)
-        except ValueError:
+        elif val is None:
             findings.append(parse_error(path, "unbalanced quotes", lineno, 1, runtime))
-            continue
-        values[key] = val
-        sources[key] = f"{path}:{lineno}"
+        else:
+            values[key] = val
+            sources[key] = f"{path}:{lineno}"
     status = "parse-error" if findings else "ok"
     redacted = {k: _redact_env(k, v) for k, v in values.items()}
     return values, sources, SourceFile(path, runtime, "environment file", status, values=redacted), findings
@@ -231,7 +243,7 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
             cfg.files.append(SourceFile(path, runtime, kind, "unreadable", file.error))
             cfg.findings.append(unreadable_finding(file, runtime))
             continue
-        found, problems = _parse_unit(file.text, path, runtime)
+        found, problems = parse_unit(file.text, path, runtime)
         directives += found
         cfg.findings += problems
         cfg.files.append(SourceFile(path, runtime, kind, "parse-error" if problems else "ok",

@@ -20,7 +20,7 @@ __all__ = ["unknown_key", "ignored_key", "invalid_value", "flag_conflict", "remo
 def _list_keys() -> frozenset[str]:
     from regtui.config import docker
 
-    return frozenset(docker._STRING_LISTS)
+    return frozenset(docker.STRING_LISTS)
 
 
 def _path_of(ctx: Context) -> str:
