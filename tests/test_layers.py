@@ -28,21 +28,11 @@ def _modules(root: Path, package: str) -> dict[str, Path]:
     return out
 
 
-def _type_checking_only(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def _imports(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, list[str]]]:
-    """(module, names taken from it) of every import in ``tree``, in functions too, but not under ``if TYPE_CHECKING``."""
-    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _type_checking_only(node)
-               for child in node.body for n in ast.walk(child)}
+    """(module, names taken from it) of every import in ``tree``: in functions and under ``if TYPE_CHECKING`` too."""
     here = module.split(".") if is_package else module.split(".")[:-1]
     out: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             out += [(a.name, []) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -93,18 +83,19 @@ def test_no_import_cycle_within_package(package: str) -> None:
 
 
 def test_cycle_through_function_level_import_is_found(tmp_path: Path) -> None:
-    """A cycle hidden behind an import inside a function is reported; a TYPE_CHECKING-only import is not an edge."""
+    """A cycle hidden behind an import inside a function, or under ``if TYPE_CHECKING``, is reported."""
     pkg = tmp_path / "demo"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("from demo.engine import run\n")
     (pkg / "engine.py").write_text("from demo import helpers\n\ndef run():\n    from demo.catalogue import table\n")
     (pkg / "catalogue.py").write_text("from .helpers import edit\ntable = {}\n")
-    (pkg / "helpers.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from demo.engine import run\n"
-                                    "def edit():\n    pass\n")
+    (pkg / "helpers.py").write_text("def edit():\n    pass\n")
     graph = import_graph(tmp_path, "demo")
     assert graph == {"demo": {"demo.engine"}, "demo.engine": {"demo.helpers", "demo.catalogue"},
                      "demo.catalogue": {"demo.helpers"}, "demo.helpers": set()}
     assert find_cycle(graph) == []
-    (pkg / "helpers.py").write_text("def edit():\n    from demo.engine import run\n")
-    cycle = find_cycle(import_graph(tmp_path, "demo"))
-    assert {"demo.engine", "demo.helpers"} <= set(cycle)
+    for helpers in ("def edit():\n    from demo.engine import run\n",
+                    "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from demo.engine import run\n"):
+        (pkg / "helpers.py").write_text(helpers)
+        cycle = find_cycle(import_graph(tmp_path, "demo"))
+        assert {"demo.engine", "demo.helpers"} <= set(cycle)
