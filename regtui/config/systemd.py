@@ -24,8 +24,8 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 
-__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "env_assignments", "parse_unit", "parse_environment_value",
-           "expand_specifiers"]
+__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "env_assignments", "parse_unit",
+           "parse_environment_value", "expand_specifiers"]
 
 #: System unit search path, highest priority first.
 UNIT_DIRS = (
