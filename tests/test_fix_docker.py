@@ -176,7 +176,7 @@ def test_scheme_named_certs_dir_is_lifted(tmp_path: Path) -> None:
 
 def test_engine_20_10_has_no_validator(tmp_path: Path) -> None:
     """Under a live-looking validator setup, dockerd 20.10 without --validate is reported as unavailable."""
-    from regtui.fixes._validate import RunResult, run_validator
+    from regtui.fixes import RunResult, run_validator
 
     calls = []
 
@@ -191,7 +191,7 @@ def test_engine_20_10_has_no_validator(tmp_path: Path) -> None:
 
 def test_dockerd_validate_runs_on_the_temp_file_and_can_refuse(tmp_path: Path) -> None:
     """With --validate support, a failing validation stops the apply: nothing is written, no backup is kept."""
-    from regtui.fixes._validate import RunResult
+    from regtui.fixes import RunResult
 
     root = make_root(tmp_path, {DJ: '{"registry-mirror": "https://m.example"}\n', DPKG: DOCKER_20})
     from test_fix_kit import find, snapshot

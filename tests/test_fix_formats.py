@@ -9,12 +9,7 @@ import tomllib
 import pytest
 
 from regtui.config import _yaml
-from regtui.fixes import PlanRefused
-from regtui.fixes._dropin import EnvFile, UnitFile
-from regtui.fixes._jsonedit import JsonDoc
-from regtui.fixes._text import decode, encode, unified_diff
-from regtui.fixes._tomledit import TomlDoc
-from regtui.fixes._yamledit import YamlDoc
+from regtui.fixes import EnvFile, JsonDoc, PlanRefused, TomlDoc, UnitFile, YamlDoc, decode, encode, unified_diff
 
 
 # -- JSON -----------------------------------------------------------------------------------

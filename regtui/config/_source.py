@@ -328,7 +328,7 @@ def json_key_lines(text: str) -> dict[KeyPath, int]:
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _split_dotted(s: str) -> list[str] | None:
+def split_dotted(s: str) -> list[str] | None:
     """Split a TOML dotted key (``a."b.c".d``) into parts; ``None`` if it is not a key."""
     parts: list[str] = []
     i, n = 0, len(s)
@@ -367,7 +367,7 @@ def _split_dotted(s: str) -> list[str] | None:
     return parts or None
 
 
-def _key_and_rest(line: str) -> tuple[str, str] | None:
+def key_and_rest(line: str) -> tuple[str, str] | None:
     """Split ``key = value`` at the first ``=`` outside quotes."""
     q = None
     for i, ch in enumerate(line):
@@ -449,7 +449,7 @@ def toml_key_lines(text: str) -> dict[KeyPath, int]:
             continue
         if s.startswith("[["):
             end = s.find("]]")
-            parts = _split_dotted(s[2:end]) if end != -1 else None
+            parts = split_dotted(s[2:end]) if end != -1 else None
             if parts:
                 parent = _resolve_aot(parts[:-1], aot_counts)
                 key = tuple(parent + [parts[-1]])
@@ -461,15 +461,15 @@ def toml_key_lines(text: str) -> dict[KeyPath, int]:
             continue
         if s.startswith("["):
             end = s.find("]")
-            parts = _split_dotted(s[1:end]) if end != -1 else None
+            parts = split_dotted(s[1:end]) if end != -1 else None
             if parts:
                 table = _resolve_aot(parts, aot_counts)
                 lines.setdefault(tuple(table), lineno)
             continue
-        kv = _key_and_rest(s)
+        kv = key_and_rest(s)
         if not kv:
             continue
-        parts = _split_dotted(kv[0])
+        parts = split_dotted(kv[0])
         if not parts:
             continue
         lines.setdefault(tuple(table + parts), lineno)

@@ -53,6 +53,7 @@ __all__ = [
     "KNOWN_KEYS_20_10",
     "KNOWN_KEYS_CURRENT",
     "FLAG_ONLY_KEYS",
+    "STRING_LISTS",
     "Mirror",
     "Flag",
     "Insecurity",
@@ -150,9 +151,10 @@ FLAT_OPTIONS = frozenset({"cluster-store-opts", "default-network-opts", "log-opt
 #: Keys whose nested object is a JSON field (flattened for validation, applied as an object).
 _OBJECT_FIELDS = {"proxies": ("http-proxy", "https-proxy", "no-proxy")}
 
-_STRING_LISTS = {"registry-mirrors", "insecure-registries", "labels", "dns-opts", "dns-search", "storage-opts",
-                 "exec-opts", "hosts", "authorization-plugins", "node-generic-resources", "cdi-spec-dirs", "dns",
-                 "host-gateway-ips", "allow-nondistributable-artifacts"}
+#: daemon.json keys whose value is a list of strings.
+STRING_LISTS = {"registry-mirrors", "insecure-registries", "labels", "dns-opts", "dns-search", "storage-opts",
+                "exec-opts", "hosts", "authorization-plugins", "node-generic-resources", "cdi-spec-dirs", "dns",
+                "host-gateway-ips", "allow-nondistributable-artifacts"}
 _INTS = {"max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "mtu", "shutdown-timeout",
          "network-control-plane-mtu", "network-diagnostic-port", "cpu-rt-period", "cpu-rt-runtime", "oom-score-adjust"}
 _BOOLS = {"debug", "experimental", "live-restore", "iptables", "ip6tables", "ipv6", "icc", "ip-forward",
@@ -679,7 +681,7 @@ def _ignored_key(cfg: DaemonConfig, key: str, value: Any, new_key: str | None) -
                 restart=_restart_for(new_key or key),
                 kind=None if new_key else "manual",
                 params={"key": key, "new_key": new_key, "merge": isinstance(value, list) or bool(
-                    new_key and new_key in _STRING_LISTS), "value": _shown(key, value)}),
+                    new_key and new_key in STRING_LISTS), "value": _shown(key, value)}),
     )
 
 
@@ -700,7 +702,7 @@ def _ignored_parent(cfg: DaemonConfig, key: str, value: dict[str, Any]) -> Findi
 
 
 def _kind_of(key: str) -> str | None:
-    if key in _STRING_LISTS:
+    if key in STRING_LISTS:
         return "list"
     if key in _INTS:
         return "int"

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from regtui import redact
-from regtui.config._source import Parsed, _split_dotted, parse_error, read_toml, value_kind
+from regtui.config._source import Parsed, parse_error, read_toml, split_dotted, value_kind
 from regtui.findings import finding, fix
 from regtui.host import FileText, Host
 from regtui.model import Finding, SourceFile
@@ -257,7 +257,7 @@ def _table_order(text: str) -> list[tuple[str, int]]:
         if not s.startswith("[") or s.startswith("[["):
             continue
         end = s.find("]")
-        parts = _split_dotted(s[1:end]) if end != -1 else None
+        parts = split_dotted(s[1:end]) if end != -1 else None
         if not parts or len(parts) < 2 or parts[0] != "host" or parts[1] == last:
             continue
         last = parts[1]

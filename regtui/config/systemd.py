@@ -24,7 +24,8 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 
-__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "parse_environment_value", "expand_specifiers"]
+__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "env_assignments", "parse_unit",
+           "parse_environment_value", "expand_specifiers"]
 
 #: System unit search path, highest priority first.
 UNIT_DIRS = (
@@ -93,7 +94,7 @@ _UNIT_WHAT = ("systemd logs each of these lines as invalid and ignores it (after
               "the settings up to the next header).")
 
 
-def _parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], list[Finding]]:
+def parse_unit(text: str, path: str, runtime: str) -> tuple[list[_Directive], list[Finding]]:
     """Directives of the ``[Service]`` section; malformed lines are one finding for the file."""
     bad = BadLines(path, runtime, _UNIT_WHAT)
     return _unit_directives(text, bad), bad.findings()
@@ -160,6 +161,28 @@ def parse_environment_value(value: str) -> list[tuple[str, str]] | None:
 _MAX_SHOWN = 100
 
 
+def env_assignments(text: str) -> list[tuple[int, str | None, str | None]]:
+    """(line, key, value) of each line of a ``KEY=VALUE`` environment file, read as systemd reads it:
+    continuations joined, ``export`` allowed, the value unquoted. ``key`` is ``None`` for a line that
+    is not an assignment, ``value`` is ``None`` when the quotes are unbalanced."""
+    out: list[tuple[int, str | None, str | None]] = []
+    for lineno, line in _logical_lines(text):
+        if not line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        if "=" not in line:
+            out.append((lineno, None, None))
+            continue
+        key, raw = line.split("=", 1)
+        raw = raw.strip()
+        try:
+            out.append((lineno, key.strip(), " ".join(shlex.split(raw, posix=True)) if raw else ""))
+        except ValueError:
+            out.append((lineno, key.strip(), None))
+    return out
+
+
 def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[str, str], SourceFile, list[Finding]]:
     """Read a ``KEY=VALUE`` environment file (systemd EnvironmentFile=, k3s ``.env``)."""
     file = host.read(path)
@@ -176,25 +199,14 @@ def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[
         return {}, {}, SourceFile(path, runtime, "environment file", "parse-error", file.decode_error), findings
     # Environment files hold secrets: bad lines are located, never quoted.
     bad = BadLines(path, runtime, "systemd ignores each of these lines.")
-    for lineno, line in _logical_lines(file.text):
-        if not line:
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].strip()
-        if "=" not in line:
+    for lineno, key, val in env_assignments(file.text):
+        if key is None:
             bad.add(lineno, "line is not KEY=VALUE; it is ignored")
-            continue
-        key, raw = line.split("=", 1)
-        key = key.strip()
-        raw = raw.strip()
-        try:
-            parsed = shlex.split(raw, posix=True) if raw else [""]
-            val = " ".join(parsed)
-        except ValueError:
+        elif val is None:
             bad.add(lineno, "unbalanced quotes")
-            continue
-        values[key] = val
-        sources[key] = f"{path}:{lineno}"
+        else:
+            values[key] = val
+            sources[key] = f"{path}:{lineno}"
     findings += bad.findings()
     status = "parse-error" if findings else "ok"
     # The Config panel lists the first variables only: a file of junk must not grow the report with it.

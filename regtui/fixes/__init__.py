@@ -28,11 +28,16 @@ Rules the engine keeps:
 
 from __future__ import annotations
 
+from regtui.fixes._dropin import EnvFile, UnitFile
 from regtui.fixes._engine import (apply, list_backups, plan, preview, recheck, recover, render, restart_command,
                                   run_command, same_finding, undo)
 from regtui.fixes._model import (ApplyRefused, ApplyResult, BackupInfo, Check, CommandStep, FileChange, FixError,
                                  FixPlan, PlanRefused, Preview, UndoRefused, UndoResult, UnsafePath)
-from regtui.fixes._validate import RunResult, Runner, subprocess_runner
+from regtui.fixes._jsonedit import JsonDoc
+from regtui.fixes._text import decode, encode, unified_diff
+from regtui.fixes._tomledit import TomlDoc
+from regtui.fixes._validate import RunResult, Runner, run_validator, subprocess_runner
+from regtui.fixes._yamledit import YamlDoc
 
 __all__ = [
     "plan",
@@ -62,4 +67,14 @@ __all__ = [
     "Runner",
     "RunResult",
     "subprocess_runner",
+    "run_validator",
+    # The format-preserving editors the planners use, and the text codec that keeps a file's encoding.
+    "JsonDoc",
+    "TomlDoc",
+    "YamlDoc",
+    "UnitFile",
+    "EnvFile",
+    "decode",
+    "encode",
+    "unified_diff",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Mapping
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import ManualOnly, PlanRefused, edit_toml, edit_yaml, require
 from regtui.fixes._tomledit import TomlDoc
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import require
 from regtui.fixes._model import CommandStep
 

@@ -7,7 +7,7 @@ import posixpath
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import ManualOnly, PlanRefused, containerd_config, edit_toml, require
 from regtui.fixes._tomledit import TomlDoc
 from regtui.redact import MASK

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import ManualOnly, PlanRefused, edit_json, edit_toml, require
 from regtui.fixes._jsonedit import JsonDoc
 from regtui.fixes._tomledit import TomlDoc, toml_key, toml_value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import (ManualOnly, PlanRefused, copy_file, edit_json, edit_toml, edit_unit,
                                    regular_files, require)
 from regtui.fixes._jsonedit import JsonDoc
@@ -20,7 +20,7 @@ __all__ = ["unknown_key", "ignored_key", "invalid_value", "flag_conflict", "remo
 def _list_keys() -> frozenset[str]:
     from regtui.config import docker
 
-    return frozenset(docker._STRING_LISTS)
+    return frozenset(docker.STRING_LISTS)
 
 
 def _path_of(ctx: Context) -> str:

@@ -11,7 +11,7 @@ import posixpath
 import re
 
 from regtui.fixes._cat_docker import copy_dir
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import ManualOnly, regular_files, require
 
 __all__ = ["rename_dir", "move_contents", "rename_file", "copy_contents"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import ManualOnly, edit_yaml, require
 from regtui.fixes._yamledit import YamlDoc
 

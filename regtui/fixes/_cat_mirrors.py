@@ -8,7 +8,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Context
 from regtui.fixes._helpers import (ManualOnly, PlanRefused, edit_json, edit_toml, edit_yaml, require, split_source,
                                    url_host)
 from regtui.fixes._jsonedit import JsonDoc

@@ -5,8 +5,8 @@ are never edited. Go reads these variables once, so each fix needs a daemon rest
 
 from __future__ import annotations
 
+from regtui.fixes._context import Context
 from regtui.fixes._dropin import dropin_path
-from regtui.fixes._engine import Context
 from regtui.fixes._helpers import (UNITS, ManualOnly, edit_env, edit_json, edit_unit, require, runtime_view,
                                    split_source)
 

@@ -105,7 +105,7 @@ class UnitFile(_LineFile):
 
     def environment(self) -> dict[str, str]:
         """Variables this file's ``[Service]`` ``Environment=`` lines set (empty assignment resets)."""
-        directives, problems = systemd._parse_unit(self.text(), self.path, "regtui")
+        directives, problems = systemd.parse_unit(self.text(), self.path, "regtui")
         if problems:
             raise PlanRefused(f"{self.path}: the edited file does not parse ({problems[0].title})")
         env: dict[str, str] = {}
@@ -123,7 +123,7 @@ class UnitFile(_LineFile):
 
     def exec_start(self) -> list[str] | None:
         """The argv of the last ``ExecStart=`` in this file (``[]`` after a reset, ``None`` when unset)."""
-        directives, _ = systemd._parse_unit(self.text(), self.path, "regtui")
+        directives, _ = systemd.parse_unit(self.text(), self.path, "regtui")
         argv: list[str] | None = None
         for d in directives:
             if d.key == "ExecStart":
@@ -195,18 +195,12 @@ class EnvFile(_LineFile):
     def values(self) -> dict[str, str]:
         """Variables as :func:`regtui.config.systemd.env_file` reads them."""
         out: dict[str, str] = {}
-        for _, line in systemd._logical_lines(self.text()):
-            if not line:
+        for _, key, value in systemd.env_assignments(self.text()):
+            if key is None:
                 continue
-            if line.startswith("export "):
-                line = line[len("export "):].strip()
-            if "=" not in line:
-                continue
-            key, raw = line.split("=", 1)
-            try:
-                out[key.strip()] = " ".join(shlex.split(raw.strip(), posix=True)) if raw.strip() else ""
-            except ValueError:
-                raise PlanRefused(f"{self.path}: unbalanced quotes; edit it by hand") from None
+            if value is None:
+                raise PlanRefused(f"{self.path}: unbalanced quotes; edit it by hand")
+            out[key] = value
         return out
 
     def _line_of(self, name: str) -> int | None:

@@ -7,8 +7,8 @@ import posixpath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from regtui.fixes._context import Context, ManualOnly
 from regtui.fixes._dropin import EnvFile, UnitFile
-from regtui.fixes._engine import Context, ManualOnly
 from regtui.fixes._jsonedit import JsonDoc
 from regtui.fixes._model import PlanRefused
 from regtui.fixes._tomledit import TomlDoc

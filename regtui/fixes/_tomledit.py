@@ -16,7 +16,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Array, InlineTable, Table, Whitespace
 
-from regtui.config._source import _split_dotted
+from regtui.config._source import split_dotted
 from regtui.fixes._model import KeyPathLookup, PlanRefused
 
 __all__ = ["TomlDoc", "toml_value", "toml_key"]
@@ -46,7 +46,7 @@ def _header(line: str) -> tuple[list[str], bool] | None:
     end = body.find("]]" if aot else "]")
     if end == -1:
         return None
-    parts = _split_dotted(body[:end])
+    parts = split_dotted(body[:end])
     return (parts, aot) if parts else None
 
 
@@ -216,7 +216,7 @@ class TomlDoc(KeyPathLookup):
 
     def rename_key(self, path: tuple[Any, ...], new_key: str) -> None:
         """Rename a ``key = value`` in place (on its own line; tables use :meth:`rename_table`)."""
-        from regtui.config._source import _key_and_rest, toml_key_lines
+        from regtui.config._source import key_and_rest, toml_key_lines
 
         path = tuple(path)
         line_no = toml_key_lines(self._text).get(path)
@@ -227,8 +227,8 @@ class TomlDoc(KeyPathLookup):
             raise PlanRefused(f"{new_key!r} is already set next to {path[-1]!r}; keep one of them by hand")
         lines = self._text.splitlines(keepends=True)
         raw = lines[line_no - 1]
-        split = _key_and_rest(raw)
-        parts = _split_dotted(split[0]) if split else None
+        split = key_and_rest(raw)
+        parts = split_dotted(split[0]) if split else None
         if not split or not parts or parts[-1] != path[-1]:
             raise PlanRefused(f"{'.'.join(map(str, path))}: cannot find the key on line {line_no}; edit it by hand")
         lead = raw[: len(raw) - len(raw.lstrip())]

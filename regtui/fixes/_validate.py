@@ -104,7 +104,7 @@ def reparse(path: str, data: bytes | None) -> Check | None:
         elif kind == "unit":
             from regtui.config import systemd
 
-            _, problems = systemd._parse_unit(text, path, "regtui")
+            _, problems = systemd.parse_unit(text, path, "regtui")
             if problems:
                 return Check(name, "failed", problems[0].title)
         elif kind == "env":

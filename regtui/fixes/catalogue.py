@@ -49,6 +49,10 @@ clock.skew, clock.unsynchronized
 ==================================  ==========================================================
 
 Anything else is ``manual``: the steps and the evidence, nothing written.
+
+This module is the one registration list: it imports the planner modules (``_cat_*``), which
+import only the planning context, the helpers and the editors, and the engine reads
+:func:`planner_for`; so the engine sits above the planners and nothing imports back up.
 """
 
 from __future__ import annotations
@@ -64,13 +68,11 @@ from regtui.fixes import _cat_files as files
 from regtui.fixes import _cat_k3s as k3s
 from regtui.fixes import _cat_mirrors as mirrors
 from regtui.fixes import _cat_proxy as proxy
-from regtui.fixes._engine import Context
+from regtui.fixes._context import Planner
 from regtui.fixes._validate import file_kind
 from regtui.model import Finding
 
 __all__ = ["planner_for", "COMMAND_CODES", "CA_CODES"]
-
-Planner = Callable[[Context], None]
 
 #: Codes whose fix is a command.
 COMMAND_CODES = ("config.permission", "config.not-applied", "proxy.not-applied", "clock.skew", "clock.unsynchronized")

@@ -57,8 +57,8 @@ class EngineFixes:
 
     def __init__(self) -> None:
         self._mod: Any = None
-        # The package's public names, or its engine module while the package has no __init__ yet.
-        for name in ("regtui.fixes", "regtui.fixes._engine"):
+        # The fix package's public names (a build without it falls back to the finding's own words).
+        for name in ("regtui.fixes",):
             try:
                 mod = importlib.import_module(name)
             except ModuleNotFoundError:
