@@ -352,9 +352,13 @@ class Authorizer:
 
     async def _fetch_token(self, cred: Credential | None, challenge: Challenge, scope: str) -> _Token:
         realm = challenge.params["realm"]
-        if urlsplit(realm).scheme not in ("http", "https"):
+        try:
+            scheme = urlsplit(realm).scheme
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            scheme = "(unparseable)"
+        if scheme not in ("http", "https"):
             self._fail("failed", "bad-realm", realm, f"the token realm {display_url(realm)!r} is not an http(s) URL",
-                       f"unsupported protocol scheme {urlsplit(realm).scheme!r}", None)
+                       f"unsupported protocol scheme {scheme!r}", None)
         self.realm_urls.append(realm)
         form = self._form(challenge, scope)
         if cred is not None and cred.kind == "identitytoken":

@@ -15,7 +15,9 @@ whole. A download:
 - reports its bytes so far through a progress callback (at most every 50 ms, and at the end);
 - is never killed for being slow, only for stalling: fewer than :data:`STALL_BYTES` (64 KiB)
   in any window of ``--timeout`` seconds (the read timeout) is a ``stalled`` failure (a 1 byte/s
-  drip ends after one window, a layer arriving at 100 KiB/s does not), retried like a timeout.
+  drip ends after one window, a layer arriving at 100 KiB/s does not). An attempt that timed
+  out or stalled is retried once (:data:`MAX_TIMED_OUT`), so a peer that stops sending costs
+  about two read timeouts per blob, not one per allowed attempt.
 
 Timings: every request of the download (first try, redirects, resumes) is traced; the phases are
 summed and the time between requests (token fetches, backoff) counts as waiting (``ttfb``), so
@@ -41,7 +43,7 @@ from regtui.registry.errors import Failure, RegistryError, classify_exception, d
 from regtui.registry.manifest import Descriptor, new_hasher
 
 __all__ = ["BlobSink", "NullSink", "FileSink", "discard_partials", "BlobResult", "download_blob", "Progress",
-           "is_transient", "BACKOFF_BASE", "BACKOFF_CAP", "STALL_BYTES"]
+           "is_transient", "BACKOFF_BASE", "BACKOFF_CAP", "STALL_BYTES", "MAX_TIMED_OUT"]
 
 #: First backoff delay (seconds); doubled per attempt up to :data:`BACKOFF_CAP`.
 BACKOFF_BASE = 0.2
@@ -49,6 +51,8 @@ BACKOFF_CAP = 2.0
 #: A blob body must bring at least this many bytes per read-timeout window, or it has stalled
 #: (64 KiB per 5 s by default: far below any usable link, far above a drip).
 STALL_BYTES = 64 * 1024
+#: Attempts of one blob that may end in a timeout or a stall before the download gives up.
+MAX_TIMED_OUT = 2
 _PROGRESS_INTERVAL = 0.05
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _TRANSIENT_KINDS = ("timeout", "reset", "closed", "error", "short-body", "stalled")
@@ -260,7 +264,8 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
         result.retries.append({"attempt": result.attempts, "phase": failure.phase, "kind": failure.kind,
                                "message": failure.message, "bytes_so_far": offset, "status": failure.status})
         result.failure = failure
-        if not is_transient(failure) or result.attempts >= max_attempts:
+        timed_out = sum(1 for r in result.retries if r["kind"] in ("timeout", "stalled"))
+        if not is_transient(failure) or result.attempts >= max_attempts or timed_out >= MAX_TIMED_OUT:
             break
         delay = min(BACKOFF_CAP, backoff_base * (2 ** (result.attempts - 1)))
         result.waited_ms += delay * 1000
