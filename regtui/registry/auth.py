@@ -403,7 +403,7 @@ class Authorizer:
             f = exc.failure
             failure = Failure("auth", f.kind, f"token server {display_url(url)} failed: {f.message}", f.go_error,
                               url=display_url(url), status=f.status, timed_out=f.timed_out,
-                              details={"token_server_phase": f.phase})
+                              details={**f.details, "token_server_phase": f.phase})
             out = self._out()
             out.status, out.detail, out.failure = "failed", failure.message, failure
             raise RegistryError(failure) from None

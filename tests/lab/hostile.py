@@ -418,7 +418,8 @@ def run_measured(argv: list[str], *, env: dict[str, str], cap: float) -> Measure
     with tempfile.NamedTemporaryFile(prefix="rusage-", suffix=".json", delete=False) as fh:
         result_file = fh.name
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, result_file, *argv], env=env,
+    # cwd "/": ``python3 -m`` puts the working directory first on sys.path, ahead of PYTHONPATH.
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, result_file, *argv], env=env, cwd="/",
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=cap)
