@@ -117,7 +117,7 @@ def test_drip_error_body(image: OciImage, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["pull", "check"])
-def test_drip_blob(image: OciImage, tmp_path: Path, command: str, ) -> None:
+def test_drip_blob(image: OciImage, tmp_path: Path, command: str) -> None:
     """A layer dripped a byte at a time stalls (fewer than 64 KiB per --timeout window): pull.failed (blob, stalled)."""
     failure = pull_failure("drip-blob", command, image, tmp_path, "blob", ("stalled",))
     assert failure["timed_out"] and 0 < failure["details"]["bytes_received"] < 64 * 1024
@@ -147,7 +147,7 @@ def test_endless_blob(image: OciImage, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", ["pull", "check"])
 def test_short_manifest(image: OciImage, tmp_path: Path, command: str) -> None:
-    """A manifest shorter than its Content-Length, connection held: pull.failed (http, timeout) with the bytes received."""
+    """A manifest shorter than its Content-Length, held open: pull.failed (http, timeout) with the bytes received."""
     failure = pull_failure("short-manifest", command, image, tmp_path, "http", ("timeout", "deadline"))
     assert failure["details"]["bytes_received"] > 0
 
@@ -173,8 +173,12 @@ def test_self_referencing_index(image: OciImage, tmp_path: Path) -> None:
 
 def test_absurd_retry_after(image: OciImage, tmp_path: Path) -> None:
     """429 with Retry-After of a billion seconds is reported, not waited for: pull.failed (429) and auth.rate-limited."""
-    failure = pull_failure("retry-after", "pull", image, tmp_path, "manifest", ("status", "rate-limited", "toomanyrequests"))
-    assert failure["status"] == 429
+    measured, report, _ = run("retry-after", "pull", image, tmp_path)
+    assert measured.returncode == 1
+    failed = errors(report)["pull.failed"]["evidence"]["failure"]
+    assert failed["phase"] == "manifest" and failed["status"] == 429, failed
+    limited = [f for f in report["findings"] if f["code"] == "auth.rate-limited"]
+    assert limited and limited[0]["evidence"]["retry_after"] == "1000000000", limited
 
 
 def test_malformed_challenge(image: OciImage, tmp_path: Path) -> None:

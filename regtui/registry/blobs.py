@@ -283,7 +283,7 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
 
 async def _moving(response: httpx.Response, window: float, url: str,
                   so_far: Callable[[], int]) -> AsyncIterator[bytes]:
-    """The raw body of ``response``; raises ``_Abort`` (``stalled``) when a ``window`` brings fewer than :data:`STALL_BYTES`."""
+    """The raw body of ``response``; ``_Abort`` (``stalled``) when a ``window`` brings under :data:`STALL_BYTES`."""
     loop = asyncio.get_running_loop()
     chunks = response.aiter_raw().__aiter__()
     window_end, got = loop.time() + window, 0

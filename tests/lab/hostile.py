@@ -295,8 +295,8 @@ class HostileRegistry:
                 "WWW-Authenticate": f'Bearer realm="{token_realm}",service="hostile",scope="repository:lab/app:pull"'},
                 method=req.method)
         if case == "malformed-challenge":
-            return await self._send(writer, 401, b"", {"WWW-Authenticate": 'Bearer realm="http://[::1,, ="=,\x7f scope'},
-                                    method=req.method)
+            challenge = 'Bearer realm="http://[::1,, ="=,\x7f scope'
+            return await self._send(writer, 401, b"", {"WWW-Authenticate": challenge}, method=req.method)
         if path == "/v2/":
             if case == "drip-ping":
                 body = b"{}" + b" " * 1024
