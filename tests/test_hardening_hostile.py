@@ -15,6 +15,7 @@ import pytest
 
 from lab.hostile import SLOW_RATE, HostileRegistry, Measured, clean_env, hostile_root, regtui_argv, run_measured
 from lab.images import OciImage, build_oci_layout
+from lab.pullroots import LAB_CONTAINERD_VERSION, containerd_root
 
 TIMEOUT = 1.0
 #: Wall-time bound of one run: 15 x ``--timeout`` (the drip cases need about 3-7 s).
@@ -114,6 +115,23 @@ def test_drip_error_body(image: OciImage, tmp_path: Path) -> None:
     """A 404 whose error body drips ends at the exchange deadline: pull.failed (manifest, deadline, status kept)."""
     failure = deadline_failure("drip-error", "pull", image, tmp_path, "manifest")
     assert failure["details"]["http_status"] == 404
+
+
+def test_drip_manifest_on_mirror(image: OciImage, tmp_path: Path) -> None:
+    """A containerd mirror that drips its manifest is cut at the deadline: mirror.unreachable (manifest, deadline)."""
+    with HostileRegistry("drip-manifest", image.layout_dir) as reg:
+        upstream = f"{reg.ADDRESSES[1]}:{reg.ports[1]}"
+        containerd_root(tmp_path / "root", upstream, server=f"http://{upstream}", mirrors=[{"url": reg.url}])
+        argv = regtui_argv("check", tmp_path / "root", f"{upstream}/lab/app:latest", TIMEOUT)
+        argv[argv.index("docker")] = "containerd"
+        argv += ["--containerd-version", LAB_CONTAINERD_VERSION, "--no-pull"]
+        measured = run_measured(argv, env=clean_env(str(Path(__file__).parents[1])), cap=CAP)
+    assert not measured.killed and measured.wall < BOUND, measured.wall
+    assert measured.returncode == 0 and 0 < measured.maxrss_mib < RSS_MIB  # warnings only: the mirror is skipped
+    found = [f for f in json.loads(measured.stdout)["findings"] if f["code"] == "mirror.unreachable"]
+    assert len(found) == 1 and found[0]["subject"] == reg.host_port, found
+    evidence = found[0]["evidence"]
+    assert evidence["phase"] == "manifest" and evidence["kind"] == "deadline" and evidence["timed_out"], evidence
 
 
 @pytest.mark.parametrize("command", ["pull", "check"])
