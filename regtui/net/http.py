@@ -161,6 +161,15 @@ class Timeouts:
     connect: float = 5.0
     read: float = 5.0
 
+    @property
+    def exchange(self) -> float:
+        """Overall deadline of one request, from its first byte out to the last byte of a bounded body.
+
+        Connect (TCP and TLS), one read timeout to the answer and one more for the body: a server
+        that drips its headers or a manifest byte by byte is cut off here, not after hours.
+        """
+        return self.connect + 2 * self.read
+
     def as_httpx(self) -> httpx.Timeout:
         """httpx form: connect (TCP and TLS), read/write per chunk, pool wait."""
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect + self.read)

@@ -352,9 +352,13 @@ class Authorizer:
 
     async def _fetch_token(self, cred: Credential | None, challenge: Challenge, scope: str) -> _Token:
         realm = challenge.params["realm"]
-        if urlsplit(realm).scheme not in ("http", "https"):
+        try:
+            scheme = urlsplit(realm).scheme
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            scheme = "(unparseable)"
+        if scheme not in ("http", "https"):
             self._fail("failed", "bad-realm", realm, f"the token realm {display_url(realm)!r} is not an http(s) URL",
-                       f"unsupported protocol scheme {urlsplit(realm).scheme!r}", None)
+                       f"unsupported protocol scheme {scheme!r}", None)
         self.realm_urls.append(realm)
         form = self._form(challenge, scope)
         if cred is not None and cred.kind == "identitytoken":
@@ -399,7 +403,7 @@ class Authorizer:
             f = exc.failure
             failure = Failure("auth", f.kind, f"token server {display_url(url)} failed: {f.message}", f.go_error,
                               url=display_url(url), status=f.status, timed_out=f.timed_out,
-                              details={"token_server_phase": f.phase})
+                              details={**f.details, "token_server_phase": f.phase})
             out = self._out()
             out.status, out.detail, out.failure = "failed", failure.message, failure
             raise RegistryError(failure) from None

@@ -12,7 +12,12 @@ whole. A download:
   answers 200 is hashed again from the start);
 - never retries what will not change: a digest mismatch, 401/403/404/429 (Docker's
   ``DoNotRetry`` list), TLS or DNS failures;
-- reports its bytes so far through a progress callback (at most every 50 ms, and at the end).
+- reports its bytes so far through a progress callback (at most every 50 ms, and at the end);
+- is never killed for being slow, only for stalling: fewer than :data:`STALL_BYTES` (64 KiB)
+  in any window of ``--timeout`` seconds (the read timeout) is a ``stalled`` failure (a 1 byte/s
+  drip ends after one window, a layer arriving at 100 KiB/s does not). An attempt that timed
+  out or stalled is retried once (:data:`MAX_TIMED_OUT`), so a peer that stops sending costs
+  about two read timeouts per blob, not one per allowed attempt.
 
 Timings: every request of the download (first try, redirects, resumes) is traced; the phases are
 summed and the time between requests (token fetches, backoff) counts as waiting (``ttfb``), so
@@ -27,7 +32,8 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, AsyncIterator, Callable, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -37,14 +43,19 @@ from regtui.registry.errors import Failure, RegistryError, classify_exception, d
 from regtui.registry.manifest import Descriptor, new_hasher
 
 __all__ = ["BlobSink", "NullSink", "FileSink", "discard_partials", "BlobResult", "download_blob", "Progress",
-           "is_transient", "BACKOFF_BASE", "BACKOFF_CAP"]
+           "is_transient", "BACKOFF_BASE", "BACKOFF_CAP", "STALL_BYTES", "MAX_TIMED_OUT"]
 
 #: First backoff delay (seconds); doubled per attempt up to :data:`BACKOFF_CAP`.
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 2.0
+#: A blob body must bring at least this many bytes per read-timeout window, or it has stalled
+#: (64 KiB per 5 s by default: far below any usable link, far above a drip).
+STALL_BYTES = 64 * 1024
+#: Attempts of one blob that may end in a timeout or a stall before the download gives up.
+MAX_TIMED_OUT = 2
 _PROGRESS_INTERVAL = 0.05
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-_TRANSIENT_KINDS = ("timeout", "reset", "closed", "error", "short-body")
+_TRANSIENT_KINDS = ("timeout", "reset", "closed", "error", "short-body", "stalled")
 _TRANSIENT_STATUS = (408, 500, 502, 503, 504)
 
 #: ``(digest, bytes so far, size)``
@@ -223,7 +234,7 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
                 else:
                     raise _Abort(_as_blob_failure(status_failure(response.status_code, url, exchange.body, phase="blob",
                                                                  headers=response.headers)))
-                async for chunk in response.aiter_raw():
+                async for chunk in _moving(response, session.timeouts.read, url, lambda: offset):
                     if offset + len(chunk) > desc.size:
                         result.received += len(chunk)
                         raise _Abort(_mismatch(url, desc, f"the server sent more than the {desc.size} bytes the "
@@ -253,7 +264,8 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
         result.retries.append({"attempt": result.attempts, "phase": failure.phase, "kind": failure.kind,
                                "message": failure.message, "bytes_so_far": offset, "status": failure.status})
         result.failure = failure
-        if not is_transient(failure) or result.attempts >= max_attempts:
+        timed_out = sum(1 for r in result.retries if r["kind"] in ("timeout", "stalled"))
+        if not is_transient(failure) or result.attempts >= max_attempts or timed_out >= MAX_TIMED_OUT:
             break
         delay = min(BACKOFF_CAP, backoff_base * (2 ** (result.attempts - 1)))
         result.waited_ms += delay * 1000
@@ -267,6 +279,32 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
     result.hops = len(hops)
     result.timings = sum_timings(hops, result.started, result.ended)
     return result
+
+
+async def _moving(response: httpx.Response, window: float, url: str,
+                  so_far: Callable[[], int]) -> AsyncIterator[bytes]:
+    """The raw body of ``response``; ``_Abort`` (``stalled``) when a ``window`` brings under :data:`STALL_BYTES`."""
+    loop = asyncio.get_running_loop()
+    chunks = response.aiter_raw().__aiter__()
+    window_end, got = loop.time() + window, 0
+    while True:
+        try:
+            async with asyncio.timeout_at(window_end):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            host = urlsplit(url).netloc
+            raise _Abort(Failure("blob", "stalled", f"{host} sent {got} bytes in {window:g} s (fewer than "
+                                 f"{STALL_BYTES // 1024} KiB): the blob download stalled after {so_far()} bytes "
+                                 "(blob phase)", "context deadline exceeded", url=display_url(url), status=None,
+                                 timed_out=True, details={"endpoint": host, "phase": "blob",
+                                                          "bytes_received": so_far(), "window_s": window,
+                                                          "window_bytes": got, "min_bytes": STALL_BYTES})) from None
+        got += len(chunk)
+        if got >= STALL_BYTES:
+            window_end, got = loop.time() + window, 0
+        yield chunk
 
 
 def _range_start(response: httpx.Response) -> int | None:

@@ -14,12 +14,19 @@ that host, and the runtime's Accept list. It:
   decision and TLS inputs;
 - notes ``Date`` headers (for the clock panel) and ``ratelimit-*`` headers;
 - never buffers a body it was not asked to: error bodies are read up to 64 KiB, manifests up
-  to 4 MiB, blobs are streamed by the caller.
+  to 4 MiB, blobs are streamed by the caller;
+- gives every request an overall deadline (:attr:`~regtui.net.http.Timeouts.exchange`) from the
+  request to its headers and, for a body it reads itself (ping, token, error, manifest), to the
+  last byte: a server that drips bytes ends in a ``deadline`` failure naming the endpoint, the
+  phase and the bytes received. Streamed blob bodies are guarded by a throughput rule instead
+  (:mod:`regtui.registry.blobs`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -39,7 +46,7 @@ from regtui.registry.auth import MAX_TOKEN_RESPONSE, Authorizer, CredentialLooku
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
 from regtui.registry.manifest import ACCEPT, MAX_MANIFEST_BYTES
 
-__all__ = ["Hop", "Exchange", "Session", "MAX_REDIRECTS", "ERROR_BODY_LIMIT", "sum_timings"]
+__all__ = ["Hop", "Exchange", "Session", "MAX_REDIRECTS", "ERROR_BODY_LIMIT", "sum_timings", "deadline_failure"]
 
 #: Redirects followed before giving up (Go's http.Client stops after 10).
 MAX_REDIRECTS = 10
@@ -67,6 +74,8 @@ class Hop:
     """``time.monotonic()`` at the start."""
     tls: dict[str, Any] | None = None
     """The TLS session the response came over: version, cipher, the server certificate's SHA-256."""
+    deadline: float | None = None
+    """Event-loop time by which this request's bounded body must be read whole."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -140,6 +149,17 @@ def _netloc(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{host}:{port}" if port else host
+
+
+def deadline_failure(url: str, phase: str, received: int, seconds: float, status: int | None = None,
+                     what: str = "answer") -> Failure:
+    """The failure of a request whose ``what`` did not arrive whole within its overall deadline."""
+    host = _netloc(url)
+    return Failure(phase, "deadline", f"{host} did not send the whole {what} within {seconds:g} s "
+                   f"({phase} phase, {received} bytes of body received)",
+                   "context deadline exceeded", url=display_url(url), timed_out=True,
+                   details={"endpoint": host, "phase": phase, "bytes_received": received, "deadline_s": seconds,
+                            **({"http_status": status} if status is not None else {})})
 
 
 def _redirect_target(current: str, location: str) -> str | None:
@@ -285,12 +305,17 @@ class Session:
         token: contextvars.Token[Any] = current_recorder(rec)
         hop = Hop(method, display_url(url), _netloc(url), None, PhaseTimings(None, None, None, 0, 0, 0),
                   proxy=decision.proxy, authorization_sent="Authorization" in headers, started=rec.start)
+        hop.deadline = asyncio.get_running_loop().time() + self.timeouts.exchange
         try:
             request = client.build_request(method, url, headers=headers, data=form,
                                            extensions=rec.extensions(self.timeouts))
-            response = await client.send(request, stream=True)
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # InvalidURL: a hostile Location
-            hop.failure = classify_exception(exc, url, events=rec.events, peer=rec.peer, proxy=decision.proxy)
+            async with asyncio.timeout_at(hop.deadline):  # headers dripped byte by byte stop here
+                response = await client.send(request, stream=True)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, TimeoutError) as exc:  # InvalidURL: a hostile Location
+            if isinstance(exc, TimeoutError):
+                hop.failure = deadline_failure(url, "http", 0, self.timeouts.exchange, what="response headers")
+            else:
+                hop.failure = classify_exception(exc, url, events=rec.events, peer=rec.peer, proxy=decision.proxy)
             hop.timings, hop.peer = rec.finish(), rec.peer
             self._keep(hop)
             if kind:
@@ -306,18 +331,33 @@ class Session:
         self._observe(response)
         return response, hop, rec, decision
 
-    async def read_capped(self, response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-        """Up to ``limit`` bytes of the body; ``(body, truncated)``. The response is closed."""
+    async def read_capped(self, response: httpx.Response, limit: int, *, deadline: float | None = None,
+                          phase: str = "http", what: str = "body") -> tuple[bytes, bool]:
+        """Up to ``limit`` bytes of the body; ``(body, truncated)``. The response is closed.
+
+        ``deadline`` (event-loop time, default one :attr:`Timeouts.exchange` from now) bounds the
+        whole read: past it a :class:`RegistryError` with a ``deadline`` failure is raised. A
+        transport error is re-raised with the bytes received so far in ``regtui_received``.
+        """
         chunks: list[bytes] = []
         size = 0
         truncated = False
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.timeouts.exchange
         try:
-            async for chunk in response.aiter_raw():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    truncated = True
-                    break
+            async with asyncio.timeout_at(deadline):
+                async for chunk in response.aiter_raw():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        truncated = True
+                        break
+        except TimeoutError:
+            raise RegistryError(deadline_failure(str(response.request.url), phase, size, self.timeouts.exchange,
+                                                 response.status_code, what)) from None
+        except httpx.HTTPError as exc:
+            exc.regtui_received = size  # type: ignore[attr-defined]
+            raise
         finally:
             await response.aclose()
         return b"".join(chunks)[: limit + 1 if truncated else size], truncated
@@ -327,9 +367,14 @@ class Session:
         response, hop, rec, decision = await self._send_once(method, url, {"User-Agent": "regtui", **headers}, form,
                                                              kind="token-realm")
         try:
-            body, _ = await self.read_capped(response, MAX_TOKEN_RESPONSE)
+            body, _ = await self.read_capped(response, MAX_TOKEN_RESPONSE, deadline=hop.deadline, phase="auth",
+                                             what="token answer")
+        except RegistryError as err:
+            hop.failure = err.failure
+            raise
         except httpx.HTTPError as exc:
-            hop.failure = classify_exception(exc, url, events=rec.events, peer=rec.peer, proxy=decision.proxy)
+            hop.failure = _with_received(classify_exception(exc, url, events=rec.events, peer=rec.peer,
+                                                            proxy=decision.proxy), exc)
             raise RegistryError(hop.failure) from None
         finally:
             hop.timings = rec.finish()
@@ -381,11 +426,11 @@ class Session:
             status = response.status_code
             if status == 401 and auth_rounds < 3:
                 auth_rounds += 1
-                body, _ = await self._drain(response, hop, rec)
+                body, _ = await self._drain(response, hop, rec, what="401 answer")
                 await self.authorizer.handle(netloc, response, self.scope, sent_auth="Authorization" in sent)
                 continue
             if status in _REDIRECTS and response.headers.get("location"):
-                await self._drain(response, hop, rec)
+                await self._drain(response, hop, rec, what="redirect answer")
                 redirects += 1
                 target = _redirect_target(current, response.headers["location"][:8192])
                 if redirects > MAX_REDIRECTS or target is None:
@@ -404,7 +449,9 @@ class Session:
             if stream and 200 <= status < 300:
                 self._keep(hop)
                 return exchange
-            body, truncated = await self._drain(response, hop, rec, limit if 200 <= status < 300 else ERROR_BODY_LIMIT)
+            ok = 200 <= status < 300
+            body, truncated = await self._drain(response, hop, rec, limit if ok else ERROR_BODY_LIMIT,
+                                                phase=phase, what="body" if ok else "error body")
             if truncated and 200 <= status < 300:
                 raise RegistryError(Failure(phase, "too-large", f"response body larger than {limit} bytes",
                                             f"content at {display_url(current)} exceeds the limit of {limit} bytes",
@@ -413,11 +460,17 @@ class Session:
             return exchange
 
     async def _drain(self, response: httpx.Response, hop: Hop, rec: TraceRecorder,
-                     limit: int = ERROR_BODY_LIMIT) -> tuple[bytes, bool]:
+                     limit: int = ERROR_BODY_LIMIT, *, phase: str = "http", what: str = "body") -> tuple[bytes, bool]:
         try:
-            body, truncated = await self.read_capped(response, limit)
+            body, truncated = await self.read_capped(response, limit, deadline=hop.deadline, phase=phase, what=what)
+        except RegistryError as err:
+            hop.failure = err.failure
+            hop.timings = rec.finish()
+            self._keep(hop)
+            raise
         except httpx.HTTPError as exc:
-            hop.failure = classify_exception(exc, str(response.request.url), events=rec.events, peer=rec.peer)
+            hop.failure = _with_received(classify_exception(exc, str(response.request.url), events=rec.events,
+                                                            peer=rec.peer), exc)
             hop.timings = rec.finish()
             self._keep(hop)
             raise RegistryError(hop.failure) from None
@@ -435,7 +488,7 @@ class Session:
         started = time.monotonic()
         response, hop, rec, _ = await self._send_once("GET", url, {"User-Agent": "regtui", "Accept-Encoding": "identity"})
         exchange = Exchange(response, [hop], started, rec, url)
-        exchange.body, _ = await self._drain(response, hop, rec)
+        exchange.body, _ = await self._drain(response, hop, rec, what="ping answer")
         return exchange
 
     async def manifest(self, reference: str, method: str = "GET") -> Exchange:
@@ -450,3 +503,11 @@ class Session:
             raise RegistryError(status_failure(status, url, exchange.body, phase="manifest",
                                                headers=exchange.response.headers))
         return exchange
+
+
+def _with_received(failure: Failure, exc: BaseException) -> Failure:
+    """``failure`` with the body bytes received before ``exc`` (set by :meth:`Session.read_capped`) in its details."""
+    received = getattr(exc, "regtui_received", None)
+    if received is None:
+        return failure
+    return dataclasses.replace(failure, details={**failure.details, "bytes_received": received})

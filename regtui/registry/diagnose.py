@@ -95,7 +95,7 @@ def endpoint_findings(route: Route, ep: Endpoint, failure: Failure, *, runtime_e
         )]
     if ep.role != "mirror":
         return []
-    if is_transport(failure):
+    if is_transport(failure) or failure.kind in ("deadline", "stalled"):  # an answer that never ends
         wait = ""
         if failure.timed_out:
             wait = f" Each pull waits {timeout_s:g} s for it first." if timeout_s else " Each pull waits for its timeout first."
