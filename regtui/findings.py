@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from regtui import redact
 from regtui.model import Finding, FixRef
 
-__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe"]
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "assign_ids"]
 
 
 @dataclass(frozen=True)
@@ -336,4 +336,22 @@ def dedupe(findings: list[Finding]) -> list[Finding]:
         if key not in seen:
             seen.add(key)
             out.append(f)
+    return out
+
+
+def assign_ids(findings: list[Finding]) -> list[Finding]:
+    """The findings with a stable ``id`` each: ``code@subject`` plus ``#runtime``, and ``~N`` when that repeats.
+
+    The id depends only on the finding itself and on the findings before it with the same base,
+    so one host checked twice gives the same ids (verdict chains and scripts refer to them).
+    """
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out: list[Finding] = []
+    for f in findings:
+        base = fix_id(f.code, f.subject, f.runtime or "")
+        n = seen.get(base, 0) + 1
+        seen[base] = n
+        out.append(replace(f, id=base if n == 1 else f"{base}~{n}"))
     return out
