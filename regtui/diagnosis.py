@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from regtui.model import Cause, Finding, Route, Verdict
 
-__all__ = ["diagnose", "reconcile", "independent", "STOPPING_CODES", "PHASE_WORDS", "SYMBOLS"]
+__all__ = ["diagnose", "reconcile", "independent", "name_components", "STOPPING_CODES", "PHASE_WORDS", "SYMBOLS"]
 
 #: Config codes that stop a runtime (daemon, CRI plugin, or registries.conf loading) when they are errors.
 STOPPING_CODES = ("config.parse-error", "config.unknown-key", "config.flag-conflict", "config.invalid-value",
@@ -247,7 +247,7 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
         if found is not None:
             return found, between
     if phase in ("dns",) or kind == "nxdomain":
-        found = _pick(here, ("dns.nxdomain", "dns.timeout"))
+        found = _pick(here, ("dns.timeout", "dns.nxdomain") if kind == "timeout" else ("dns.nxdomain", "dns.timeout"))
         if found is not None:
             return found, between
     if phase == "tls" and kind not in ("http-to-https", "https-to-http"):
@@ -564,3 +564,42 @@ def independent(findings: list[Finding], verdicts: list[Verdict]) -> list[str]:
     """Ids of the error findings no verdict's chain explains (each is a problem of its own)."""
     chained = {i for v in verdicts for i in v.chain}
     return [f.id for f in findings if f.severity == "error" and f.id and f.id not in chained]
+
+
+_COMPONENTS = {"proxy": "the proxy", "dns": "the resolver", "clock": "this host's clock"}
+
+
+def name_components(findings: list[Finding], verdicts: list[Verdict]) -> list[Finding]:
+    """Rules for the symptom at the head of a failing verdict's chain (``pull.failed``).
+
+    A failure that comes from the proxy, the resolver or the clock names that component (the
+    error the runtime shows is often about the registry); and the symptom's fix points at the
+    cause's fix instead of a generic "fix the cause".
+    """
+    by_id = {f.id: f for f in findings}
+    amended: dict[str, Finding] = {}
+    for v in verdicts:
+        if v.status != "fails" or v.cause is None or not v.chain:
+            continue
+        cause, head = by_id.get(v.cause.finding), by_id.get(v.chain[0])
+        if cause is None or head is None or head is cause or head.code != "pull.failed":
+            continue
+        panel = v.cause.code.split(".", 1)[0]
+        title, detail, evidence = head.title, head.detail, {**head.evidence, "cause": cause.id}
+        if panel in _COMPONENTS:
+            what = _COMPONENTS[panel]
+            if panel == "proxy":
+                what += f" {cause.evidence.get('proxy') or cause.subject}"
+            elif panel == "dns":
+                what += f" (for {cause.evidence.get('host') or cause.subject})"
+            phase = head.evidence.get("phase")
+            if phase and title.endswith(f"({phase})"):
+                title = title[: -len(f"({phase})")] + f"({panel})"
+            detail = f"The failure starts at {what} ({cause.code}), not at the registry. " + detail
+            evidence["component"] = what
+        fx = head.fix
+        if fx is not None:
+            step = f"regtui fix {v.fix}" if v.fix else (v.manual or cause.title)
+            fx = replace(fx, kind="manual", summary=f"remove the cause, {cause.code} ({cause.id}): {step}")
+        amended[head.id] = replace(head, title=title, detail=detail, evidence=evidence, fix=fx)
+    return [amended.get(f.id, f) for f in findings]

@@ -312,6 +312,7 @@ def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[
     if refused:  # the finding then says the manual step instead of offering a fix that would refuse
         findings = [replace(f, fix=replace(f.fix, kind="manual", summary=f"{f.fix.summary} (by hand: {refused[f.id]})"))
                     if f.fix is not None and f.id in refused else f for f in findings]
+    findings = diagnosis.name_components(findings, verdicts)
     return findings, routes, probes_out or probes, verdicts, diagnosis.independent(findings, verdicts)
 
 

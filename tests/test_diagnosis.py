@@ -115,6 +115,11 @@ def test_dead_proxy_is_named_not_the_registry() -> None:
     assert v.status == "fails" and v.cause is not None
     assert (v.cause.code, v.cause.endpoint, v.cause.phase) == ("proxy.unreachable", UP, "proxy")
     assert "proxy http://127.0.0.1:9" in v.summary
+    named = diagnosis.name_components(assign_ids(findings), [v])
+    assert named[0].detail.startswith("The failure starts at the proxy http://127.0.0.1:9 (proxy.unreachable)")
+    assert named[0].title.endswith("(proxy)") and named[1] == assign_ids(findings)[1]
+    assert named[0].fix is not None and "proxy.unreachable" in named[0].fix.summary
+    assert "fix the cause named" not in named[0].fix.summary
 
 
 def test_proxy_failures_name_the_proxy_in_the_failure_itself() -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from lab.dns import Dnsmasq
+from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_REPO, LAB_TAG
 from lab.images import OciImage, push
 from lab.pki import IssuedCert
@@ -196,3 +198,57 @@ def test_no_pull_on_a_clean_host_is_unknown_and_says_what_was_not_tested(
     v = verdict(data, "crio")
     assert v["status"] == "unknown" and any("--no-pull" in u for u in v["untested"])
 
+
+
+def test_name_that_does_not_resolve_fails_with_dns(tmp_path: Path, registry_tls: Registry, lab_image: OciImage,
+                                                   dnsmasq: Dnsmasq) -> None:
+    """A registry name the resolver answers NXDOMAIN for: fails, the cause is dns.nxdomain (the resolver, not the registry)."""
+    name, root = f"registry.nx.test:{registry_tls.port}", tmp_path / "root"
+    crio_root(root, name, cas={name: registry_tls.ca_file})
+    _, data = check(root, f"{name}/{LAB_REPO}:{LAB_TAG}", "crio", dns_server=f"{dnsmasq.host}:{dnsmasq.port}")
+    v = verdict(data, "crio")
+    # The root's resolv.conf names 127.0.0.1:53, where nothing answers: what the runtime would use times out.
+    assert v["status"] == "fails" and v["cause"]["code"] in ("dns.nxdomain", "dns.timeout"), v
+    assert v["cause"]["phase"] == "dns" and "registry.nx.test" in v["summary"], v
+
+
+def test_corrupt_layer_fails_with_digest_mismatch(tmp_path: Path, registry_factory: Callable[..., Registry],
+                                                  image_factory: Callable[..., OciImage]) -> None:
+    """A stored layer whose bytes no longer match its digest: fails on pull.digest-mismatch."""
+    registry = registry_factory()
+    image = image_factory(seed=21)
+    push(image, registry, LAB_REPO)
+    registry.corrupt_blob(image.layers[0].digest)
+    root = tmp_path / "root"
+    containerd_root(root, registry.host_port, server=registry.url)
+    _, data = check(root, f"{registry.host_port}/{LAB_REPO}:{LAB_TAG}", "containerd")
+    v = verdict(data, "containerd")
+    assert v["status"] == "fails" and v["cause"]["code"] == "pull.digest-mismatch"
+
+
+def test_rate_limited_registry_fails_with_rate_limit(tmp_path: Path, lab_image: OciImage) -> None:
+    """A registry answering 429 to every manifest request: fails on auth.rate-limited."""
+    with FakeRegistry(lab_image.layout_dir, faults=Faults(status_429=True)) as limited:
+        root = tmp_path / "root"
+        crio_root(root, limited.host_port, insecure=True)
+        _, data = check(root, f"{limited.host_port}/{LAB_REPO}:{LAB_TAG}", "crio")
+    v = verdict(data, "crio")
+    assert v["status"] == "fails" and v["cause"]["code"] == "auth.rate-limited"
+
+
+def test_dockerd_behind_a_dead_proxy_blames_the_proxy(tmp_path: Path, registry_tls: Registry, lab_image: OciImage,
+                                                      closed_port: int) -> None:
+    """dockerd's proxy is a closed port: its plain-http retry ends in a reset, but the verdict names the proxy."""
+    name, root = _name(registry_tls), tmp_path / "root"
+    docker_root(root, {"proxies": {"https-proxy": f"http://127.0.0.1:{closed_port}"}},
+                cas={name: registry_tls.ca_file}, hosts=HOSTS)
+    _, data = check(root, _image(registry_tls), "docker")
+    v = verdict(data, "docker")
+    assert v["status"] == "fails" and (v["cause"]["code"], v["cause"]["phase"]) == ("proxy.unreachable", "proxy")
+    assert v["cause"]["endpoint"].startswith("https://")
+    (pull_failed,) = [f for f in data["findings"] if f["code"] == "pull.failed"]
+    assert f"127.0.0.1:{closed_port}" in v["summary"]
+    assert f"starts at the proxy http://127.0.0.1:{closed_port}" in pull_failed["detail"]
+    assert pull_failed["title"].endswith("(proxy)")
+    assert "mirror.http-mismatch" not in {f["code"] for f in data["findings"]}, "dockerd's http retry is no setting"
+    assert data["independent_findings"] == []
