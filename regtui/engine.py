@@ -299,12 +299,15 @@ def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[
 
     findings, routes, probes_out = diagnosis.reconcile(findings, routes, pull, probes)
     refused: dict[str, str] = {}
+    planned: dict[str, str | None] = {}  # by fix id: several verdicts often share one cause
 
     def fix_check(f: Finding) -> str | None:
-        why = _plan_refusal(p, f, probes_out or probes)
-        if why:
-            refused[f.id] = why
-        return why
+        key = f.fix.id if f.fix is not None else f.id
+        if key not in planned:
+            planned[key] = _plan_refusal(p, f, probes_out or probes)
+        if planned[key]:
+            refused[f.id] = str(planned[key])
+        return planned[key]
 
     verdicts = diagnosis.diagnose(findings, routes, pull, mode=mode, no_pull=p.options.no_pull,
                                   summaries={v.name: dict(v.summary) for v in p.views}, probes=probes_out,

@@ -290,3 +290,19 @@ def test_exit_status_follows_a_failing_verdict() -> None:
     assert r.exit_code == 1
     r.verdicts = [Verdict("docker", IMAGE, "ok", "docker pulls")]
     assert r.exit_code == 0
+
+
+def test_engine_offers_a_cause_fix_only_when_the_fix_engine_plans_it(monkeypatch: Any) -> None:
+    """Busy root: the real planner builds docker's cause fix; a refusing planner turns it into a manual step everywhere."""
+    from regtui import engine
+
+    report, _ = _busy_report()
+    docker = next(v for v in report.verdicts if v.runtime == "docker")
+    assert docker.fix is not None and docker.fix.startswith("config.flag-conflict@")
+    monkeypatch.setattr(engine, "_plan_refusal", lambda p, f, probes: "insecure-registries is not a list")
+    report, _ = _busy_report()
+    docker = next(v for v in report.verdicts if v.runtime == "docker")
+    assert docker.fix is None and docker.manual is not None and "insecure-registries is not a list" in docker.manual
+    assert docker.cause is not None
+    cause = next(f for f in report.findings if f.id == docker.cause.finding)
+    assert cause.fix is not None and cause.fix.kind == "manual" and "by hand: insecure-registries" in cause.fix.summary
