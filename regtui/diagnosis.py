@@ -373,7 +373,10 @@ def _reason(f: Finding, rt: str, a: _Attempt | None) -> str:
     if c == "pull.digest-mismatch":
         return "content does not match its digest"
     if c == "mirror.unreachable":
-        return f"mirror {host} is unreachable ({ev.get('phase') or (a.phase if a else '')})"
+        waited = ev.get("elapsed_ms")
+        if ev.get("timed_out") and isinstance(waited, (int, float)):
+            return f"mirror {host} does not answer: every pull waits {waited / 1000:.1f} s for it first"
+        return f"mirror {host} fails, so every pull tries it first and falls back"
     if c == "mirror.missing-image":
         return f"mirror {host} does not have the image"
     if c == "mirror.stale":
