@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from regtui.model import Cause, Finding, Route, Verdict
 
-__all__ = ["diagnose", "reconcile", "independent", "name_components", "STOPPING_CODES", "PHASE_WORDS", "SYMBOLS"]
+__all__ = ["diagnose", "reconcile", "independent", "name_components", "STOPPING_CODES", "PHASE_WORDS"]
 
 #: Config codes that stop a runtime (daemon, CRI plugin, or registries.conf loading) when they are errors.
 STOPPING_CODES = ("config.parse-error", "config.unknown-key", "config.flag-conflict", "config.invalid-value",
@@ -47,8 +47,6 @@ ENDPOINT_FAILURE_CODES = ("mirror.unreachable", "mirror.http-mismatch", "mirror.
 PHASE_WORDS = {"config": "configuration", "dns": "DNS lookup", "connect": "TCP connect", "proxy": "proxy",
                "tls": "TLS handshake", "http": "HTTP", "auth": "authentication", "manifest": "manifest",
                "blob": "layer download", "route": "route"}
-#: One symbol per status for text outputs (plain ASCII: it pastes anywhere).
-SYMBOLS = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
 
 FixCheck = Callable[[Finding], "str | None"]
 """Returns ``None`` when the finding's fix can be planned, else why not (the manual step follows)."""
@@ -409,7 +407,7 @@ def _fix_for(f: Finding, fix_check: FixCheck | None) -> tuple[str | None, str | 
         return None, f"no automatic fix: {f.title}"
     if f.fix.kind == "manual":
         return None, f.fix.summary
-    if f.code in SYMPTOM_CODES[:1]:
+    if f.code == "pull.failed":  # a symptom: its own fix is only "fix the cause"
         return None, f"see {f.id}"
     why = fix_check(f) if fix_check is not None else None
     if why:

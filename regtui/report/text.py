@@ -27,6 +27,7 @@ def _where(ev: dict[str, Any]) -> str:
     return f"{f}:{ev['line']}" if ev.get("line") else str(f)
 
 
+#: One symbol per verdict status (plain ASCII: it pastes anywhere).
 _SYMBOL = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
 
 
