@@ -1,6 +1,6 @@
 """Command-line front end: ``check``, ``pull``, ``fix``, ``undo``, ``report`` and ``tui``.
 
-Exit status of ``check`` (and ``report``): 0 when no finding is an error, 1 when one is,
+Exit status of ``check`` (and ``report``): 0 when no finding is an error and no verdict fails, 1 otherwise,
 2 for a usage or internal error (one line on stderr; the traceback only with ``--debug``).
 The headless commands never import textual.
 """

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from regtui import redact
 from regtui.checks import certs as cert_checks
 from regtui.checks import proxy as proxy_checks
-from regtui.findings import cap, dedupe
+from regtui.findings import assign_ids, cap, dedupe
 from regtui.host import Host
 from regtui.model import Finding, Route, RuntimeInfo
 from regtui.options import RUNTIMES, CheckOptions
@@ -270,6 +270,8 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         pull = net.pull
         routes = _with_status(routes, net.endpoint_status)
         mode = "network"
+    findings, routes, probes, verdicts, independent = _diagnose(p, assign_ids(cap(dedupe(findings))), routes, pull,
+                                                                probes, mode)
     return Report(
         generated_at=p.host.now().astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         root=str(p.host.root),
@@ -278,7 +280,7 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         runtimes=[RuntimeInfo(v.name, tuple(v.detected_by), tuple(s.path for s in v.sources if s.status != "missing"))
                   for v in p.views],
         routes=routes,
-        findings=cap(dedupe(findings)),
+        findings=findings,
         sources=p.sources,
         probes=probes,
         pull=pull,
@@ -287,7 +289,52 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         notes=notes,
         errors=errors,
         mode=mode,
+        verdicts=verdicts,
+        independent=independent,
     )
+
+
+def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[str, Any] | None,
+              probes: dict[str, Any], mode: str) -> tuple[Any, ...]:
+    """The consistency rules, then one verdict per (runtime, image); a cause's fix is offered only if it plans."""
+    from regtui import diagnosis
+
+    findings, routes, probes_out = diagnosis.reconcile(findings, routes, pull, probes)
+    refused: dict[str, str] = {}
+    planned: dict[str, str | None] = {}  # by fix id: several verdicts often share one cause
+
+    def fix_check(f: Finding) -> str | None:
+        key = f.fix.id if f.fix is not None else f.id
+        if key not in planned:
+            planned[key] = _plan_refusal(p, f, probes_out or probes)
+        if planned[key]:
+            refused[f.id] = str(planned[key])
+        return planned[key]
+
+    verdicts = diagnosis.diagnose(findings, routes, pull, mode=mode, no_pull=p.options.no_pull,
+                                  summaries={v.name: dict(v.summary) for v in p.views}, probes=probes_out,
+                                  fix_check=fix_check)
+    if refused:  # the finding then says the manual step instead of offering a fix that would refuse
+        findings = [replace(f, fix=replace(f.fix, kind="manual", summary=f"{f.fix.summary} (by hand: {refused[f.id]})"))
+                    if f.fix is not None and f.id in refused else f for f in findings]
+    findings = diagnosis.name_components(findings, verdicts)
+    return findings, routes, probes_out or probes, verdicts, diagnosis.independent(findings, verdicts)
+
+
+def _plan_refusal(p: Plan, f: Finding, probes: dict[str, Any]) -> str | None:
+    """Why the fix engine would refuse ``f``'s fix (``None`` when it plans, or cannot be asked)."""
+    try:
+        from regtui import fixes
+    except ImportError:
+        return None
+    try:
+        plan = fixes.plan(f, p.host, options=p.options, probes=probes)
+    except Exception as exc:  # a planner that cannot plan this host is a refusal, not a crash
+        return f"the fix cannot be planned here ({type(exc).__name__}: {exc})"
+    if not plan.can_apply:
+        return plan.blocked or ("the fix would change nothing here" if plan.empty and plan.kind != "manual"
+                                else "this fix is done by hand")
+    return None
 
 
 def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = False,

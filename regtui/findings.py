@@ -17,8 +17,8 @@ from typing import Any, Mapping
 from regtui import redact
 from regtui.model import Finding, FixRef, severity_rank
 
-__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "not_listed", "MAX_PER_FILE",
-           "MAX_FINDINGS"]
+__all__ = ["CodeInfo", "CATALOGUE", "finding", "fix", "fix_id", "dedupe", "cap", "assign_ids", "not_listed",
+           "MAX_PER_FILE", "MAX_FINDINGS"]
 
 
 @dataclass(frozen=True)
@@ -416,4 +416,21 @@ def cap(findings: list[Finding], per_file: int = MAX_PER_FILE, total: int = MAX_
     summary = _capped("report", "", dropped, {"listed": total - 1})
     out.append(replace(summary, title=f"{summary.evidence['dropped']} more findings are not listed "
                                       f"(a report lists {total})"))
+
+
+def assign_ids(findings: list[Finding]) -> list[Finding]:
+    """The findings with a stable ``id`` each: ``code@subject`` plus ``#runtime``, and ``~N`` when that repeats.
+
+    The id depends only on the finding itself and on the findings before it with the same base,
+    so one host checked twice gives the same ids (verdict chains and scripts refer to them).
+    """
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out: list[Finding] = []
+    for f in findings:
+        base = fix_id(f.code, f.subject, f.runtime or "")
+        n = seen.get(base, 0) + 1
+        seen[base] = n
+        out.append(replace(f, id=base if n == 1 else f"{base}~{n}"))
     return out

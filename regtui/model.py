@@ -19,6 +19,9 @@ __all__ = [
     "Endpoint",
     "Route",
     "RuntimeInfo",
+    "Cause",
+    "Verdict",
+    "VERDICT_STATUSES",
     "severity_rank",
 ]
 
@@ -84,10 +87,13 @@ class Finding:
     """The suggested fix, or ``None``."""
     runtime: str | None = None
     """The runtime the finding concerns, when it concerns one."""
+    id: str = ""
+    """Stable id within a report (``code@subject#runtime``), given by the engine; verdict chains name it."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract's finding object."""
         return {
+            "id": self.id or None,
             "code": self.code,
             "severity": self.severity,
             "panel": self.panel,
@@ -254,3 +260,63 @@ class RuntimeInfo:
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract's runtime object."""
         return {"name": self.name, "detected_by": list(self.detected_by), "files": list(self.files)}
+
+
+#: Verdict statuses, worst first.
+VERDICT_STATUSES = ("fails", "degraded", "unknown", "ok")
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The one finding that explains a verdict, and where the runtime meets it."""
+
+    code: str
+    """The cause finding's code."""
+    finding: str
+    """The cause finding's id."""
+    endpoint: str | None = None
+    """The endpoint URL the runtime reports the failure for (or the costly one), ``None`` for configuration."""
+    phase: str | None = None
+    """Where it fails: ``config``, ``dns``, ``connect``, ``proxy``, ``tls``, ``http``, ``auth``, ``manifest``, ``blob``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract's ``cause`` object."""
+        return {"code": self.code, "finding": self.finding, "endpoint": self.endpoint, "phase": self.phase}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for one (runtime, image): does the pull work, and if not, why and what to change."""
+
+    runtime: str
+    image: str
+    status: str
+    """``ok``, ``degraded``, ``fails`` or ``unknown`` (see ``VERDICT_STATUSES``)."""
+    summary: str
+    """One plain sentence."""
+    cause: Cause | None = None
+    chain: tuple[str, ...] = ()
+    """Finding ids from the symptom the user sees to the cause (and the setting behind it)."""
+    fix: str | None = None
+    """Id of the fix that removes the cause, when one can be planned."""
+    manual: str | None = None
+    """What to do by hand when no fix can be applied."""
+    untested: tuple[str, ...] = ()
+    """What this verdict did not test (offline, --no-pull, the test pull ran as another runtime)."""
+    endpoint: str | None = None
+    """The endpoint that serves (or would serve) the pull, when one does."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract's verdict object."""
+        return {
+            "runtime": self.runtime,
+            "image": self.image,
+            "status": self.status,
+            "summary": self.summary,
+            "cause": self.cause.to_dict() if self.cause else None,
+            "chain": list(self.chain),
+            "fix": self.fix,
+            "manual": self.manual,
+            "untested": list(self.untested),
+            "endpoint": self.endpoint,
+        }

@@ -204,13 +204,18 @@ def _route_findings(ctx: ProbeContext, route: Route, rows: list[dict[str, Any]])
     out: list[Finding] = []
     flavor = flavor_for(route)
     http_later = {r["host"] for r in rows if r["url"].startswith("http://")}
+    https_hosts = {ep.host for ep in route.endpoints if ep.url.startswith("https://")}
     for ep, row in zip(route.endpoints, rows):
         failure: Failure | None = row.get("_failure")
         if failure is not None:
             handled = ep.http_fallback or (ep.url.startswith("https://") and ep.host in http_later)
+            # dockerd's plain-http try of a host it also tries over https is its fallback, not a setting:
+            # a TLS answer there only means the https attempt failed for another reason.
+            fallback = (flavor.name == "docker" and ep.url.startswith("http://") and ep.host in https_hosts
+                        and failure.kind == "https-to-http")
             out += endpoint_findings(route, ep, failure, runtime_error=row.get("runtime_error") or "",
                                      elapsed_ms=row.get("latency_ms"), timeout_s=ctx.timeouts.connect,
-                                     handled_by_fallback=handled and failure.kind == "http-to-https")
+                                     handled_by_fallback=(handled and failure.kind == "http-to-https") or fallback)
         if row.get("_outcome") is not None:
             out += auth_findings(route, ep, row["_outcome"], runtime_error=row.get("runtime_error") or "")
             out += rate_limit_findings(route, ep, status=failure.status if failure else None, ratelimit=row.get("ratelimit"),

@@ -4,7 +4,8 @@
   hosts.toml, dockerd's containerd store reads only the CAs it names, so ``ca`` is added there too);
 - CRI-O/podman: ``/etc/containers/certs.d/<host[:port]>/ca.crt``;
 - containerd: the namespace's hosts directory; with a hosts.toml, the CA file next to it and its
-  ``ca`` key (root level for the upstream, else the endpoint's ``[host."..."]`` table); without
+  ``ca`` key (root level for the upstream, and any ``[host."..."]`` table naming the upstream
+  itself; else the endpoint's ``[host."..."]`` table); without
   one, ``ca.crt`` in cert-file mode;
 - k3s: a CA file under /etc/rancher/k3s and ``configs."<host>".tls.ca_file`` in registries.yaml.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from regtui.fixes._context import Context
 from regtui.fixes._helpers import ManualOnly, PlanRefused, edit_toml, edit_yaml, require
@@ -75,6 +77,14 @@ def _add_ca_key(doc: TomlDoc, table: tuple[Any, ...], ca: str) -> None:
             doc.set(key, [current, ca])
     elif isinstance(current, list) and ca not in current:
         doc.set(key, current + [ca])
+
+
+def _netloc(url: str) -> str:
+    """``host[:port]`` of a hosts.toml URL (a missing scheme means https)."""
+    try:
+        return urlsplit(url if "://" in url else f"https://{url}").netloc.lower()
+    except ValueError:
+        return ""
 
 
 def _hosts_table(doc: TomlDoc, wanted: str) -> tuple[Any, ...]:
@@ -145,7 +155,14 @@ def install_ca(ctx: Context) -> None:
                     raise ManualOnly(f"{install_to} has no [host.\"{wanted}\"] table for this endpoint; add the CA "
                                      "where the endpoint is configured by hand")
                 _add_ca_key(doc, where, rel)
+                if not where:
+                    # A [host."..."] table naming the upstream itself is tried first, with its own TLS
+                    # settings only (it does not inherit the root's ``ca``): it needs the CA too.
+                    for name in doc.get(("host",)) or {}:
+                        if _netloc(str(name)) == endpoint_host:
+                            _add_ca_key(doc, ("host", name), rel)
 
+            endpoint_host = str(p.get("host") or ctx.finding.subject).lower()
             edit_toml(ctx, install_to, edit)
         _containerd_reads(ctx, directory)
         return

@@ -149,6 +149,10 @@ def _tls_started(events: list[tuple[str, float]] | None) -> bool:
     return "connection.connect_tcp.complete" in names and "connection.start_tls.started" in names
 
 
+def _proxy_word(proxy: str | None) -> str:
+    return "the proxy " if proxy else ""
+
+
 def classify_exception(exc: BaseException, url: str, *, events: list[tuple[str, float]] | None = None,
                        peer: str | None = None, proxy: str | None = None) -> Failure:
     """A :class:`Failure` for an exception raised while talking to ``url``.
@@ -159,6 +163,8 @@ def classify_exception(exc: BaseException, url: str, *, events: list[tuple[str, 
     chain = _chain(exc)
     shown = display_url(url)
     target = peer or _hostport(url)
+    if proxy:  # a connection through a proxy fails at the proxy: name it, never the registry
+        target = _hostport(proxy)
     base = {"url": shown}
     resolve = _first(chain, ResolveError)
     if resolve is not None:
@@ -173,8 +179,9 @@ def classify_exception(exc: BaseException, url: str, *, events: list[tuple[str, 
             return Failure("tls", "timeout", "the TLS handshake did not finish before the timeout",
                            "net/http: TLS handshake timeout", timed_out=True, **base)
         phase = "proxy" if proxy else "connect"
-        return Failure(phase, "timeout", f"no TCP connection to {target} before the timeout",
-                       f"dial tcp {target}: i/o timeout", timed_out=True, **base)
+        return Failure(phase, "timeout", f"no TCP connection to {_proxy_word(proxy)}{target} before the timeout",
+                       f"{'proxyconnect tcp: ' if proxy else ''}dial tcp {target}: i/o timeout", timed_out=True,
+                       details={"proxy": proxy} if proxy else {}, **base)
     verify = _first(chain, ssl.SSLCertVerificationError)
     if verify is not None:
         code = getattr(verify, "verify_code", None)
@@ -200,14 +207,17 @@ def classify_exception(exc: BaseException, url: str, *, events: list[tuple[str, 
                   for e in chain) or "connection refused" in str(exc).lower()
     if isinstance(exc, (httpx.ConnectError, httpcore.ConnectError)) or _first(chain, httpcore.ConnectError):
         phase = "proxy" if proxy else "connect"
+        via = {"details": {"proxy": proxy}} if proxy else {}
         if refused:
             go = f"dial tcp {target}: connect: connection refused"
-            return Failure(phase, "refused", f"{target} refused the connection", f"proxyconnect tcp: {go}" if proxy else go, **base)
+            return Failure(phase, "refused", f"{_proxy_word(proxy)}{target} refused the connection",
+                           f"proxyconnect tcp: {go}" if proxy else go, **via, **base)
         if _tls_started(events):
             return Failure("tls", "handshake-failed", f"the TLS handshake failed: {exc or type(exc).__name__}",
                            "remote error: tls: handshake failure", **base)
         text = str(exc) or type(exc).__name__
-        return Failure(phase, "error", f"no connection to {target}: {text}", f"dial tcp {target}: {text}", **base)
+        return Failure(phase, "error", f"no connection to {_proxy_word(proxy)}{target}: {text}",
+                       f"{'proxyconnect tcp: ' if proxy else ''}dial tcp {target}: {text}", **via, **base)
     if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpcore.ReadTimeout, httpcore.WriteTimeout)):
         return Failure("http", "timeout", "the server accepted the connection but did not answer before the timeout",
                        "net/http: timeout awaiting response headers", timed_out=True, **base)

@@ -635,14 +635,18 @@ def _endpoint_findings(pull: _Pull) -> list[Finding]:
     out: list[Finding] = []
     route, flavor = pull.route, pull.flavor
     hosts_with_http_later = {a.endpoint.host for a in pull.attempts if a.endpoint.url.startswith("http://")}
+    hosts_with_https = {a.endpoint.host for a in pull.attempts if a.endpoint.url.startswith("https://")}
     for attempt in pull.attempts:
         session, f = attempt.session, attempt.failure
         if f is not None:
             handled = attempt.endpoint.http_fallback or (attempt.endpoint.url.startswith("https://")
                                                          and attempt.endpoint.host in hosts_with_http_later)
+            # dockerd's plain-http try of a host it also tries over https is its fallback, not a setting.
+            fallback = (flavor.name == "docker" and attempt.endpoint.url.startswith("http://")
+                        and attempt.endpoint.host in hosts_with_https and f.kind == "https-to-http")
             out += endpoint_findings(route, attempt.endpoint, f, runtime_error=runtime_error(flavor.name, f, str(pull.ref)),
                                      elapsed_ms=attempt.elapsed_ms, timeout_s=pull.ctx.timeouts.connect,
-                                     handled_by_fallback=handled and f.kind == "http-to-https")
+                                     handled_by_fallback=(handled and f.kind == "http-to-https") or fallback)
         if session is not None:
             out += auth_findings(route, attempt.endpoint, session.authorizer.outcome,
                                  runtime_error=runtime_error(flavor.name, f, str(pull.ref)) if f else "")

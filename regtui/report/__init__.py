@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
-from regtui.model import Finding, Route, RuntimeInfo, SourceFile, severity_rank
+from regtui.model import Finding, Route, RuntimeInfo, SourceFile, Verdict, severity_rank
 
 __all__ = ["SCHEMA", "Report", "render"]
 
@@ -39,6 +39,10 @@ class Report:
     errors: list[str] = field(default_factory=list)
     """Internal errors (a bug in regtui, not a finding about the host)."""
     mode: str = "offline"
+    verdicts: list[Verdict] = field(default_factory=list)
+    """One answer per (runtime, image), built by :mod:`regtui.diagnosis`; every output starts with them."""
+    independent: list[str] = field(default_factory=list)
+    """Ids of error findings no verdict's chain explains (problems of their own)."""
 
     def sorted_findings(self) -> list[Finding]:
         """Findings, errors first, then by panel and code."""
@@ -57,8 +61,9 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 when no finding is an error, 1 when one is."""
-        return 1 if any(f.severity == "error" for f in self.findings) else 0
+        """0 when no finding is an error and no verdict fails, 1 otherwise."""
+        failing = any(v.status == "fails" for v in self.verdicts)
+        return 1 if failing or any(f.severity == "error" for f in self.findings) else 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (schema ``regtui.report/1``), redacted."""
@@ -68,6 +73,8 @@ class Report:
             "host": {"root": self.root, "hostname": self.hostname},
             "mode": self.mode,
             "images": list(self.images),
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "independent_findings": list(self.independent),
             "runtimes": [r.to_dict() for r in self.runtimes],
             "routes": [r.to_dict() for r in self.routes],
             "probes": self.probes,

@@ -20,6 +20,23 @@ def _e(v: Any) -> str:
     return escape(str(v if v is not None else ""))
 
 
+_STATUS_CLASS = {"ok": "info", "degraded": "warning", "fails": "error", "unknown": "warning"}
+
+
+def _verdicts(d: dict[str, Any]) -> list[str]:
+    """The verdict paragraph: one line per (runtime, image), with the fix or the manual step."""
+    items = []
+    for v in d.get("verdicts") or []:
+        tail = (f" Fix: <code>regtui fix {_e(v['fix'])}</code>" if v.get("fix")
+                else f" By hand: {_e(v['manual'])}" if v.get("manual") else "")
+        items.append(f"<li><span class={_STATUS_CLASS.get(v['status'], 'info')}>{_e(v['status'].upper())}</span> "
+                     f"{_e(v['summary'])}{tail}</li>")
+    if d.get("independent_findings"):
+        items.append("<li>Independent problems: " + ", ".join(f"<code>{_e(i)}</code>" for i in d["independent_findings"])
+                     + "</li>")
+    return [f"<ul class=verdicts>{''.join(items)}</ul>"] if items else []
+
+
 def render(report: Report) -> str:
     """The report as a standalone HTML page."""
     d = report.to_dict()
@@ -28,6 +45,7 @@ def render(report: Report) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>regtui report: {_e(d['host']['hostname'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>regtui report: {_e(d['host']['hostname'])}</h1>",
+        *_verdicts(d),
         f"<p>Generated {_e(d['generated_at'])}; root <code>{_e(d['host']['root'])}</code>; mode {_e(d['mode'])}; "
         f"images: {_e(', '.join(d['images']) or 'none')}; "
         f"<span class=error>{c['error']} error(s)</span>, {c['warning']} warning(s), {c['info']} info.</p>",

@@ -13,6 +13,24 @@ def _cell(value: Any) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
+_STATUS = {"ok": "OK", "degraded": "DEGRADED", "fails": "FAILS", "unknown": "UNKNOWN"}
+
+
+def _verdicts(d: dict[str, Any]) -> list[str]:
+    """The verdict paragraph: one line per (runtime, image), with the fix or the manual step."""
+    out: list[str] = []
+    for v in d.get("verdicts") or []:
+        line = f"- **{_STATUS.get(v['status'], v['status'])}** {_cell(v['summary'])}"
+        if v.get("fix"):
+            line += f" Fix: `regtui fix {_cell(v['fix'])}`"
+        elif v.get("manual"):
+            line += f" By hand: {_cell(v['manual'])}"
+        out.append(line)
+    if d.get("independent_findings"):
+        out.append("- Independent problems: " + ", ".join(f"`{_cell(i)}`" for i in d["independent_findings"]))
+    return out + [""] if out else out
+
+
 def render(report: Report) -> str:
     """The report as Markdown."""
     d = report.to_dict()
@@ -20,6 +38,7 @@ def render(report: Report) -> str:
     out = [
         f"# regtui report: {_cell(d['host']['hostname'])}",
         "",
+        *_verdicts(d),
         f"- generated: {d['generated_at']}",
         f"- root: `{d['host']['root']}`; mode: {d['mode']}",
         f"- images: {', '.join(f'`{i}`' for i in d['images']) or 'none'}",

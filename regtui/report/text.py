@@ -27,18 +27,49 @@ def _where(ev: dict[str, Any]) -> str:
     return f"{f}:{ev['line']}" if ev.get("line") else str(f)
 
 
+#: One symbol per verdict status (plain ASCII: it pastes anywhere).
+_SYMBOL = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
+
+
+def _hanging(text: str, indent: int) -> list[str]:
+    return textwrap.wrap(text, width=_WRAP, subsequent_indent=" " * indent, break_on_hyphens=False,
+                         break_long_words=False) or [""]
+
+
+def _verdicts(data: dict[str, Any]) -> list[str]:
+    """One line per (runtime, image): status symbol, summary, and the fix (or the manual step)."""
+    out: list[str] = []
+    for v in data.get("verdicts") or []:
+        out += _hanging(f"{_SYMBOL.get(v['status'], v['status'])} {v['summary']}", 5)
+        if v.get("fix"):
+            out += _wrap(f"fix: regtui fix {v['fix']}", 5)
+        elif v.get("manual"):
+            out += _wrap(f"by hand: {v['manual']}", 5)
+        if v.get("chain") and len(v["chain"]) > 1:
+            out += _wrap("chain: " + " <- ".join(v["chain"]), 5)
+        if v.get("untested") and v["status"] in ("unknown", "ok", "degraded"):
+            out += _wrap("not tested: " + "; ".join(v["untested"]), 5)
+    if data.get("independent_findings"):
+        out.append("independent problems (on no pull's path, listed below):")
+        out += [f"     {i}" for i in data["independent_findings"]]
+    return out
+
+
 def _findings(data: dict[str, Any]) -> list[str]:
     counts = data["summary"]["counts"]
     out = [f"FINDINGS  {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"]
     if not data["findings"]:
         out.append("  none")
         return out
-    by_panel: dict[str, list[dict[str, Any]]] = {}
+    # Errors first (every panel), then warnings, then info; grouped by panel within each.
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in data["findings"]:
-        by_panel.setdefault(f["panel"], []).append(f)
-    for panel in sorted(by_panel, key=lambda p: PANELS.index(p) if p in PANELS else 99):
+        groups.setdefault((f["severity"], f["panel"]), []).append(f)
+    order = ("error", "warning", "info")
+    for severity, panel in sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else 9,
+                                                         PANELS.index(k[1]) if k[1] in PANELS else 99)):
         out.append(f"[{panel}]")
-        for f in by_panel[panel]:
+        for f in groups[(severity, panel)]:
             where = _where(f["evidence"]) or f["subject"]
             out.append(f"  {_LABEL.get(f['severity'], f['severity'])} {f['code']}  {where}")
             out += _wrap(f["title"], 8)
@@ -132,10 +163,11 @@ def render(report: Report) -> str:
     """The report as plain text for a terminal (no colour, no box drawing: it pastes anywhere)."""
     data = report.to_dict()
     rts = ", ".join(f"{r['name']} ({', '.join(r['detected_by'][:2]) or 'asked for'})" for r in data["runtimes"])
-    lines = [
-        f"regtui check  host {data['host']['hostname']}  root {data['host']['root']}  mode {data['mode']}",
-        f"runtimes: {rts or 'none detected'}",
-    ]
+    lines = [f"regtui check  host {data['host']['hostname']}  root {data['host']['root']}  mode {data['mode']}"]
+    lines += _verdicts(data)
+    if data.get("verdicts"):
+        lines.append("")
+    lines.append(f"runtimes: {rts or 'none detected'}")
     if data["images"]:
         lines.append(f"images: {', '.join(data['images'])}")
     if data.get("kubelet") and data["kubelet"].get("runtime"):
