@@ -416,6 +416,7 @@ def cap(findings: list[Finding], per_file: int = MAX_PER_FILE, total: int = MAX_
     summary = _capped("report", "", dropped, {"listed": total - 1})
     out.append(replace(summary, title=f"{summary.evidence['dropped']} more findings are not listed "
                                       f"(a report lists {total})"))
+    return out
 
 
 def assign_ids(findings: list[Finding]) -> list[Finding]:
@@ -424,8 +425,6 @@ def assign_ids(findings: list[Finding]) -> list[Finding]:
     The id depends only on the finding itself and on the findings before it with the same base,
     so one host checked twice gives the same ids (verdict chains and scripts refer to them).
     """
-    from dataclasses import replace
-
     seen: dict[str, int] = {}
     out: list[Finding] = []
     for f in findings:
