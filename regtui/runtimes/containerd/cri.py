@@ -50,17 +50,11 @@ def extract(cfg: ContainerdConfig, parsed: Parsed, data: dict[str, Any], file_ve
     for name, form in plugin_tables(cfg, parsed, plugins, file_version, runtime):
         table = plugins.get(name)
         base = ("plugins", name)
-        if not isinstance(table, dict):
-            cfg.findings.append(_cri_type(parsed, base, table, "a table", runtime))
-            _undecodable(cfg)
+        if not _is_table(cfg, parsed, base, table, runtime):
             continue
         _extract_image_keys(cfg, parsed, table, base, form, runtime)
         registry = table.get("registry")
-        if registry is None:
-            continue
-        if not isinstance(registry, dict):
-            cfg.findings.append(_cri_type(parsed, base + ("registry",), registry, "a table", runtime))
-            _undecodable(cfg)
+        if registry is None or not _is_table(cfg, parsed, base + ("registry",), registry, runtime):
             continue
         _extract_registry(cfg, parsed, registry, base + ("registry",), runtime)
     transfer = plugins.get(TRANSFER)
@@ -105,6 +99,15 @@ def _undecodable(cfg: ContainerdConfig) -> None:
     stop(cfg, "a CRI registry or image setting has the wrong type")
 
 
+def _is_table(cfg: ContainerdConfig, parsed: Parsed, key: tuple[Any, ...], value: Any, runtime: str) -> bool:
+    """True for a table; anything else gets the type finding and containerd does not start."""
+    if isinstance(value, dict):
+        return True
+    cfg.findings.append(_cri_type(parsed, key, value, "a table", runtime))
+    _undecodable(cfg)
+    return False
+
+
 def _extract_registry(cfg: ContainerdConfig, parsed: Parsed, registry: Mapping[str, Any], base: tuple[Any, ...],
                       runtime: str) -> None:
     reg = cfg.registry
@@ -119,11 +122,7 @@ def _extract_registry(cfg: ContainerdConfig, parsed: Parsed, registry: Mapping[s
     for name, into, check in (("mirrors", reg.mirrors, _mirror_ok), ("headers", reg.headers, _header_ok),
                               ("auths", reg.auths, lambda v: _dict_ok(v) or _auth_ok(v))):
         table = registry.get(name)
-        if table is None:
-            continue
-        if not isinstance(table, dict):
-            cfg.findings.append(_cri_type(parsed, base + (name,), table, "a table", runtime))
-            _undecodable(cfg)
+        if table is None or not _is_table(cfg, parsed, base + (name,), table, runtime):
             continue
         for k, v in table.items():
             endpoint = name == "mirrors" and isinstance(v, dict) and "endpoint" in v
@@ -135,16 +134,10 @@ def _extract_registry(cfg: ContainerdConfig, parsed: Parsed, registry: Mapping[s
                 continue
             into[k] = _setting(parsed, key, v.get("endpoint", []) if name == "mirrors" else v)
     configs = registry.get("configs")
-    if configs is None:
-        return
-    if not isinstance(configs, dict):
-        cfg.findings.append(_cri_type(parsed, base + ("configs",), configs, "a table", runtime))
-        _undecodable(cfg)
+    if configs is None or not _is_table(cfg, parsed, base + ("configs",), configs, runtime):
         return
     for hostname, entry in configs.items():
-        if not isinstance(entry, dict):
-            cfg.findings.append(_cri_type(parsed, base + ("configs", hostname), entry, "a table", runtime))
-            _undecodable(cfg)
+        if not _is_table(cfg, parsed, base + ("configs", hostname), entry, runtime):
             continue
         for part, into in (("auth", reg.auth), ("tls", reg.tls)):
             if part not in entry:
