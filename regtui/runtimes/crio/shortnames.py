@@ -1,4 +1,4 @@
-"""Short names (SEMANTICS §3.3): ``unqualified-search-registries``, ``short-name-mode``,
+"""Short names (SEMANTICS §3.5): ``unqualified-search-registries``, ``short-name-mode``,
 ``[aliases]`` and the aliases podman records in short-name-aliases.conf, the prompt that fails
 without a TTY, and how a short name the user typed is resolved before its route is planned."""
 
