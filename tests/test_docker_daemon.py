@@ -281,6 +281,20 @@ def test_flag_conflict_from_dropin_with_env_expansion(tmp_path: Path) -> None:
     assert conflict.fix.params["exec_start"] is None
 
 
+def test_exec_start_variable_with_quotes_is_unquoted(tmp_path: Path) -> None:
+    """A quoted word in $DOCKER_OPTS reaches dockerd without its quotes, as systemd splits it."""
+    dropin = "/etc/systemd/system/docker.service.d/options.conf"
+    files = {
+        UNIT: VENDOR_UNIT,
+        dropin: "[Service]\nEnvironmentFile=/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n",
+        "/etc/default/docker": "DOCKER_OPTS='--insecure-registry \"reg.lab:5000\"'\n",
+    }
+    cfg = _load(tmp_path, files)
+    assert [(f.name, f.value, f.source) for f in cfg.flags] == [
+        ("insecure-registry", "reg.lab:5000", "/etc/default/docker:1")]
+    assert cfg.insecure_reason("reg.lab:5000").insecure
+
+
 def test_parse_exec_start_forms() -> None:
     """Long, short, inline and boolean flags are parsed as pflag does."""
     flags = parse_exec_start(["/usr/bin/dockerd", "-H", "fd://", "-Dl", "debug", "--iptables=false",
