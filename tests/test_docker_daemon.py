@@ -263,16 +263,21 @@ def test_pattern5_flag_conflict_hosts(tmp_path: Path) -> None:
     assert f.fix.params["flag"] == "-H" and f.fix.restart == "restart docker"
 
 
+def _docker_opts(env_file: str, daemon_json: str | None = None) -> dict[str, str | bytes]:
+    """The vendor unit, a drop-in running ``dockerd $DOCKER_OPTS`` and /etc/default/docker holding ``env_file``."""
+    dropin = "/etc/systemd/system/docker.service.d/options.conf"
+    files: dict[str, str | bytes] = {
+        UNIT: VENDOR_UNIT, "/etc/default/docker": env_file,
+        dropin: "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n"}
+    if daemon_json is not None:
+        files[DJ] = daemon_json
+    return files
+
+
 def test_flag_conflict_from_dropin_with_env_expansion(tmp_path: Path) -> None:
     """An ExecStart in a drop-in using $DOCKER_OPTS from an EnvironmentFile conflicts with insecure-registries."""
-    dropin = "/etc/systemd/system/docker.service.d/options.conf"
-    files = {
-        UNIT: VENDOR_UNIT,
-        dropin: "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n",
-        "/etc/default/docker": 'DOCKER_OPTS="--insecure-registry reg.lab:5000 --debug"\n',
-        DJ: '{"insecure-registries": ["reg.lab:5000"], "debug": false}',
-    }
-    cfg = _load(tmp_path, files)
+    cfg = _load(tmp_path, _docker_opts('DOCKER_OPTS="--insecure-registry reg.lab:5000 --debug"\n',
+                                       '{"insecure-registries": ["reg.lab:5000"], "debug": false}'))
     keys = sorted(f.evidence["key"] for f in cfg.findings if f.code == "config.flag-conflict")
     assert keys == ["debug", "insecure-registries"]
     conflict = next(f for f in cfg.findings if f.evidence["key"] == "insecure-registries")
@@ -283,13 +288,7 @@ def test_flag_conflict_from_dropin_with_env_expansion(tmp_path: Path) -> None:
 
 def test_exec_start_variable_with_quotes_is_unquoted(tmp_path: Path) -> None:
     """A quoted word in $DOCKER_OPTS reaches dockerd without its quotes, as systemd splits it."""
-    dropin = "/etc/systemd/system/docker.service.d/options.conf"
-    files = {
-        UNIT: VENDOR_UNIT,
-        dropin: "[Service]\nEnvironmentFile=/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n",
-        "/etc/default/docker": "DOCKER_OPTS='--insecure-registry \"reg.lab:5000\"'\n",
-    }
-    cfg = _load(tmp_path, files)
+    cfg = _load(tmp_path, _docker_opts("DOCKER_OPTS='--insecure-registry \"reg.lab:5000\"'\n"))
     assert [(f.name, f.value, f.source) for f in cfg.flags] == [
         ("insecure-registry", "reg.lab:5000", "/etc/default/docker:1")]
     assert cfg.insecure_reason("reg.lab:5000").insecure

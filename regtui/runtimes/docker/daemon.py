@@ -119,10 +119,6 @@ def _read_file(host: Host, cfg: DaemonConfig, required: bool) -> None:
                                      values=redact.value(dict(cfg.data))))
 
 
-def line_of(where: str) -> int | None:
-    tail = where.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
 def flatten(cfg: DaemonConfig) -> None:
     """dockerd's ``configValuesSet``: one level of nested objects becomes top-level keys."""
     for key, value in cfg.data.items():
@@ -133,5 +129,3 @@ def flatten(cfg: DaemonConfig) -> None:
             continue
         cfg.flat[key] = value
         cfg.flat_lines[key] = (key,)
-
-

@@ -135,4 +135,3 @@ def _argv_without(argv: list[str], flags: list[Flag]) -> list[str]:
                 continue
         out.append(word)
     return out
-

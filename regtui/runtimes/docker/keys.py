@@ -94,9 +94,10 @@ STRING_LISTS = {"registry-mirrors", "insecure-registries", "labels", "dns-opts",
                 "host-gateway-ips", "allow-nondistributable-artifacts"}
 _INTS = {"max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "mtu", "shutdown-timeout",
          "network-control-plane-mtu", "network-diagnostic-port", "cpu-rt-period", "cpu-rt-runtime", "oom-score-adjust"}
+#: daemon.json keys whose value is a bool (also the command line's value-less flags).
 BOOLS = {"debug", "experimental", "live-restore", "iptables", "ip6tables", "ipv6", "icc", "ip-forward",
-          "ip-forward-no-drop", "ip-masq", "userland-proxy", "init", "no-new-privileges", "selinux-enabled",
-          "raw-logs", "rootless", "cri-containerd", "tls", "tlsverify", "allow-direct-routing"}
+         "ip-forward-no-drop", "ip-masq", "userland-proxy", "init", "no-new-privileges", "selinux-enabled",
+         "raw-logs", "rootless", "cri-containerd", "tls", "tlsverify", "allow-direct-routing"}
 _STRINGS = {"storage-driver", "data-root", "exec-root", "pidfile", "log-level", "log-driver", "log-format", "group",
             "bip", "bip6", "bridge", "fixed-cidr", "fixed-cidr-v6", "userns-remap", "cgroup-parent",
             "default-runtime", "containerd", "containerd-namespace", "seccomp-profile", "init-path",
@@ -345,5 +346,3 @@ def _coerce(kind: str, value: Any) -> Any:
     if kind == "bool" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     return None
-
-

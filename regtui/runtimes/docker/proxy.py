@@ -30,4 +30,3 @@ def proxy_env(cfg: DaemonConfig) -> ProxyEnv:
             sources[name] = where
     proxy_vars = {k: v for k, v in env.items() if k.upper() in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")}
     return from_environ(proxy_vars, {k: v for k, v in sources.items() if k in proxy_vars}, "dockerd")
-

@@ -226,4 +226,3 @@ def etc_hosts(host: Host) -> dict[str, list[str]]:
         for name in words[1:]:
             out.setdefault(name.lower(), []).append(words[0])
     return out
-

@@ -95,4 +95,3 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
         credentials=lambda endpoint_host: routes.credential_for_endpoint(endpoint_host, cfg, cli),
         summary=_summary(cfg, cli),
     )
-

@@ -86,5 +86,3 @@ def hosts_dir_unused(host: Host) -> list[Finding]:
                     params={"action": "copy", "from": path, "to": target}),
         ))
     return out
-
-
