@@ -6,7 +6,6 @@ variables, and the environment crio.service runs with."""
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -112,18 +111,6 @@ def _legacy_registries(parsed: Parsed, keypath: tuple[str, ...], value: Any) -> 
     )
 
 
-def _expand(argv: list[str], env: Mapping[str, str]) -> list[str]:
-    """systemd's ``$VAR`` (split into words) and ``${VAR}`` (one word) in ExecStart."""
-    out: list[str] = []
-    for word in argv:
-        m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
-        if m:
-            out += env.get(m.group(1), "").split()
-            continue
-        out.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda g: env.get(g.group(1), ""), word))
-    return out
-
-
 def _flags(argv: list[str]) -> dict[str, str]:
     """``--name value`` / ``--name=value`` / ``-c value`` options of a crio command line."""
     aliases = {"-c": "--config", "-d": "--config-dir"}
@@ -146,7 +133,7 @@ def load_crio_conf(host: Host, unit: systemd.UnitConfig | None = None,
     """crio.conf, then every file of crio.conf.d in name order, then flags and ``CONTAINER_*`` variables."""
     out = CrioConf()
     env = env or {}
-    argv = _expand(unit.exec_start, env) if unit else []
+    argv = [word for word, _ in systemd.expand_argv(unit.exec_start, dict(env))] if unit else []
     flags = _flags(argv)
     main = flags.get("--config") or env.get("CONTAINER_CONFIG") or CRIO_CONF
     conf_dir = flags.get("--config-dir") or env.get("CONTAINER_CONFIG_DIR") or CRIO_CONF_DIR
