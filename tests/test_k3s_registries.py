@@ -317,6 +317,18 @@ def test_rke2_paths_and_version(tmp_path: Path) -> None:
     assert view.proxy_env.sources["HTTPS_PROXY"] == "/etc/default/rke2-agent:1"
 
 
+def test_environment_file_specifiers_expanded_once(tmp_path: Path) -> None:
+    """EnvironmentFile=-/etc/default/k3s-%%N names the file /etc/default/k3s-%N, which k3s's containerd gets its proxy from."""
+    host = _host(tmp_path, {
+        UNIT: "[Service]\nEnvironmentFile=-/etc/default/k3s-%%N\nExecStart=/usr/local/bin/k3s server\n",
+        "/etc/default/k3s-%N": "HTTPS_PROXY=http://proxy.corp:3128\n",
+        "/etc/default/k3s-k3s": "HTTPS_PROXY=http://wrong.corp:3128\n",
+    })
+    view = k3s.load(host)
+    assert view.proxy_env.https_proxy == "http://proxy.corp:3128"
+    assert view.proxy_env.sources["HTTPS_PROXY"] == "/etc/default/k3s-%N:1"
+
+
 def test_containerd_proxy_variables_win(tmp_path: Path) -> None:
     """CONTAINERD_HTTPS_PROXY replaces HTTPS_PROXY for the embedded containerd; servers add cluster ranges to NO_PROXY."""
     env = ("HTTPS_PROXY=http://proxy.corp:3128\nHTTP_PROXY=http://proxy.corp:3128\nNO_PROXY=localhost,127.0.0.1,.corp\n"
