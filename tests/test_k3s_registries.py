@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from regtui.runtimes.k3s import registries as k3s
 from regtui.host import Host
 from regtui.refs import parse
+from regtui.runtimes import k3s
+from regtui.runtimes.k3s.registries import read_registries
 from rootfs import line_of, write_tree
 
 REG = "/etc/rancher/k3s/registries.yaml"
@@ -65,7 +66,7 @@ configs:
       key_file:  # path to the key file used in the registry
       ca_file:   # path to the ca file used in the registry
 """
-    reg = k3s.read_registries(_host(tmp_path, {REG: text}), REG)
+    reg = read_registries(_host(tmp_path, {REG: text}), REG)
     assert reg.status == "ok" and reg.findings == []
     assert [e.value for e in reg.mirrors["docker.io"].endpoints] == ["https://registry.example.com:5000"]
     cfg = reg.configs["registry.example.com:5000"]
@@ -79,7 +80,7 @@ configs:
 def test_mirror_key_typos_are_ignored(tmp_path: Path, typo: str, meant: str) -> None:
     """yaml.v2 drops unknown keys silently: a typo is config.ignored-key at its line, with the key meant."""
     text = f"mirrors:\n  docker.io:\n    {typo}:\n      - https://mirror.corp.example\n"
-    reg = k3s.read_registries(_host(tmp_path, {REG: text}), REG)
+    reg = read_registries(_host(tmp_path, {REG: text}), REG)
     (f,) = reg.findings
     assert f.code == "config.ignored-key" and f.severity == "warning"
     assert f.evidence["line"] == 3 and f.fix is not None and f.fix.params["new_key"] == meant
@@ -96,7 +97,7 @@ configs:
     tls:
       insecure-skip-verify: true
 """
-    reg = k3s.read_registries(_host(tmp_path, {REG: text}), REG)
+    reg = read_registries(_host(tmp_path, {REG: text}), REG)
     by_key = {f.evidence["key"]: f for f in reg.findings}
     token = by_key["configs.ghcr.io.auth.identitytoken"]
     assert token.fix.params["new_key"] == "identity_token" and token.evidence["value"] == "***"
@@ -120,11 +121,11 @@ def test_endpoint_string_is_fatal(tmp_path: Path) -> None:
 def test_quoted_true_is_fatal_but_yes_is_true(tmp_path: Path) -> None:
     """insecure_skip_verify: "true" is a string yaml.v2 cannot put in a bool; yes is a YAML 1.1 boolean it accepts."""
     bad = 'configs:\n  harbor.corp.example:\n    tls:\n      insecure_skip_verify: "true"\n'
-    reg = k3s.read_registries(_host(tmp_path / "a", {REG: bad}), REG)
+    reg = read_registries(_host(tmp_path / "a", {REG: bad}), REG)
     assert reg.status == "invalid" and reg.findings[0].evidence["line"] == 4
     assert "into bool" in reg.findings[0].title
     good = 'configs:\n  harbor.corp.example:\n    tls:\n      insecure_skip_verify: yes\n'
-    reg = k3s.read_registries(_host(tmp_path / "b", {REG: good}), REG)
+    reg = read_registries(_host(tmp_path / "b", {REG: good}), REG)
     assert reg.findings == [] and reg.configs["harbor.corp.example"].tls.insecure_skip_verify is True
 
 
@@ -231,7 +232,7 @@ def test_garbage_registries_yaml(tmp_path: Path) -> None:
 def test_duplicate_sections_merge(tmp_path: Path) -> None:
     """Two `mirrors:` blocks merge (yaml.v2 decodes both into the same map); the repeat is reported as info."""
     text = "mirrors:\n  docker.io:\n    endpoint: [https://a.corp.example]\nconfigs: {}\nmirrors:\n  quay.io:\n    endpoint: [https://b.corp.example]\n"
-    reg = k3s.read_registries(_host(tmp_path, {REG: text}), REG)
+    reg = read_registries(_host(tmp_path, {REG: text}), REG)
     assert set(reg.mirrors) == {"docker.io", "quay.io"}
     (f,) = reg.findings
     assert f.code == "config.ignored-key" and f.severity == "info" and (f.evidence["first_line"], f.evidence["line"]) == (1, 5)
@@ -240,7 +241,7 @@ def test_duplicate_sections_merge(tmp_path: Path) -> None:
 def test_duplicate_registry_last_wins(tmp_path: Path) -> None:
     """The same registry twice: only the later block applies, and the earlier one is called out."""
     text = "mirrors:\n  docker.io:\n    endpoint: [https://a.corp.example]\n  docker.io:\n    endpoint: [https://b.corp.example]\n"
-    reg = k3s.read_registries(_host(tmp_path, {REG: text}), REG)
+    reg = read_registries(_host(tmp_path, {REG: text}), REG)
     assert [e.value for e in reg.mirrors["docker.io"].endpoints] == ["https://b.corp.example"]
     (f,) = reg.findings
     assert f.severity == "warning" and f.evidence["line"] == 4
@@ -314,6 +315,18 @@ def test_rke2_paths_and_version(tmp_path: Path) -> None:
     assert f.fix.restart == "restart rke2-agent"
     assert view.proxy_env.https_proxy == "http://proxy.corp:3128"
     assert view.proxy_env.sources["HTTPS_PROXY"] == "/etc/default/rke2-agent:1"
+
+
+def test_environment_file_specifiers_expanded_once(tmp_path: Path) -> None:
+    """EnvironmentFile=-/etc/default/k3s-%%N names the file /etc/default/k3s-%N, which k3s's containerd gets its proxy from."""
+    host = _host(tmp_path, {
+        UNIT: "[Service]\nEnvironmentFile=-/etc/default/k3s-%%N\nExecStart=/usr/local/bin/k3s server\n",
+        "/etc/default/k3s-%N": "HTTPS_PROXY=http://proxy.corp:3128\n",
+        "/etc/default/k3s-k3s": "HTTPS_PROXY=http://wrong.corp:3128\n",
+    })
+    view = k3s.load(host)
+    assert view.proxy_env.https_proxy == "http://proxy.corp:3128"
+    assert view.proxy_env.sources["HTTPS_PROXY"] == "/etc/default/k3s-%N:1"
 
 
 def test_containerd_proxy_variables_win(tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from regtui.runtimes.k3s import registries as k3s
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse
-from regtui.runtimes.k3s.routes import apply_rewrites, go_expand
+from regtui.runtimes import k3s
+from regtui.runtimes.k3s.expected import expected_hosts, normalize_endpoint
+from regtui.runtimes.k3s.registries import read_registries
+from regtui.runtimes.k3s.rewrites import apply_rewrites, go_expand
 from rootfs import line_of, write_tree
 
 REG = "/etc/rancher/k3s/registries.yaml"
@@ -138,7 +140,7 @@ def _urls(route) -> list[str]:  # type: ignore[no-untyped-def]
 ])
 def test_normalize_endpoint(value: str, url: str, override: bool) -> None:
     """normalizeEndpointAddress: default scheme, /v2 for empty, / and /v2 paths, any other path verbatim with override_path."""
-    norm = k3s.normalize_endpoint(value)
+    norm = normalize_endpoint(value)
     assert (norm.url, norm.override_path) == (url, override)
 
 
@@ -146,7 +148,7 @@ def test_normalize_endpoint(value: str, url: str, override: bool) -> None:
 def test_normalize_endpoint_rejects(value: str) -> None:
     """Values Go's url.Parse (or k3s) refuses raise ValueError."""
     with pytest.raises(ValueError):
-        k3s.normalize_endpoint(value)
+        normalize_endpoint(value)
 
 
 def test_expected_hosts_match_k3s_rules(tmp_path: Path) -> None:
@@ -165,8 +167,8 @@ mirrors:
     endpoint:
       - https://catchall.example.com
 """
-    reg = k3s.read_registries(_host(tmp_path, {REG: text}), REG)
-    hosts, findings = k3s.expected_hosts(reg, no_default=False)
+    reg = read_registries(_host(tmp_path, {REG: text}), REG)
+    hosts, findings = expected_hosts(reg, no_default=False)
     assert sorted(hosts) == ["_default", "docker.io"]
     hub = hosts["docker.io"]
     assert [e.norm.url for e in hub.endpoints] == ["https://registry.example.com/v2"]

@@ -14,7 +14,7 @@ ROOT = Path(regtui.__file__).parent.parent
 
 #: Packages whose modules must not import each other in a cycle (widen as packages are split).
 ACYCLIC_PACKAGES = ("regtui.fixes", "regtui.tui", "regtui.runtimes.containerd", "regtui.runtimes.crio",
-                    "regtui.runtimes.docker")
+                    "regtui.runtimes.docker", "regtui.runtimes.k3s")
 
 
 def _modules(root: Path, package: str) -> dict[str, Path]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
-from regtui.runtimes.k3s import registries as k3s_config
+from regtui.config import k3sservice
 from regtui.config._yaml import read_yaml
 from regtui.config.systemd import UnitConfig, env_file, expand_argv, load_unit
 from regtui.findings import finding, fix
@@ -196,7 +196,7 @@ def _docker_socket(view: KubeletView, endpoint: str, source: str) -> Finding:
 
 
 def _from_k3s(host: Host, view: KubeletView) -> None:
-    embedded = k3s_config.embedded_kubelet(host)
+    embedded = k3sservice.embedded_kubelet(host)
     # The k3s view lists the same files; only problems that decide the endpoint are repeated here.
     view.findings += [f for f in embedded.findings if f.code in ("config.parse-error", "config.invalid-value")]
     view.detected = True
@@ -218,7 +218,7 @@ def load(host: Host) -> KubeletView:
     """The runtime kubelet pulls images through on this host (k3s/RKE2's embedded kubelet included)."""
     view = KubeletView(runtime=None, endpoint=None, source="")
     unit = load_unit(host, _UNIT, RUNTIME)
-    if k3s_config.detect(host) and not host.exists(CONFIG_PATH) and not unit.found:
+    if k3sservice.detect(host) and not host.exists(CONFIG_PATH) and not unit.found:
         _from_k3s(host, view)
         return view
     flags, unit_present = _unit_flags(host, view, unit)

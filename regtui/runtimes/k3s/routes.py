@@ -5,20 +5,14 @@ The route follows what is *in effect*: the files k3s generated at its last start
 (:mod:`regtui.config.hoststoml`) plus the two things k3s's patched containerd does differently:
 ``[host."…".rewrite]`` tables rewrite the repository on that mirror, and a hosts.toml without a
 ``server`` line has no default endpoint. When k3s has not generated anything yet, the route is
-planned from ``registries.yaml`` exactly as k3s will write it (:func:`regtui.runtimes.k3s.registries.expected_hosts`).
+planned from ``registries.yaml`` exactly as k3s will write it (:func:`regtui.runtimes.k3s.expected.expected_hosts`).
 k3s releases from before 2024 put the mirrors into ``config.toml`` itself (legacy CRI mirrors)
-and applied rewrites to the default endpoint too (k3s#7007).
-
-Rewrites use Python's ``re`` in place of Go's RE2: patterns RE2 refuses (lookaround,
-backreferences) are reported and skipped as k3s skips them, ``$1``/``${name}`` replacements are
-expanded with Go's ``Regexp.Expand`` rules, and empty matches next to a previous match are
-skipped as ``ReplaceAllString`` does. Go iterates the rewrite map in random order: when several
-patterns change a repository, the route says which could win.
+and applied rewrites to the default endpoint too (k3s#7007). Rewrites follow Go's rules
+(:mod:`regtui.runtimes.k3s.rewrites`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,116 +27,22 @@ from regtui.config.hoststoml import (
     read_hosts_dir,
     resolve_hosts,
 )
-from regtui.runtimes.k3s.registries import (
-    ExpectedEndpoint,
-    ExpectedHost,
-    K3sState,
-    go_pattern_to_python,
-    go_regexp_problem,
-    hosts_url,
-    key_host,
-    rewrites_default_endpoint,
-    split_where,
-    wildcard_fallback_broken,
-)
+from regtui.config.k3sservice import RUNTIME, split_where
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.refs import Reference
 from regtui.runtimes.endpoints import endpoint
+from regtui.runtimes.k3s.expected import DEFAULT_DIR, ExpectedEndpoint, ExpectedHost, key_host
+from regtui.runtimes.k3s.generated import hosts_url
+from regtui.runtimes.k3s.rewrites import Rewrite, apply_rewrites
+from regtui.runtimes.k3s.state import K3sState
+from regtui.runtimes.k3s.versions import rewrites_default_endpoint, wildcard_fallback_broken
 
-__all__ = ["plan", "apply_rewrites", "go_expand"]
+__all__ = ["plan"]
 
-RUNTIME = "k3s"
-_DEFAULT_DIR = "_default"
 _MIRROR_CAPS = ("pull", "resolve")
 _DEFAULT_CAPS = ("pull", "resolve", "push")
 _CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
-
-Rewrite = tuple[str, str, Any]
-
-
-# -- rewrites ------------------------------------------------------------------------------------
-
-_NAME = re.compile(r"[A-Za-z0-9_]+")
-
-
-def go_expand(template: str, match: re.Match[str]) -> str:
-    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; unknown names expand to ``""``."""
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:j])
-        rest = template[j + 1:]
-        if rest.startswith("$"):
-            out.append("$")
-            i = j + 2
-            continue
-        if rest.startswith("{"):
-            end = rest.find("}")
-            name = rest[1:end] if end > 1 else ""
-            if not name or not _NAME.fullmatch(name):
-                out.append("$")
-                i = j + 1
-                continue
-            i = j + 2 + end
-        else:
-            m = _NAME.match(rest)
-            if not m:
-                out.append("$")
-                i = j + 1
-                continue
-            name = m.group(0)
-            i = j + 1 + m.end()
-        out.append(_group(match, name))
-    return "".join(out)
-
-
-def _group(match: re.Match[str], name: str) -> str:
-    try:
-        value = match.group(int(name)) if name.isdigit() else match.group(name)
-    except IndexError:  # no such group: Go expands it to nothing
-        return ""
-    return value or ""
-
-
-def _replace_all(rx: re.Pattern[str], text: str, template: str) -> str:
-    """``ReplaceAllString``: like ``re.sub`` but an empty match right after a match is not replaced."""
-    out: list[str] = []
-    last, prev_end = 0, -1
-    for m in rx.finditer(text):
-        if m.start() == m.end() == prev_end:
-            continue
-        out.append(text[last:m.start()])
-        out.append(go_expand(template, m))
-        last = prev_end = m.end()
-    out.append(text[last:])
-    return "".join(out)
-
-
-def apply_rewrites(repository: str, rewrites: list[Rewrite]) -> tuple[str, str | None, list[str]]:
-    """(repository after the rewrite, the pattern that applied, notes).
-
-    The first pattern (in file order) that changes the repository is used, as k3s's containerd
-    stops at the first change; the note says so when more than one would.
-    """
-    changed: list[tuple[str, str]] = []
-    for pattern, replacement, _ in rewrites:
-        if go_regexp_problem(pattern):
-            continue
-        new = _replace_all(re.compile(go_pattern_to_python(pattern)), repository, replacement)
-        if new != repository:
-            changed.append((pattern, new))
-    if not changed:
-        return repository, None, []
-    notes = []
-    if len(changed) > 1:
-        notes.append(f"rewrites {', '.join(repr(p) for p, _ in changed)} all match {repository!r}: Go walks the rewrite "
-                     f"map in random order, so the mirror may get {' or '.join(repr(n) for _, n in changed)}")
-    return changed[0][1], changed[0][0], notes
 
 
 # -- shared endpoint building ----------------------------------------------------------------------
@@ -226,14 +126,14 @@ def _generated_route(state: K3sState, ref: Reference, notes: list[str], findings
         if dir_name in state.differing and not state.stale:
             notes.append(f"{res.dir} differs from {state.registries.path} ({state.differing[dir_name]}): the route follows "
                          f"what containerd reads now; {state.flavour.name} rewrites it on its next start")
-        if dir_name == _DEFAULT_DIR and ref.domain not in state.registries.mirrors:
+        if dir_name == DEFAULT_DIR and ref.domain not in state.registries.mirrors:
             notes.append(f"no entry for {ref.domain}: the \"*\" mirror (_default) applies")
     else:
         notes.append(f"no hosts dir for {ref.domain} under {':'.join(gen.roots)}: containerd pulls from the registry itself")
     if data is not None and "server" not in data and entries and entries[-1].is_default_upstream:
         entries = entries[:-1]
         why = ("disable-default-registry-endpoint" if state.no_default_endpoint else
-               "k3s releases before March 2024 wrote _default without it (k3s#9728)" if dir_name == _DEFAULT_DIR else
+               "k3s releases before March 2024 wrote _default without it (k3s#9728)" if dir_name == DEFAULT_DIR else
                "the line was removed")
         notes.append(f"{res.hosts_file} has no server line: k3s's containerd does not fall back to "
                      f"{default_host(ref.domain)} ({why})")
@@ -313,7 +213,7 @@ def _legacy_route(state: K3sState, ref: Reference, notes: list[str]) -> list[End
 
 def _planned_lookup(state: K3sState, ns: str) -> tuple[str, ExpectedHost | None]:
     """containerd's dir lookup over what k3s will leave in certs.d: (dir name, expected host or None)."""
-    for name in dict.fromkeys((host_directory(ns), ns, _DEFAULT_DIR)):
+    for name in dict.fromkeys((host_directory(ns), ns, DEFAULT_DIR)):
         if name in state.expected:
             return name, state.expected[name]
         gdir = state.generated.dirs.get(name)
@@ -372,7 +272,7 @@ def _planned_route(state: K3sState, ref: Reference, notes: list[str], findings: 
     name, exp = _planned_lookup(state, ns)
     rewrite_default, _ = rewrites_default_endpoint(state)
     if exp is not None:
-        if name == _DEFAULT_DIR:
+        if name == DEFAULT_DIR:
             notes.append(f"no entry for {ns} in {state.registries.path}: the \"*\" entry applies")
         eps = [_expected_endpoint(state, ref, e, is_default=False, rewrite_default=rewrite_default, notes=notes)
                for e in exp.endpoints]
@@ -474,7 +374,7 @@ def _bug_findings(state: K3sState, ref: Reference, dir_name: str, endpoints: lis
     """Patterns 19 and 20, raised only when the installed version is known to be affected."""
     found: list[Finding] = []
     reg = state.registries
-    mirror = reg.mirrors.get(ref.domain) or (reg.mirrors.get("*") if dir_name in (_DEFAULT_DIR, "") else None)
+    mirror = reg.mirrors.get(ref.domain) or (reg.mirrors.get("*") if dir_name in (DEFAULT_DIR, "") else None)
     old, why = rewrites_default_endpoint(state)
     if old and mirror is not None and mirror.rewrites:
         up = next((e for e in endpoints if e.role == "upstream"), None)
@@ -492,7 +392,7 @@ def _bug_findings(state: K3sState, ref: Reference, dir_name: str, endpoints: lis
                 runtime=RUNTIME,
             ))
     broken, why = wildcard_fallback_broken(state)
-    if broken and dir_name == _DEFAULT_DIR and endpoints and endpoints[-1].role == "upstream":
+    if broken and dir_name == DEFAULT_DIR and endpoints and endpoints[-1].role == "upstream":
         last = endpoints[-1]
         endpoints = endpoints[:-1] + [replace(last, status="skipped", reason="k3s#11857: containerd 2.0 in this release "
                                                                              "does not fall back from the \"*\" mirrors")]
@@ -587,7 +487,7 @@ def plan(state: K3sState, ref: Reference) -> tuple[Route, list[Finding]]:
 
 def _dir_for(state: K3sState, ref: Reference) -> str:
     """The hosts dir name containerd picks for ``ref`` among the generated ones."""
-    for name in dict.fromkeys((host_directory(ref.domain), ref.domain, _DEFAULT_DIR)):
+    for name in dict.fromkeys((host_directory(ref.domain), ref.domain, DEFAULT_DIR)):
         if name in state.generated.dirs:
             return name
     return ""
