@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from regtui import redact
 from regtui.findings import dedupe, finding, fix
 from regtui.model import Endpoint, Finding, Route
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 from regtui.refs import Reference, ReferenceError, parse
 from regtui.registry.diagnose import auth_findings, endpoint_findings, rate_limit_findings, restart_for, source_file
 from regtui.registry.errors import Failure, RegistryError, runtime_error, status_failure

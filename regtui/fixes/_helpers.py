@@ -106,10 +106,10 @@ def runtime_view(ctx: Context, runtime: str) -> Any:
     """The runtime's view as regtui reads it now (proxy environment, summary...)."""
     from dataclasses import replace
 
-    from regtui import engine
+    from regtui import checker
 
     errors: list[str] = []
-    views = engine.load_runtimes(ctx.host, replace(ctx.options, runtime=runtime), errors)
+    views = checker.current().load_runtimes(ctx.host, replace(ctx.options, runtime=runtime), errors)
     view = next((v for v in views if v.name == runtime), None)
     if view is None:
         raise PlanRefused(f"cannot read {runtime}'s configuration here" + (f" ({errors[0]})" if errors else ""))
