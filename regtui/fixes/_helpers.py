@@ -13,6 +13,7 @@ from regtui.fixes._jsonedit import JsonDoc
 from regtui.fixes._model import PlanRefused
 from regtui.fixes._tomledit import TomlDoc
 from regtui.fixes._yamledit import YamlDoc
+from regtui.model import split_location
 
 __all__ = ["edit_json", "edit_toml", "edit_yaml", "edit_unit", "edit_env", "split_source", "url_host",
            "runtime_view", "containerd_config", "copy_file", "ManualOnly", "PlanRefused", "UNITS",
@@ -82,10 +83,8 @@ def edit_env(ctx: Context, path: str, edit: Callable[[EnvFile], None]) -> EnvFil
 def split_source(source: str) -> tuple[str, int | None]:
     """``/path:12`` -> (``/path``, 12); ``--flag at /unit:3`` -> (``/unit``, 3); anything else -> (source, None)."""
     s = source.rsplit(" at ", 1)[-1].split(" (", 1)[0].strip()
-    path, _, line = s.rpartition(":")
-    if path.startswith("/") and line.isdigit():
-        return path, int(line)
-    return s, None
+    path, line = split_location(s)
+    return (path, line) if line is not None and path.startswith("/") else (s, None)
 
 
 def url_host(url: str) -> str:
