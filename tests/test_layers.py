@@ -7,6 +7,7 @@ import graphlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,22 @@ def test_import_contracts_catch_a_violation(tmp_path: Path, module: str, line: s
     done = _lint_imports(tmp_path)
     assert done.returncode != 0, done.stdout
     assert named in " ".join(done.stdout.split()), done.stdout
+
+
+def test_workbench_gives_the_fix_engine_the_check() -> None:
+    """The workbench's fix back end registers the engine's check for the fix engine to re-run (the CLI's fix imports the engine)."""
+    code = ("from regtui.tui.fixing import EngineFixes\nEngineFixes()\n"
+            "from regtui import checker, engine\nassert checker.current().plan is engine.plan\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_fix_engine_without_the_check_says_so() -> None:
+    """Without the engine loaded, the fix engine reports that it cannot re-check instead of importing upwards."""
+    code = ("import sys\nfrom regtui import checker\n"
+            "try:\n    checker.current()\nexcept RuntimeError as exc:\n    print(exc)\n"
+            "import regtui.fixes\nassert 'regtui.engine' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "no check is registered" in done.stdout, done.stdout + done.stderr
