@@ -322,7 +322,7 @@ def _cmd_undo(args: argparse.Namespace) -> int:
 
 def _cmd_pull(args: argparse.Namespace) -> int:
     """``regtui pull REF``: the instrumented test pull (exit 0 pulled, 1 failed or an error finding, 2 usage)."""
-    from regtui.registry.command import run_pull
+    from regtui.pullcmd import run_pull
 
     options = _options(args)
     (ref,) = _refs([args.ref])

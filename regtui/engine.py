@@ -14,7 +14,7 @@ from datetime import timezone
 from types import ModuleType
 from typing import Any, Callable
 
-from regtui import redact
+from regtui import checker, redact
 from regtui.checks import certs as cert_checks
 from regtui.checks import proxy as proxy_checks
 from regtui.findings import assign_ids, cap, dedupe
@@ -95,7 +95,7 @@ def _hostname(host: Host) -> str:
 
 def _kubelet(host: Host, errors: list[str], debug: bool) -> tuple[dict[str, Any] | None, list[Finding], list[Any]]:
     try:
-        mod = importlib.import_module("regtui.config.kubelet")
+        mod = importlib.import_module("regtui.runtimes.kubelet")
     except ImportError:
         return None, [], []
     try:
@@ -178,7 +178,7 @@ def probe_context(p: Plan, progress: Callable[[str, Any], None] | None = None) -
     """The shared context for the network stage (resolver from the root or --dns-server)."""
     from regtui.net.http import Timeouts
     from regtui.net.resolver import Resolver
-    from regtui.probes import ProbeContext
+    from regtui.probecontext import ProbeContext
 
     resolver = Resolver.for_host(p.host, p.options.dns_server, p.options.timeout)
     return ProbeContext(p.host, p.options, p.routes, p.views, resolver,
@@ -352,7 +352,29 @@ def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = 
     return build_report(p, net)
 
 
+def network_findings(p: Plan, panel: str) -> list[Finding] | None:
+    """The findings of one panel's probe run again on ``p`` (``"pull"``: the test pull); ``None`` when it did not run."""
+    import asyncio
+
+    if panel == "pull":
+        ctx = probe_context(p)
+        net = asyncio.run(network(p, ctx))
+        return list(net.findings) if net.pull is not None else None
+    from regtui.probes import run_probes
+
+    ctx = probe_context(p)
+    results = asyncio.run(run_probes(ctx, panels=(panel,)))
+    result = results.get(panel)
+    if result is None or result.error:
+        return None
+    return list(result.findings)
+
+
 def _shell_proxy(host: Host) -> dict[str, str]:
     from regtui.net.proxy import from_environ
 
     return from_environ(dict(host.environ), label="shell").effective()
+
+
+# The fix engine re-runs the check through this (it sits below the engine and cannot import it).
+checker.register(checker.Checker(plan=plan, load_runtimes=load_runtimes, network_findings=network_findings))

@@ -23,6 +23,7 @@ __all__ = [
     "Verdict",
     "VERDICT_STATUSES",
     "severity_rank",
+    "split_location",
 ]
 
 #: Severities, most severe first.
@@ -34,6 +35,14 @@ PANELS = ("config", "mirrors", "certs", "proxy", "dns", "clock", "pull")
 def severity_rank(severity: str) -> int:
     """Sort key: errors first, then warnings, then info."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def split_location(source: str) -> tuple[str, int | None]:
+    """A ``path:line`` provenance -> (path, line); anything else -> (source, None)."""
+    path, _, line = source.rpartition(":")
+    if path and line.isdigit():
+        return path, int(line)
+    return source, None
 
 
 @dataclass(frozen=True)

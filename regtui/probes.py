@@ -16,17 +16,11 @@ import asyncio
 import importlib
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
-from regtui.host import Host
-from regtui.model import Finding, Route
-from regtui.net.http import Timeouts
-from regtui.net.resolver import Resolver
-from regtui.options import CheckOptions
-from regtui.runtimes.view import RuntimeView
+from regtui.model import Finding
+from regtui.probecontext import ProbeContext, ProbeResult
 
-__all__ = ["ProbeContext", "ProbeResult", "run_probes", "PROBE_MODULES"]
+__all__ = ["run_probes", "PROBE_MODULES"]
 
 #: Probe modules by panel, in panel order.
 PROBE_MODULES = {
@@ -36,40 +30,6 @@ PROBE_MODULES = {
     "dns": "regtui.checks.dns",
     "clock": "regtui.checks.clock",
 }
-
-
-@dataclass
-class ProbeContext:
-    """What every probe gets: the host, what to probe, and the shared network plumbing."""
-
-    host: Host
-    options: CheckOptions
-    routes: list[Route]
-    views: list[RuntimeView]
-    resolver: Resolver
-    """The resolver every connection uses (root's resolv.conf or --dns-server); its log is the DNS truth."""
-    timeouts: Timeouts
-    observations: dict[str, Any] = field(default_factory=dict)
-    """Facts one probe records for others (``registry_dates``: list of (endpoint, Date header, local time))."""
-    progress: Callable[[str, Any], None] | None = None
-    """Called with (panel, partial data) as results arrive (the workbench fills panels live)."""
-
-    def view(self, runtime: str) -> RuntimeView | None:
-        """The runtime view by name."""
-        return next((v for v in self.views if v.name == runtime), None)
-
-
-@dataclass
-class ProbeResult:
-    """One panel's live results."""
-
-    panel: str
-    data: Any
-    """JSON-ready data for the report's ``probes.<panel>`` and the workbench panel."""
-    findings: list[Finding] = field(default_factory=list)
-    elapsed_ms: float = 0.0
-    error: str | None = None
-    """An internal error in the probe (a bug), reported as such, never as a finding."""
 
 
 async def _one(panel: str, module: str, ctx: ProbeContext, debug: bool) -> ProbeResult:

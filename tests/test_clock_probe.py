@@ -19,7 +19,8 @@ from lab.sockets import UdpBlackHole
 from regtui.checks import clock
 from regtui.checks.clock import KernelSync
 from regtui.config.timesync import TimeSync
-from regtui.probes import ProbeResult, run_probes
+from regtui.probecontext import ProbeResult
+from regtui.probes import run_probes
 
 CHRONY_UNIT = "[Service]\nExecStart=/usr/sbin/chronyd\n[Install]\nWantedBy=multi-user.target\n"
 

@@ -15,7 +15,8 @@ from lab.slowdns import SlowDns
 from lab.sockets import UdpBlackHole
 from regtui.checks import dns as dns_check
 from regtui.net.proxy import ProxyEnv
-from regtui.probes import ProbeResult, run_probes
+from regtui.probecontext import ProbeResult
+from regtui.probes import run_probes
 
 pytestmark = pytest.mark.lab
 

@@ -1,9 +1,13 @@
-"""No import cycle between the modules of one package, function-level imports included."""
+"""The layers and their contracts: no upward import, textual only in the workbench, no cycle in a package."""
 
 from __future__ import annotations
 
 import ast
 import graphlib
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,55 @@ def test_cycle_through_function_level_import_is_found(tmp_path: Path) -> None:
         (pkg / "helpers.py").write_text(helpers)
         cycle = find_cycle(import_graph(tmp_path, "demo"))
         assert {"demo.engine", "demo.helpers"} <= set(cycle)
+
+
+# -- the layer contracts (pyproject.toml [tool.importlinter]) ------------------------------------
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` on the package under ``root`` with the contracts of ``root/pyproject.toml``."""
+    exe = shutil.which("lint-imports")
+    assert exe is not None, "import-linter (a test dependency) is not installed"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([exe, "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_import_contracts_are_kept() -> None:
+    """The layers, textual-only-in-the-workbench and acyclic-package contracts hold for the package."""
+    done = _lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "named"), [
+    ("model.py", "import regtui.engine\n", "regtui.model -> regtui.engine"),
+    ("engine.py", "def _workbench():\n    import textual\n", "regtui.engine -> textual"),
+    ("fixes/_fs.py", "def _table():\n    from regtui.fixes import catalogue\n", "No cycles are allowed in regtui.fixes"),
+])
+def test_import_contracts_catch_a_violation(tmp_path: Path, module: str, line: str, named: str) -> None:
+    """An upward import, textual in the core, or a cycle (even inside a function) makes lint-imports fail, naming it."""
+    shutil.copytree(ROOT / "regtui", tmp_path / "regtui", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with (tmp_path / "regtui" / module).open("a") as fh:
+        fh.write("\n\n" + line)
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0, done.stdout
+    assert named in " ".join(done.stdout.split()), done.stdout
+
+
+def test_workbench_gives_the_fix_engine_the_check() -> None:
+    """The workbench's fix back end registers the engine's check for the fix engine to re-run (the CLI's fix imports the engine)."""
+    code = ("from regtui.tui.fixing import EngineFixes\nEngineFixes()\n"
+            "from regtui import checker, engine\nassert checker.current().plan is engine.plan\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_fix_engine_without_the_check_says_so() -> None:
+    """Without the engine loaded, the fix engine reports that it cannot re-check instead of importing upwards."""
+    code = ("import sys\nfrom regtui import checker\n"
+            "try:\n    checker.current()\nexcept RuntimeError as exc:\n    print(exc)\n"
+            "import regtui.fixes\nassert 'regtui.engine' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "no check is registered" in done.stdout, done.stdout + done.stderr

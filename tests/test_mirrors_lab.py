@@ -24,7 +24,7 @@ from lab.pullroots import containerd_root, crio_root, docker_root, plan_context
 from lab.registry import Registry
 from lab.sockets import TcpBlackHole
 from regtui.checks import mirrors
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 from test_pull_lab import by_code, codes
 
 pytestmark = pytest.mark.lab

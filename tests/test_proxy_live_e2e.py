@@ -23,7 +23,8 @@ from regtui.net import procenv
 from regtui.net.proxy import from_environ
 from regtui.net.resolver import Resolver
 from regtui.options import CheckOptions
-from regtui.probes import ProbeResult, run_probes
+from regtui.probecontext import ProbeResult
+from regtui.probes import run_probes
 from regtui.runtimes.view import RuntimeView
 
 PANELS = ("proxy", "dns", "clock")

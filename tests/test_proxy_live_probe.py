@@ -17,7 +17,7 @@ from lab.registry import Registry
 from lab.sockets import TcpBlackHole
 from regtui.checks import proxy_live
 from regtui.net.proxy import ProxyEnv, from_environ
-from regtui.probes import ProbeResult
+from regtui.probecontext import ProbeResult
 
 pytestmark = pytest.mark.lab
 

@@ -22,7 +22,7 @@ from regtui.model import Endpoint, Route
 from regtui.net.http import PhaseTimings, Timeouts
 from regtui.net.resolver import ResolveError, Resolver, ResolverConfig
 from regtui.options import CheckOptions
-from regtui.probes import ProbeContext
+from regtui.probecontext import ProbeContext
 from regtui.refs import Reference, parse
 from regtui.registry.auth import Authorizer, parse_challenges
 from regtui.registry.blobs import is_transient

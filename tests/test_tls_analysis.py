@@ -31,7 +31,7 @@ from regtui.net.tls.verify import go_verify
 from regtui.net.http import Timeouts
 from regtui.net.resolver import Resolver, ResolverConfig
 from regtui.options import CheckOptions
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 from regtui.runtimes.view import RuntimeView
 
 NOW = dt.datetime.now(dt.timezone.utc)

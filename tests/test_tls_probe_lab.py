@@ -30,7 +30,8 @@ from regtui.net.tls.certs import fingerprint as tls_fingerprint
 from regtui.host import Host
 from regtui.model import Finding
 from regtui.options import CheckOptions
-from regtui.probes import ProbeResult, run_probes
+from regtui.probecontext import ProbeResult
+from regtui.probes import run_probes
 from rootfs import write_tree
 
 pytestmark = pytest.mark.lab

@@ -35,7 +35,7 @@ from regtui.findings import finding, fix
 from regtui.model import Finding
 from regtui.net import ntp
 from regtui.net.ntp import NtpError, NtpSample
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 
 __all__ = [
     "probe",

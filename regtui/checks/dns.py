@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding
 from regtui.net.resolver import Lookup, ResolveError, Resolver, ResolverConfig, read_resolver_config
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 
 __all__ = ["probe", "correlate", "SLOW_MS", "SYSTEM", "DNS_SERVER", "endpoint_hosts"]
 

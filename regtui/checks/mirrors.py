@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 from regtui import redact
 from regtui.findings import dedupe, finding, fix
 from regtui.model import Endpoint, Finding, Route
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 from regtui.refs import Reference, ReferenceError, parse
 from regtui.registry.diagnose import auth_findings, endpoint_findings, rate_limit_findings, restart_for, source_file
 from regtui.registry.errors import Failure, RegistryError, runtime_error, status_failure
-from regtui.registry.manifest import digest_of, valid_digest
+from regtui.registry.manifest import digest_of
 from regtui.registry.pull import Flavor, flavor_for, open_session
 
 __all__ = ["probe", "probe_endpoint", "SLOWER_FACTOR", "SLOWER_MIN_MS", "speaks_tls", "speaks_http"]
@@ -144,15 +144,9 @@ def _status(status: int, url: str, body: bytes) -> Failure:
 
 async def _manifest_digest(session: Any, ref: Reference) -> tuple[str | None, str | None, int]:
     """``HEAD`` the manifest (``GET`` when refused or without a digest); returns digest, media type, status."""
-    try:
-        head = await session.manifest(ref.reference, "HEAD")
-    except RegistryError as err:
-        if err.failure.status != 405:
-            raise
-    else:
-        header = head.response.headers.get("docker-content-digest")
-        if valid_digest(header):
-            return header, head.response.headers.get("content-type"), head.response.status_code
+    digest, head = await session.head_digest(ref.reference)
+    if digest is not None and head is not None:
+        return digest, head.response.headers.get("content-type"), head.response.status_code
     got = await session.manifest(ref.reference, "GET")
     return digest_of(got.body), got.response.headers.get("content-type"), got.response.status_code
 

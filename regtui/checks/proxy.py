@@ -12,7 +12,7 @@ import ipaddress
 
 from regtui import redact
 from regtui.findings import finding, fix
-from regtui.model import Finding, Route
+from regtui.model import Finding, Route, split_location
 from regtui.net.proxy import ProxyEnv, from_environ
 from regtui.runtimes.view import RuntimeView
 
@@ -28,13 +28,6 @@ def restart_for(runtime: str) -> str:
     return _RESTART.get(runtime, "restart the daemon")
 
 
-def _split_source(src: str) -> tuple[str, int | None]:
-    path, _, line = src.rpartition(":")
-    if path and line.isdigit():
-        return path, int(line)
-    return src, None
-
-
 def _https_missing(view: RuntimeView, env: ProxyEnv, routes: list[Route]) -> list[Finding]:
     if not env.http_proxy or env.https_proxy:
         return []
@@ -42,7 +35,7 @@ def _https_missing(view: RuntimeView, env: ProxyEnv, routes: list[Route]) -> lis
                           if ep.url.startswith("https://")})
     var = "HTTP_PROXY" if env.variables.get("HTTP_PROXY") else "http_proxy"
     src = env.sources.get(var, "environment")
-    path, line = _split_source(src)
+    path, line = split_location(src)
     return [finding(
         "proxy.https-missing", view.name,
         f"{view.name}: HTTP_PROXY is set but HTTPS_PROXY is not; registry traffic (https) goes direct",
@@ -65,7 +58,7 @@ def _case_conflicts(view: RuntimeView, env: ProxyEnv) -> list[Finding]:
         u, lo = env.variables.get(upper), env.variables.get(lower)
         if u and lo and u != lo:
             src = env.sources.get(lower, "environment")
-            path, line = _split_source(src)
+            path, line = split_location(src)
             out.append(finding(
                 "proxy.case-conflict", f"{view.name}:{upper}",
                 f"{view.name}: {upper} and {lower} disagree; Go uses {upper}",

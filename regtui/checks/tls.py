@@ -58,7 +58,7 @@ from regtui.net.tls.capture import Capture, ClientCert, capture
 from regtui.net.tls.certs import cert_pem, fingerprint, is_ca, iso_time
 from regtui.net.tls.diagnose import diagnose
 from regtui.net.tls.trust import TrustStore, known_from, load_trust
-from regtui.probes import ProbeContext, ProbeResult
+from regtui.probecontext import ProbeContext, ProbeResult
 
 __all__ = ["probe", "correlate", "PANEL"]
 

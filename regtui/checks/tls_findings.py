@@ -22,7 +22,7 @@ from regtui.net.tls.capture import GO_MIN_VERSION, OLD_PROTOCOLS, Capture
 from regtui.net.tls.certs import certs_differ, fingerprint, is_ca
 from regtui.net.tls.diagnose import Diagnosis, Problem
 from regtui.net.tls.trust import TrustStore
-from regtui.probes import ProbeContext
+from regtui.probecontext import ProbeContext
 
 #: Expiry within this many days is a warning ...
 EXPIRY_WARNING_DAYS = 30

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from regtui.model import Endpoint, TLSInputs
 from regtui.net.proxy import decide
-from regtui.probes import ProbeContext
+from regtui.probecontext import ProbeContext
 from regtui.refs import ReferenceError, parse
 
 #: At most this many endpoints are probed in one check (a bounded loop over hostile configs).

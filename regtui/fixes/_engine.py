@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import posixpath
@@ -27,7 +26,7 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from regtui import redact
+from regtui import checker, redact
 from regtui.findings import CATALOGUE
 from regtui.fixes import _fs, catalogue
 from regtui.fixes._backup import MANIFEST, STATE_DIR, BackupStore, FileRecord, Manifest
@@ -180,13 +179,12 @@ def _errors_about(findings: list[Finding], paths: set[str]) -> Counter[tuple[Any
 
 def _predict(finding: Finding, host: Host, options: CheckOptions, p: FixPlan) -> tuple[list[Check], bool | None, str]:
     """Run the offline check before and on the planned files: is the finding gone, is anything new broken?"""
-    from regtui import engine
-
     paths = {c.path for c in p.changes}
     offline_opts = replace(options, offline=True)
     try:
-        before = engine.plan(offline_opts, host)
-        after = engine.plan(offline_opts, overlay(host, {c.path: c.after for c in p.changes}, p.remove_dirs))
+        check = checker.current().plan
+        before = check(offline_opts, host)
+        after = check(offline_opts, overlay(host, {c.path: c.after for c in p.changes}, p.remove_dirs))
     except Exception as exc:  # a reader bug must not stop a fix; say so
         return [Check("predicted re-check", "skipped", f"the offline check failed: {_error_text(exc)}")], None, ""
     checks: list[Check] = []
@@ -727,10 +725,8 @@ def recheck(finding: Finding, host: Host, options: CheckOptions, probes: Mapping
     """Is ``finding`` gone? The offline check decides for findings it emits (``offline``: known to
     be one; ``None``: judged by code); the finding's probe (run again, unless ``--offline``) for
     network ones. ``None`` when it cannot tell."""
-    from regtui import engine
-
     try:
-        p = engine.plan(replace(options, offline=True), host)
+        p = checker.current().plan(replace(options, offline=True), host)
     except Exception as exc:
         return None, [Check("re-check", "skipped", f"the check failed: {_error_text(exc)}")], \
             "the re-check itself failed"
@@ -748,7 +744,7 @@ def recheck(finding: Finding, host: Host, options: CheckOptions, probes: Mapping
         return None, [Check("re-check", "skipped", f"{finding.code} needs the network to re-check (--offline)")], \
             "run `regtui check` (with the network) to confirm it is gone"
     try:
-        found = _network_findings(p, panel)
+        found = checker.current().network_findings(p, panel)
     except Exception as exc:
         return None, [Check("re-check", "skipped", f"the {panel} probe failed: {_error_text(exc)}")], \
             f"the {panel} probe could not re-check it"
@@ -766,23 +762,6 @@ def _offline_source(finding: Finding) -> bool:
     return finding.code in ("proxy.https-missing", "proxy.case-conflict", "proxy.bypass-missing",
                             "proxy.daemon-differs", "tls.verify-disabled", "auth.helper-missing",
                             "auth.wrong-key", "auth.malformed") or finding.code.startswith("config.")
-
-
-def _network_findings(p: Any, panel: str) -> list[Finding] | None:
-    from regtui import engine
-
-    if panel == "pull":
-        ctx = engine.probe_context(p)
-        net = asyncio.run(engine.network(p, ctx))
-        return list(net.findings) if net.pull is not None else None
-    from regtui.probes import run_probes
-
-    ctx = engine.probe_context(p)
-    results = asyncio.run(run_probes(ctx, panels=(panel,)))
-    result = results.get(panel)
-    if result is None or result.error:
-        return None
-    return list(result.findings)
 
 
 # -- undo -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from regtui.fixes._jsonedit import JsonDoc
 from regtui.fixes._model import PlanRefused
 from regtui.fixes._tomledit import TomlDoc
 from regtui.fixes._yamledit import YamlDoc
+from regtui.model import split_location
 
 __all__ = ["edit_json", "edit_toml", "edit_yaml", "edit_unit", "edit_env", "split_source", "url_host",
            "runtime_view", "containerd_config", "copy_file", "ManualOnly", "PlanRefused", "UNITS",
@@ -82,10 +83,8 @@ def edit_env(ctx: Context, path: str, edit: Callable[[EnvFile], None]) -> EnvFil
 def split_source(source: str) -> tuple[str, int | None]:
     """``/path:12`` -> (``/path``, 12); ``--flag at /unit:3`` -> (``/unit``, 3); anything else -> (source, None)."""
     s = source.rsplit(" at ", 1)[-1].split(" (", 1)[0].strip()
-    path, _, line = s.rpartition(":")
-    if path.startswith("/") and line.isdigit():
-        return path, int(line)
-    return s, None
+    path, line = split_location(s)
+    return (path, line) if line is not None and path.startswith("/") else (s, None)
 
 
 def url_host(url: str) -> str:
@@ -106,10 +105,10 @@ def runtime_view(ctx: Context, runtime: str) -> Any:
     """The runtime's view as regtui reads it now (proxy environment, summary...)."""
     from dataclasses import replace
 
-    from regtui import engine
+    from regtui import checker
 
     errors: list[str] = []
-    views = engine.load_runtimes(ctx.host, replace(ctx.options, runtime=runtime), errors)
+    views = checker.current().load_runtimes(ctx.host, replace(ctx.options, runtime=runtime), errors)
     view = next((v for v in views if v.name == runtime), None)
     if view is None:
         raise PlanRefused(f"cannot read {runtime}'s configuration here" + (f" ({errors[0]})" if errors else ""))

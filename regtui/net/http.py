@@ -188,6 +188,11 @@ def current_recorder(recorder: TraceRecorder | None) -> contextvars.Token[TraceR
     return _current.set(recorder)
 
 
+def reset_recorder(token: contextvars.Token[TraceRecorder | None]) -> None:
+    """Restore the recorder that was current before :func:`current_recorder` returned ``token``."""
+    _current.reset(token)
+
+
 #: Bytes an :class:`AsyncioBackend` stream buffers before it stops reading from the socket.
 STREAM_BUFFER = 256 * 1024
 

@@ -11,8 +11,7 @@ Modules (import the one you need; the package itself imports only :mod:`regtui.n
 - :mod:`regtui.registry.manifest`: media types, Accept lists, parsing, platform choice;
 - :mod:`regtui.registry.blobs`: streamed, verified, resumable blob downloads;
 - :mod:`regtui.registry.errors`: failures by phase, and the runtime's words for them;
-- :mod:`regtui.registry.diagnose`: findings shared with the mirrors probe;
-- :mod:`regtui.registry.command`: ``regtui pull`` (text and JSON output).
+- :mod:`regtui.registry.diagnose`: findings shared with the mirrors probe.
 """
 
 # regtui.net keeps httpx's CLI module (and with it rich and click) from loading; it must be

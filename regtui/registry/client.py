@@ -38,13 +38,13 @@ import httpx
 from regtui.credentials import Credential
 from regtui.host import Host
 from regtui.model import Endpoint
-from regtui.net import http as nethttp
-from regtui.net.http import PhaseTimings, Timeouts, TraceRecorder, build_ssl_context, current_recorder, make_client
+from regtui.net.http import (PhaseTimings, Timeouts, TraceRecorder, build_ssl_context, current_recorder, make_client,
+                             reset_recorder)
 from regtui.net.proxy import ProxyEnv, decide
 from regtui.net.resolver import Resolver
 from regtui.registry.auth import MAX_TOKEN_RESPONSE, Authorizer, CredentialLookup
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
-from regtui.registry.manifest import ACCEPT, MAX_MANIFEST_BYTES
+from regtui.registry.manifest import ACCEPT, MAX_MANIFEST_BYTES, valid_digest
 
 __all__ = ["Hop", "Exchange", "Session", "MAX_REDIRECTS", "ERROR_BODY_LIMIT", "sum_timings", "deadline_failure"]
 
@@ -324,7 +324,7 @@ class Session:
             err.hop = hop  # type: ignore[attr-defined]
             raise err from None
         finally:
-            nethttp._current.reset(token)
+            reset_recorder(token)
         hop.status, hop.peer = response.status_code, rec.peer
         if url.startswith("https://"):
             hop.tls = tls_session(response)
@@ -503,6 +503,18 @@ class Session:
             raise RegistryError(status_failure(status, url, exchange.body, phase="manifest",
                                                headers=exchange.response.headers))
         return exchange
+
+    async def head_digest(self, reference: str) -> tuple[str | None, Exchange | None]:
+        """``HEAD`` the manifest: the valid ``Docker-Content-Digest`` it names (``None`` when absent or
+        malformed) and the exchange; ``(None, None)`` when the registry refuses ``HEAD`` (405). Other errors raise."""
+        try:
+            head = await self.manifest(reference, "HEAD")
+        except RegistryError as err:
+            if err.failure.status != 405:
+                raise
+            return None, None
+        claimed = head.response.headers.get("docker-content-digest")
+        return (claimed if valid_digest(claimed) else None), head
 
 
 def _with_received(failure: Failure, exc: BaseException) -> Failure:

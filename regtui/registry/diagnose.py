@@ -11,7 +11,7 @@ from typing import Any
 
 from regtui import redact
 from regtui.findings import finding, fix
-from regtui.model import Endpoint, Finding, Route
+from regtui.model import Endpoint, Finding, Route, split_location
 from regtui.registry.auth import AuthOutcome
 from regtui.registry.errors import Failure
 
@@ -39,8 +39,8 @@ def source_file(source: str) -> str | None:
     """The host path in a ``path:line`` provenance, or ``None`` for ``default (...)``."""
     if not source.startswith("/"):
         return None
-    path, _, line = source.rpartition(":")
-    return path if path and line.isdigit() else source
+    path, line = split_location(source)
+    return path if line is not None else source
 
 
 def restart_for(runtime: str) -> str:

@@ -272,14 +272,9 @@ async def resolve(session: Session, ref: Reference, flavor: Flavor, wanted: Plat
             raise RegistryError(status_failure(status, f"{session.base_url}/", ping.body, phase="http"))
     expected = ref.digest
     if flavor.head_first and not ref.by_digest:
-        try:
-            head = await session.manifest(ref.reference, "HEAD")
-        except RegistryError as err:
-            if err.failure.status != 405:
-                raise
-        else:
-            claimed = head.response.headers.get("docker-content-digest")
-            expected = claimed if valid_digest(claimed) else None
+        claimed, head = await session.head_digest(ref.reference)
+        if head is not None:
+            expected = claimed
     try:
         top = await _get_manifest(session, expected or ref.reference, expected)
     except RegistryError as err:
@@ -807,7 +802,7 @@ async def test_pull(ctx: Any, ref: Reference, runtime: str, *, concurrency: int 
                     output_dir: str | None = None) -> tuple[dict[str, Any], list[Finding]]:
     """Pull ``ref`` as ``runtime`` would (see the module docstring); returns the report's ``pull`` object and findings.
 
-    ``ctx`` is a :class:`~regtui.probes.ProbeContext`; ``progress(digest, bytes_so_far, size)`` is
+    ``ctx`` is a :class:`~regtui.probecontext.ProbeContext`; ``progress(digest, bytes_so_far, size)`` is
     called while blobs download; ``output_dir`` writes an OCI image layout (nothing is written otherwise).
     """
     view = ctx.view(runtime)

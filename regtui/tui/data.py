@@ -24,6 +24,7 @@ __all__ = [
     "panel_findings",
     "filter_findings",
     "counts",
+    "first_value",
     "probe",
     "probe_state",
     "finding_text",
@@ -256,6 +257,14 @@ def finding_reproducers(data: Mapping[str, Any], f: Mapping[str, Any]) -> list[C
             else ["cat", str(ev["file"])]
         out.insert(0, Copyable(f"show {ev['file']}", shlex.join(cmd)))
     return [Copyable(c.label, redact.text(c.text)) for c in out]
+
+
+def first_value(d: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    """The value of the first of ``keys`` that ``d`` has and that is not empty (``None`` otherwise)."""
+    for k in keys:
+        if d.get(k) not in (None, ""):
+            return d[k]
+    return None
 
 
 def fmt_ms(v: Any) -> str:

@@ -56,6 +56,8 @@ class EngineFixes:
     """The fix engine of this version, if any (``regtui.fixes``: ``plan``/``preview``/``apply``/``undo``)."""
 
     def __init__(self) -> None:
+        import regtui.engine  # noqa: F401  (registers the check the fix engine re-runs: regtui.checker)
+
         self._mod: Any = None
         # The fix package's public names (a build without it falls back to the finding's own words).
         for name in ("regtui.fixes",):

@@ -20,7 +20,7 @@ from regtui.net.http import Timeouts
 from regtui.net.proxy import ProxyEnv
 from regtui.net.resolver import Resolver, read_resolver_config
 from regtui.options import CheckOptions
-from regtui.probes import ProbeContext
+from regtui.probecontext import ProbeContext
 from regtui.runtimes.endpoints import endpoint
 from regtui.runtimes.view import RuntimeView
 

@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets.tree import TreeNode
 
-from regtui.tui.data import Copyable, endpoint_reproducers, panel_findings, probe
+from regtui.tui.data import Copyable, endpoint_reproducers, first_value, panel_findings, probe
 from regtui.tui.widgets.base import Panel, PlainTree, tree_nodes
-from regtui.tui.widgets.mirrors import _first, probe_rows
+from regtui.tui.widgets.mirrors import probe_rows
 
 __all__ = ["CertsPanel"]
 
@@ -88,7 +88,7 @@ class CertsPanel(Panel):
         chains = tls_records(probe(data, "certs"))
         seen: set[str] = set()
         for rec in chains:
-            host = str(_first(rec, ("host", "endpoint", "server", "url")) or "?")
+            host = str(first_value(rec, ("host", "endpoint", "server", "url")) or "?")
             host = host.split("://", 1)[-1].split("/", 1)[0]
             seen.add(host)
             self._endpoint(tree.root, host, rec, endpoints.get(host), bad_hosts.get(host, []), expanded)
@@ -103,7 +103,7 @@ class CertsPanel(Panel):
         errors = [f for f in findings if f["severity"] == "error"]
         verdict = None
         if rec is not None:
-            verdict = _first(rec, ("verdict", "summary", "status"))
+            verdict = first_value(rec, ("verdict", "summary", "status"))
             if verdict is None:
                 verdict = "verified" if rec.get("verified") or rec.get("ok") else (rec.get("error") or "not verified")
         elif errors:

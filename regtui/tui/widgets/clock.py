@@ -9,9 +9,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from regtui.tui.data import Copyable, panel_findings, probe
+from regtui.tui.data import Copyable, first_value, panel_findings, probe
 from regtui.tui.widgets.base import Panel, PlainTable
-from regtui.tui.widgets.mirrors import _first
 
 __all__ = ["ClockPanel", "offset_seconds", "verdict"]
 
@@ -89,8 +88,8 @@ class ClockPanel(Panel):
             err = rec.get("error")
             if off is not None and not err:
                 offsets.append(off)
-            delay = _first(rec, ("delay_seconds", "delay"))
-            table.add_row(str(_first(rec, ("server", "source", "endpoint", "host")) or "?"), rec.get("kind", ""),
+            delay = first_value(rec, ("delay_seconds", "delay"))
+            table.add_row(str(first_value(rec, ("server", "source", "endpoint", "host")) or "?"), rec.get("kind", ""),
                           f"{off:+.3f} s" if off is not None else "-",
                           f"{float(delay) * 1000:.1f} ms" if isinstance(delay, (int, float)) else "-",
                           str(rec.get("stratum", "-")),
@@ -126,7 +125,7 @@ class ClockPanel(Panel):
         table = self.query_one("#clock-table", PlainTable)
         if not self._rows or not (0 <= table.cursor_row < len(self._rows)):
             return None
-        server = str(_first(self._rows[table.cursor_row], ("server", "source", "host")) or "")
+        server = str(first_value(self._rows[table.cursor_row], ("server", "source", "host")) or "")
         host, _, port = server.partition(":")
         spec = f"server {host}" + (f" port {port}" if port else "") + " iburst"
         return Copyable(f"query {server}", shlex.join(["chronyd", "-Q", spec]))

@@ -9,9 +9,9 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 
-from regtui.tui.data import Copyable, fmt_ms, probe
+from regtui.tui.data import Copyable, first_value, fmt_ms, probe
 from regtui.tui.widgets.base import Panel, PlainTable
-from regtui.tui.widgets.mirrors import _first, probe_rows
+from regtui.tui.widgets.mirrors import probe_rows
 
 __all__ = ["DnsPanel"]
 
@@ -60,14 +60,14 @@ class DnsPanel(Panel):
         else:
             lookups = probe_rows(value)
         seen = set()
-        for rec in sorted(lookups, key=lambda r: (str(_first(r, ("name", "host")) or ""), str(r.get("resolver", "")))):
-            name = str(_first(rec, ("name", "host")) or "?")
+        for rec in sorted(lookups, key=lambda r: (str(first_value(r, ("name", "host")) or ""), str(r.get("resolver", "")))):
+            name = str(first_value(rec, ("name", "host")) or "?")
             seen.add(name)
             answers = rec.get("addresses", rec.get("answers", []))
             answers = ", ".join(map(str, answers)) if isinstance(answers, list) else str(answers or "")
             err = rec.get("error")
             table.add_row(name, str(rec.get("resolver", "")), str(rec.get("server", "")),
-                          answers or "-", fmt_ms(_first(rec, ("elapsed_ms", "ms", "time_ms"))),
+                          answers or "-", fmt_ms(first_value(rec, ("elapsed_ms", "ms", "time_ms"))),
                           Text(str(err) if err else "ok", style=self.st("bad") if err else self.st("ok")))
             self._rows.append(rec)
         for route in data.get("routes", []):
@@ -89,7 +89,7 @@ class DnsPanel(Panel):
         if not self._rows or not (0 <= table.cursor_row < len(self._rows)):
             return None
         rec = self._rows[table.cursor_row]
-        name = str(_first(rec, ("name", "host")) or "")
+        name = str(first_value(rec, ("name", "host")) or "")
         server = str(rec.get("server") or "")
         cmd = ["dig"]
         if server and server[0].isdigit() and ":" in server:

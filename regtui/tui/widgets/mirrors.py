@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 
-from regtui.tui.data import Copyable, endpoint_reproducers, fmt_ms, probe, short_digest
+from regtui.tui.data import Copyable, endpoint_reproducers, first_value, fmt_ms, probe, short_digest
 from regtui.tui.widgets.base import Panel, PlainTable
 
 __all__ = ["MirrorsPanel", "probe_rows"]
@@ -25,13 +25,6 @@ def probe_rows(value: Any) -> list[dict[str, Any]]:
             if isinstance(value.get(key), list):
                 return [v for v in value[key] if isinstance(v, dict)]
     return []
-
-
-def _first(d: dict[str, Any], keys: Iterable[str]) -> Any:
-    for k in keys:
-        if d.get(k) not in (None, ""):
-            return d[k]
-    return None
 
 
 class MirrorsPanel(Panel):
@@ -59,7 +52,7 @@ class MirrorsPanel(Panel):
         self._rows = []
         live = {}
         for rec in probe_rows(probe(data, "mirrors")):
-            url = _first(rec, ("url", "endpoint"))
+            url = first_value(rec, ("url", "endpoint"))
             if url:
                 live[(rec.get("runtime"), url)] = rec
                 live.setdefault((None, url), rec)
@@ -75,9 +68,9 @@ class MirrorsPanel(Panel):
                 status = ep.get("status") or "untested"
                 if status != "skipped":
                     n += 1
-                why = ep.get("reason") or _first(rec, ("error", "reason", "note")) or ""
-                latency = _first(rec, ("latency_ms", "elapsed_ms", "ms", "total_ms"))
-                digest = _first(rec, ("digest", "manifest_digest"))
+                why = ep.get("reason") or first_value(rec, ("error", "reason", "note")) or ""
+                latency = first_value(rec, ("latency_ms", "elapsed_ms", "ms", "total_ms"))
+                digest = first_value(rec, ("digest", "manifest_digest"))
                 table.add_row(
                     str(n) if status != "skipped" else "-",
                     ep.get("role", ""),

@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from regtui.tui.data import Copyable, endpoint_reproducers, probe
+from regtui.tui.data import Copyable, endpoint_reproducers, first_value, probe
 from regtui.tui.widgets.base import Panel, PlainTable
-from regtui.tui.widgets.mirrors import _first, probe_rows
+from regtui.tui.widgets.mirrors import probe_rows
 
 __all__ = ["ProxyPanel"]
 
@@ -79,7 +79,7 @@ class ProxyPanel(Panel):
                         result += " (running daemon differs)"
                     live[(rt, e.get("url"))] = {"result": result}
         for rec in probe_rows(value):
-            key = _first(rec, ("url", "endpoint", "host"))
+            key = first_value(rec, ("url", "endpoint", "host"))
             if key:
                 live[(rec.get("runtime"), str(key))] = rec
                 live.setdefault((None, str(key)), rec)
@@ -95,7 +95,7 @@ class ProxyPanel(Panel):
                        or live.get((None, ep["host"])) or {})
                 why = ep.get("proxy_reason") or ""
                 m = _NO_PROXY_ENTRY.search(why)
-                result = _first(rec, ("result", "status", "connect", "error"))
+                result = first_value(rec, ("result", "status", "connect", "error"))
                 dec.add_row(route["runtime"], ep["host"],
                             Text(ep.get("proxy") or "direct", style=self.st("accent") if ep.get("proxy") else self.st("dim")),
                             why, m.group(1) if m else "-",
