@@ -95,7 +95,7 @@ def _hostname(host: Host) -> str:
 
 def _kubelet(host: Host, errors: list[str], debug: bool) -> tuple[dict[str, Any] | None, list[Finding], list[Any]]:
     try:
-        mod = importlib.import_module("regtui.runtimes.kubelet")
+        mod = importlib.import_module("regtui.config.kubelet")
     except ImportError:
         return None, [], []
     try:

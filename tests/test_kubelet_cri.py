@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regtui.runtimes import kubelet
+from regtui.config import kubelet
 from regtui.host import Host
 from rootfs import line_of, write_tree
 
