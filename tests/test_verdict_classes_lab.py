@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 
 from lab.certcases import issue_client_auth
+from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_CREDENTIALS, LAB_REPO
 from lab.images import OciImage, push
 from lab.ntp import Chrony
 from lab.pki import IssuedCert, LabPKI
+from lab.proxy import TinyProxy
 from lab.pullroots import containerd_root, crio_root, docker_root
 from lab.registry import Registry
 from lab.sockets import TcpBlackHole
@@ -177,6 +179,27 @@ def test_dockerd_does_not_verify_a_loopback_registry_so_a_self_signed_one_pulls(
     assert report.exit_code == 0
 
 
+# -- proxy ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["deny", "auth"])
+def test_proxy_refusing_the_tunnel_fails_naming_the_proxy(kind: str, tmp_path: Path, registry_tls: Registry,
+                                                          lab_image: OciImage, tinyproxy_deny: TinyProxy,
+                                                          tinyproxy_auth: TinyProxy) -> None:
+    """containerd's proxy answers CONNECT with 403 (policy) or 407 (no credentials): fails on proxy.connect-refused, by hand."""
+    proxy, status = (tinyproxy_deny.url, "403") if kind == "deny" else (tinyproxy_auth.url_without_auth, "407")
+    name, image = lab_name(registry_tls), lab_image_ref(registry_tls)
+    root = _root(tmp_path / "root", "containerd", name, registry_tls.ca_file)
+    dropin = root / "etc/systemd/system/containerd.service.d/http-proxy.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text(f'[Service]\nEnvironment="HTTPS_PROXY={proxy}"\n')
+    _, data = check(root, image, "containerd")
+    v = verdict(data, "containerd")
+    assert v["status"] == "fails", (v, _titles(data))
+    assert _cause(v) == ("proxy.connect-refused", f"https://{name}/v2", "proxy")
+    assert f"its proxy {proxy} refuses the tunnel ({status})" in v["summary"], v["summary"]
+    assert v["fix"] is None and v["manual"]
+    assert finding_by_id(data, v["chain"][0])["title"].endswith("(proxy)")
+
+
 # -- auth -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_wrong_password_fails_with_auth_rejected(runtime: str, tmp_path: Path, registry_tls_auth: Registry,
@@ -233,6 +256,30 @@ def test_dead_mirror_is_degraded_and_removing_it_makes_it_ok(tmp_path: Path, reg
     assert tcp_black_hole.host_port not in (root / f"etc/containerd/certs.d/{name}/hosts.toml").read_text()
     _, after = check(root, image, "containerd", timeout=1.0)
     assert verdict(after, "containerd")["status"] == "ok", (verdict(after, "containerd"), _titles(after))
+
+
+@pytest.mark.parametrize("runtime", ["containerd", "crio"])
+def test_https_mirror_that_speaks_http_is_degraded_and_its_scheme_fix_makes_it_ok(
+    runtime: str, tmp_path: Path, registry_tls: Registry, registry_plain: Registry, lab_image: OciImage
+) -> None:
+    """A plain-HTTP mirror configured as HTTPS before a good upstream: degraded on mirror.http-mismatch; the scheme fix gives ok from the mirror."""
+    name, image = lab_name(registry_tls), lab_image_ref(registry_tls)
+    root = tmp_path / "root"
+    if runtime == "containerd":
+        containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS,
+                        mirrors=[{"url": f"https://{registry_plain.host_port}"}])
+    else:
+        crio_root(root, name, cas={name: registry_tls.ca_file}, hosts=HOSTS,
+                  mirrors=[{"location": registry_plain.host_port}])
+    _, data = check(root, image, runtime)
+    v = verdict(data, runtime)
+    assert v["status"] == "degraded", (v, _titles(data))
+    assert _cause(v) == ("mirror.http-mismatch", f"https://{registry_plain.host_port}/v2", "tls")
+    assert v["fix"] is not None, v
+    assert apply_fix(root, v["fix"], image, runtime) == 0
+    _, after = check(root, image, runtime)
+    v = verdict(after, runtime)
+    assert v["status"] == "ok" and registry_plain.host_port in v["summary"], (v, _titles(after))
 
 
 # -- clock ------------------------------------------------------------------------------------------
@@ -299,3 +346,21 @@ def test_certificate_not_yet_valid_beyond_the_skew_blames_the_certificate(
     assert "clock" not in v["summary"] and v["fix"] is None
     (skew,) = [f for f in data["findings"] if f["code"] == "clock.skew"]
     assert skew["id"] in data["independent_findings"]
+
+
+# -- manifest and rate limit for containerd -------------------------------------------------------
+def test_containerd_missing_tag_and_rate_limit(tmp_path: Path, registry_tls: Registry, lab_image: OciImage) -> None:
+    """containerd: an unknown tag fails on pull.manifest-unknown, a 429 on auth.rate-limited, each at its registry, by hand."""
+    name = lab_name(registry_tls)
+    root = _root(tmp_path / "root", "containerd", name, registry_tls.ca_file)
+    _, data = check(root, lab_image_ref(registry_tls, "no-such-tag"), "containerd")
+    v = verdict(data, "containerd")
+    assert v["status"] == "fails" and _cause(v) == ("pull.manifest-unknown", f"https://{name}/v2", "manifest"), v
+    assert v["fix"] is None and v["manual"]
+    with FakeRegistry(lab_image.layout_dir, faults=Faults(status_429=True)) as limited:
+        root = tmp_path / "limited"
+        containerd_root(root, limited.host_port, server=limited.url)
+        _, data = check(root, f"{limited.host_port}/{LAB_REPO}:latest", "containerd")
+    v = verdict(data, "containerd")
+    assert v["status"] == "fails" and _cause(v) == ("auth.rate-limited", f"{limited.url}/v2", "manifest"), v
+    assert f"{limited.host_port} rate-limits pulls" in v["summary"] and v["fix"] is None
