@@ -256,6 +256,11 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
             if skew is not None and _clock_explains(skew, kind, validity):
                 return skew, between + (validity or tls)
         exact = [f for f in tls if f.code == f"tls.{kind}"]
+        # A TLS-inspecting proxy replaced the chain: the untrusted certificate is the proxy's.
+        intercepted = next((f for f in here if f.code == "tls.intercepted" and f.severity in ("error", "warning")), None)
+        untrusted = [f for f in exact or tls if f.code in ("tls.unknown-authority", "tls.self-signed")]
+        if intercepted is not None and untrusted:
+            return intercepted, between + untrusted[:1]
         if exact or tls:
             return (exact or tls)[0], between
     if kind in ("http-to-https", "https-to-http"):
@@ -377,6 +382,10 @@ def _reason(f: Finding, rt: str, a: _Attempt | None) -> str:
         if a.timed_out:
             return f"{host} does not accept connections (the connect times out)"
         return f"{host} refuses connections (nothing listens there, or a firewall rejects them)"
+    if c == "tls.intercepted":
+        issuer = (ev.get("proxy_ca") or {}).get("subject") if isinstance(ev.get("proxy_ca"), dict) else None
+        return (f"its proxy {ev.get('proxy') or 'on the route'} inspects TLS and presents its own certificate"
+                f"{' (issued by ' + str(issuer) + ')' if issuer else ''}, which {rt} does not trust")
     if c == "proxy.unreachable":
         return f"its proxy {ev.get('proxy') or f.subject} does not accept connections"
     if c == "proxy.connect-refused":
@@ -625,7 +634,7 @@ def name_components(findings: list[Finding], verdicts: list[Verdict]) -> list[Fi
         cause, head = by_id.get(v.cause.finding), by_id.get(v.chain[0])
         if cause is None or head is None or head is cause or head.code != "pull.failed":
             continue
-        panel = v.cause.code.split(".", 1)[0]
+        panel = "proxy" if v.cause.code == "tls.intercepted" else v.cause.code.split(".", 1)[0]
         title, detail, evidence = head.title, head.detail, {**head.evidence, "cause": cause.id}
         if panel in _COMPONENTS:
             what = _COMPONENTS[panel]
@@ -641,6 +650,8 @@ def name_components(findings: list[Finding], verdicts: list[Verdict]) -> list[Fi
         fx = head.fix
         if fx is not None:
             step = f"regtui fix {v.fix}" if v.fix else (v.manual or cause.title)
-            fx = replace(fx, kind="manual", summary=f"remove the cause, {cause.code} ({cause.id}): {step}")
+            # The step first and plain words last: a value ending in "...@host:port#runtime" after a
+            # colon reads as URL credentials to the redactor, which would mask the whole sentence.
+            fx = replace(fx, kind="manual", summary=f"{step} (this removes the cause, {cause.code})")
         amended[head.id] = replace(head, title=title, detail=detail, evidence=evidence, fix=fx)
     return [amended.get(f.id, f) for f in findings]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from lab.certcases import issue_client_auth
+from lab.certcases import MitmProxy, OldTlsServer, issue_client_auth
 from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_CREDENTIALS, LAB_REPO
 from lab.images import OciImage, push
@@ -198,6 +198,46 @@ def test_proxy_refusing_the_tunnel_fails_naming_the_proxy(kind: str, tmp_path: P
     assert f"its proxy {proxy} refuses the tunnel ({status})" in v["summary"], v["summary"]
     assert v["fix"] is None and v["manual"]
     assert finding_by_id(data, v["chain"][0])["title"].endswith("(proxy)")
+
+
+def test_tls_1_0_only_server_fails_on_old_protocol(tmp_path: Path, lab_cert: IssuedCert) -> None:
+    """A server that speaks only TLS 1.0: containerd (Go, TLS 1.2 at least) fails on tls.old-protocol there, by hand."""
+    with OldTlsServer(tmp_path / "old", lab_cert) as server:
+        name = f"registry.lab.test:{server.port}"
+        root = _root(tmp_path / "root", "containerd", name, lab_cert.ca_file)
+        _, data = check(root, f"{name}/{LAB_REPO}:latest", "containerd")
+    v = verdict(data, "containerd")
+    assert v["status"] == "fails", (v, _titles(data))
+    assert _cause(v) == ("tls.old-protocol", f"https://{name}/v2", "tls")
+    assert "TLSv1" in v["summary"] and v["fix"] is None and v["manual"]
+
+
+def test_tls_inspecting_proxy_fails_naming_the_proxy_and_trusting_its_ca_makes_it_ok(
+    tmp_path: Path, registry_tls: Registry, lab_image: OciImage
+) -> None:
+    """containerd through a TLS-inspecting proxy whose CA it lacks: fails on tls.intercepted (the proxy), not the registry; its fix gives ok."""
+    name, image = lab_name(registry_tls), lab_image_ref(registry_tls)
+    root = _root(tmp_path / "root", "containerd", name, registry_tls.ca_file)
+    with MitmProxy(tmp_path / "mitm", {"registry.lab.test": "127.0.0.1"}) as mitm:
+        proxy = f"http://127.0.0.1:{mitm.port}"
+        dropin = root / "etc/systemd/system/containerd.service.d/http-proxy.conf"
+        dropin.parent.mkdir(parents=True)
+        dropin.write_text(f'[Service]\nEnvironment="HTTPS_PROXY={proxy}"\n')
+        _, data = check(root, image, "containerd")
+        v = verdict(data, "containerd")
+        assert v["status"] == "fails", (v, _titles(data))
+        assert _cause(v) == ("tls.intercepted", f"https://{name}/v2", "tls")
+        assert [finding_by_id(data, i)["code"] for i in v["chain"]] == [
+            "pull.failed", "tls.unknown-authority", "tls.intercepted"]
+        assert f"its proxy {proxy} inspects TLS" in v["summary"], v["summary"]
+        pull_failed = finding_by_id(data, v["chain"][0])
+        assert f"the proxy {proxy}" in pull_failed["detail"]
+        assert pull_failed["fix"]["summary"].startswith(f"regtui fix {v['fix']}"), pull_failed["fix"]
+        assert v["fix"] == finding_by_id(data, v["cause"]["finding"])["fix"]["id"]
+        assert apply_fix(root, v["fix"], image, "containerd") == 0
+        _, after = check(root, image, "containerd")
+        assert mitm.connects
+    assert verdict(after, "containerd")["status"] == "ok", (verdict(after, "containerd"), _titles(after))
 
 
 # -- auth -------------------------------------------------------------------------------------------
