@@ -11,6 +11,7 @@ import socket
 import traceback
 from dataclasses import dataclass, field, replace
 from datetime import timezone
+from types import ModuleType
 from typing import Any, Callable
 
 from regtui import redact
@@ -22,24 +23,25 @@ from regtui.model import Finding, Route, RuntimeInfo
 from regtui.options import RUNTIMES, CheckOptions
 from regtui.refs import Reference, parse
 from regtui.report import Report
-from regtui.runtimes import RuntimeView
+from regtui.runtimes import containerd, crio, docker, k3s
+from regtui.runtimes.view import RuntimeView
 
 __all__ = ["run_check", "plan", "network", "build_report", "probe_context", "pull_runtime", "load_runtimes",
            "select_runtimes", "Plan", "NetworkResults", "RUNTIME_MODULES"]
 
-#: The module that reads each runtime's configuration (``detect`` and ``load``).
-RUNTIME_MODULES = {
-    "docker": "regtui.config.docker",
-    "containerd": "regtui.config.containerd",
-    "crio": "regtui.config.crio",
-    "k3s": "regtui.config.k3s",
+#: The package of each runtime (``detect`` and ``load``), in the order they are reported.
+RUNTIME_MODULES: dict[str, ModuleType] = {
+    "docker": docker,
+    "containerd": containerd,
+    "crio": crio,
+    "k3s": k3s,
 }
 
 Progress = Callable[[str], None]
 
 
-def _module(name: str) -> Any:
-    return importlib.import_module(RUNTIME_MODULES[name])
+def _module(name: str) -> ModuleType:
+    return RUNTIME_MODULES[name]
 
 
 def _internal(errors: list[str], what: str, exc: BaseException, debug: bool) -> None:

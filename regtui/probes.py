@@ -24,7 +24,7 @@ from regtui.model import Finding, Route
 from regtui.net.http import Timeouts
 from regtui.net.resolver import Resolver
 from regtui.options import CheckOptions
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = ["ProbeContext", "ProbeResult", "run_probes", "PROBE_MODULES"]
 

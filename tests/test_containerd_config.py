@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config import containerd
-from regtui.config.containerd import installed_version, load_config, parse_version
+from regtui.runtimes.containerd import config as containerd
+from regtui.runtimes.containerd.config import installed_version, load_config, parse_version
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config import containerd
+from regtui.runtimes.containerd import config as containerd
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse

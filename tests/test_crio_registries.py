@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regtui.config.crio import find_registry, load_registries, prefix_match
+from regtui.runtimes.crio.registries import find_registry, load_registries, prefix_match
 from regtui.host import Host
 from rootfs import line_of, write_tree
 

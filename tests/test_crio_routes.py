@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from regtui.config import crio
+from regtui.runtimes.crio import registries as crio
 from regtui.host import Host
 from regtui.refs import parse
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 from rootfs import line_of, write_tree
 
 SYSTEM = "/etc/containers/registries.conf"

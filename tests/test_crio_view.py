@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from regtui.config import crio
+from regtui.runtimes.crio import registries as crio
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from regtui.config.dockercli import HUB_AUTH_KEY, convert_to_hostname, decode_auth, load_cli_config
+from regtui.runtimes.docker.cliconfig import HUB_AUTH_KEY, convert_to_hostname, decode_auth, load_cli_config
 from regtui.host import Host
 from rootfs import line_of, write_tree
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config import docker
-from regtui.config.docker import (FLAG_ONLY_KEYS, KNOWN_KEYS_20_10, KNOWN_KEYS_CURRENT, effective_keys,
+from regtui.runtimes.docker import daemon as docker
+from regtui.runtimes.docker.daemon import (FLAG_ONLY_KEYS, KNOWN_KEYS_20_10, KNOWN_KEYS_CURRENT, effective_keys,
                                   known_keys, load_daemon_config, parse_exec_start, validate_mirror)
 from regtui.host import Host
 from regtui.options import CheckOptions

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab.require import require_binary, require_root
-from regtui.config import docker
+from regtui.runtimes.docker import daemon as docker
 from regtui.host import Host
 from regtui.options import CheckOptions
 from rootfs import write_tree

@@ -6,12 +6,12 @@ import base64
 import json
 from pathlib import Path
 
-from regtui.config import docker
+from regtui.runtimes.docker import daemon as docker
 from regtui.engine import run_check
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 from rootfs import line_of, write_tree
 
 DJ = "/etc/docker/daemon.json"

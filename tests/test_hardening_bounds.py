@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config.containerd import load_config
+from regtui.runtimes.containerd.config import load_config
 from regtui.config.systemd import load_unit
 from regtui.engine import run_check
 from regtui import findings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config import k3s
+from regtui.runtimes.k3s import registries as k3s
 from regtui.host import Host
 from regtui.refs import parse
 from rootfs import line_of, write_tree

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config import k3s
+from regtui.runtimes.k3s import registries as k3s
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse
-from regtui.routes.k3s import apply_rewrites, go_expand
+from regtui.runtimes.k3s.routes import apply_rewrites, go_expand
 from rootfs import line_of, write_tree
 
 REG = "/etc/rancher/k3s/registries.yaml"

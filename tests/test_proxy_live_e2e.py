@@ -24,7 +24,7 @@ from regtui.net.proxy import from_environ
 from regtui.net.resolver import Resolver
 from regtui.options import CheckOptions
 from regtui.probes import ProbeResult, run_probes
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 PANELS = ("proxy", "dns", "clock")
 

@@ -53,7 +53,7 @@ from regtui.registry.manifest import (
 )
 from regtui.registry.pull import CONTAINERD, CONTAINERS_IMAGE, DOCKER, concurrency_for, flavor_for
 from regtui.registry.pull import test_pull as run_test_pull
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

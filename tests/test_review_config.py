@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from regtui import redact
-from regtui.config import dockercli, timesync
-from regtui.config.docker import load_daemon_config
+from regtui.runtimes.docker import cliconfig as dockercli
+from regtui.config import timesync
+from regtui.runtimes.docker.daemon import load_daemon_config
 from regtui.host import Host
 from rootfs import write_tree
 

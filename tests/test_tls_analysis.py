@@ -32,7 +32,7 @@ from regtui.net.http import Timeouts
 from regtui.net.resolver import Resolver, ResolverConfig
 from regtui.options import CheckOptions
 from regtui.probes import ProbeContext, ProbeResult
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -271,7 +271,7 @@ def test_targets_carry_the_daemons_proxy_redacted_for_display(tmp_path: Path) ->
     """Route endpoints become targets with the daemon's proxy: full URL for the connection, masked for display."""
     from regtui.model import Route
     from regtui.net.proxy import from_environ
-    from regtui.routes import endpoint
+    from regtui.runtimes.endpoints import endpoint
 
     env = from_environ({"HTTPS_PROXY": "http://user:pw@proxy.lab.test:3128"})
     ep = endpoint("https://reg.lab.test:5000/v2", "reg.lab.test:5000", "upstream", "default", "app", env)

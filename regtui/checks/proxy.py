@@ -14,7 +14,7 @@ from regtui import redact
 from regtui.findings import finding, fix
 from regtui.model import Finding, Route
 from regtui.net.proxy import ProxyEnv, from_environ
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = ["offline_findings", "restart_for"]
 

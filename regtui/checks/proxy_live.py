@@ -47,7 +47,7 @@ from regtui.net.http import build_ssl_context
 from regtui.net.proxy import ProxyDecision, ProxyEnv, decide, from_environ
 from regtui.net.resolver import ResolveError
 from regtui.probes import ProbeContext, ProbeResult
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = ["probe", "running_daemons", "decisions", "compare_envs", "PROC_ROOT_OPTION"]
 

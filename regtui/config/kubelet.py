@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
-from regtui.config import k3s as k3s_config
+from regtui.runtimes.k3s import registries as k3s_config
 from regtui.config._yaml import read_yaml
 from regtui.config.systemd import UnitConfig, env_file, load_unit
 from regtui.findings import finding, fix

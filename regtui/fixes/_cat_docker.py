@@ -18,7 +18,7 @@ __all__ = ["unknown_key", "ignored_key", "invalid_value", "flag_conflict", "remo
 
 
 def _list_keys() -> frozenset[str]:
-    from regtui.config import docker
+    from regtui.runtimes.docker import daemon as docker
 
     return frozenset(docker.STRING_LISTS)
 

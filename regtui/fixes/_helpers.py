@@ -118,7 +118,7 @@ def runtime_view(ctx: Context, runtime: str) -> Any:
 
 def containerd_config(ctx: Context) -> Any:
     """containerd's config.toml as the installed (or assumed) containerd reads it."""
-    from regtui.config import containerd
+    from regtui.runtimes.containerd import config as containerd
 
     return containerd.load_config(ctx.host, containerd.CONFIG_PATH,
                                   version=containerd.installed_version(ctx.host, ctx.options))

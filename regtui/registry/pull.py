@@ -64,7 +64,7 @@ from regtui.registry.manifest import (
     select_platform,
     valid_digest,
 )
-from regtui.routes import endpoint as make_endpoint
+from regtui.runtimes.endpoints import endpoint as make_endpoint
 
 __all__ = ["Flavor", "FLAVORS", "DOCKER", "CONTAINERD", "CONTAINERS_IMAGE", "DOCKER_CONTAINERD_STORE", "flavor_for",
            "test_pull", "concurrency_for", "resolve", "Resolved", "DEFAULT_CONCURRENCY", "CONCURRENCY_KEYS",

@@ -21,8 +21,8 @@ from regtui.net.proxy import ProxyEnv
 from regtui.net.resolver import Resolver, read_resolver_config
 from regtui.options import CheckOptions
 from regtui.probes import ProbeContext
-from regtui.routes import endpoint
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.endpoints import endpoint
+from regtui.runtimes.view import RuntimeView
 
 __all__ = ["fake_root", "context", "route", "view"]
 

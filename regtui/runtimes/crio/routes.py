@@ -22,7 +22,7 @@ import posixpath
 from dataclasses import dataclass
 
 from regtui.config import certsd
-from regtui.config.crio import (
+from regtui.runtimes.crio.registries import (
     RELOAD,
     RUNTIME,
     CrioConfig,
@@ -37,7 +37,7 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.refs import DOCKER_HUB, HUB_API_HOST, Reference, ReferenceError, parse
-from regtui.routes import endpoint
+from regtui.runtimes.endpoints import endpoint
 
 __all__ = ["plan", "pull_sources", "rewrite", "near_miss", "PullSource"]
 

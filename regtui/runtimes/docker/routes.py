@@ -29,11 +29,11 @@ from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.net.proxy import ProxyEnv
 from regtui.refs import HUB_API_HOST, Reference
-from regtui.routes import endpoint
+from regtui.runtimes.endpoints import endpoint
 
 if TYPE_CHECKING:
-    from regtui.config.docker import DaemonConfig, Mirror
-    from regtui.config.dockercli import CliConfig
+    from regtui.runtimes.docker.daemon import DaemonConfig, Mirror
+    from regtui.runtimes.docker.cliconfig import CliConfig
     from regtui.host import Host
 
 __all__ = ["plan", "plan_classic", "plan_containerd_store", "credential_for_endpoint", "HUB_UPSTREAM"]
@@ -137,7 +137,7 @@ def _hub_certs_unused(host: "Host") -> list[Finding]:
 
 
 def _misnamed(host: "Host", hostport: str, accepted: tuple[str, ...] = ()) -> list[Finding]:
-    from regtui.config.docker import misnamed
+    from regtui.runtimes.docker.daemon import misnamed
 
     return misnamed(host, hostport, accepted)
 

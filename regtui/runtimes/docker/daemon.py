@@ -38,13 +38,13 @@ from regtui import redact
 from regtui.config import systemd
 from regtui.config._source import Parsed, read_json
 from regtui.config.certsd import misnamed_dirs as certsd_misnamed
-from regtui.config.dockercli import CliConfig, load_cli_config
+from regtui.runtimes.docker.cliconfig import CliConfig, load_cli_config
 from regtui.findings import MAX_PER_FILE, finding, fix, not_listed
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import ProxyEnv, from_environ
 from regtui.options import CheckOptions
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = [
     "DAEMON_JSON",
@@ -1198,7 +1198,7 @@ def _summary(cfg: DaemonConfig, cli: CliConfig) -> dict[str, Any]:
 
 def load(host: Host, options: CheckOptions) -> RuntimeView:
     """dockerd's configuration as dockerd reads it, with the offline findings and a planner."""
-    from regtui.routes import docker as docker_routes
+    from regtui.runtimes.docker import routes as docker_routes
 
     cfg = load_daemon_config(host, options)
     cfg.store, cfg.store_reason = decide_store(host, cfg, options)

@@ -1,6 +1,6 @@
 """What each runtime module hands the engine: its configuration as read, and a planner.
 
-Each runtime (``regtui.config.docker``/``routes.docker``, containerd, crio, k3s) provides
+Each runtime package (``regtui.runtimes.docker``, ``containerd``, ``crio``, ``k3s``) provides
 
 - ``detect(host) -> list[str]``: evidence the runtime is installed or configured (paths,
   binaries); empty when it is not;

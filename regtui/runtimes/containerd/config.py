@@ -49,7 +49,7 @@ from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import ProxyEnv, from_environ
 from regtui.options import CheckOptions
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = [
     "CONFIG_PATH",
@@ -1184,7 +1184,7 @@ def proxy_environment(host: Host, runtime: str = RUNTIME) -> tuple[ProxyEnv, lis
 
 def load(host: Host, options: CheckOptions) -> RuntimeView:
     """containerd as the CRI (kubelet, crictl) uses it: files, findings, proxy, planner, credentials."""
-    from regtui.routes.containerd import plan  # the planner imports this module
+    from regtui.runtimes.containerd.routes import plan  # the planner imports this module
 
     cfg = load_config(host, CONFIG_PATH, version=installed_version(host, options))
     proxy_env, unit_files, unit_findings = proxy_environment(host)

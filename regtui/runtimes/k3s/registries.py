@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlsplit
 from regtui import redact
 from regtui.config._source import Parsed, read_toml
 from regtui.config._yaml import YAMLParsed, read_yaml
-from regtui.config.containerd import ContainerdConfig, InstalledVersion, load_config, parse_version
+from regtui.runtimes.containerd.config import ContainerdConfig, InstalledVersion, load_config, parse_version
 from regtui.config.hoststoml import default_host, is_localhost
 from regtui.config.systemd import UnitConfig, env_file, load_unit
 from regtui.credentials import Credential
@@ -51,7 +51,7 @@ from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import PROXY_VARS, ProxyEnv, from_environ
 from regtui.options import CheckOptions
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = [
     "RUNTIME",
@@ -1898,7 +1898,7 @@ def _summary(state: K3sState) -> dict[str, Any]:
 
 def load(host: Host, options: CheckOptions | None = None) -> RuntimeView:
     """k3s/RKE2's registry configuration as its embedded containerd uses it (the view is named ``k3s``)."""
-    from regtui.routes import k3s as k3s_routes
+    from regtui.runtimes.k3s import routes as k3s_routes
 
     state, sources, findings = load_state(host, options)
     return RuntimeView(

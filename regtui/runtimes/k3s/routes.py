@@ -5,7 +5,7 @@ The route follows what is *in effect*: the files k3s generated at its last start
 (:mod:`regtui.config.hoststoml`) plus the two things k3s's patched containerd does differently:
 ``[host."…".rewrite]`` tables rewrite the repository on that mirror, and a hosts.toml without a
 ``server`` line has no default endpoint. When k3s has not generated anything yet, the route is
-planned from ``registries.yaml`` exactly as k3s will write it (:func:`regtui.config.k3s.expected_hosts`).
+planned from ``registries.yaml`` exactly as k3s will write it (:func:`regtui.runtimes.k3s.registries.expected_hosts`).
 k3s releases from before 2024 put the mirrors into ``config.toml`` itself (legacy CRI mirrors)
 and applied rewrites to the default endpoint too (k3s#7007).
 
@@ -33,7 +33,7 @@ from regtui.config.hoststoml import (
     read_hosts_dir,
     resolve_hosts,
 )
-from regtui.config.k3s import (
+from regtui.runtimes.k3s.registries import (
     ExpectedEndpoint,
     ExpectedHost,
     K3sState,
@@ -48,7 +48,7 @@ from regtui.config.k3s import (
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.refs import Reference
-from regtui.routes import endpoint
+from regtui.runtimes.endpoints import endpoint
 
 __all__ = ["plan", "apply_rewrites", "go_expand"]
 

@@ -27,7 +27,7 @@ All four pull through containers/image, so they share its files and rules (SEMAN
 
 The view is what CRI-O sees (its unit environment, ``global_auth_file``) when CRI-O is on the
 host, and what podman/skopeo run as root in this shell see otherwise. The route planner is
-:mod:`regtui.routes.crio`.
+:mod:`regtui.runtimes.crio.routes`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from regtui.model import Finding, SourceFile
 from regtui.net.proxy import PROXY_VARS, ProxyEnv, from_environ
 from regtui.options import CheckOptions
 from regtui.refs import DOCKER_HUB, HUB_API_HOST
-from regtui.runtimes import RuntimeView
+from regtui.runtimes.view import RuntimeView
 
 __all__ = [
     "RUNTIME",
@@ -1751,7 +1751,7 @@ def _summary(cfg: CrioConfig) -> dict[str, Any]:
 
 def load(host: Host, options: CheckOptions | None = None, *, client_env: Mapping[str, str] | None = None) -> RuntimeView:
     """The ``crio`` runtime view: files, offline findings, proxy environment and route planner."""
-    from regtui.routes import crio as crio_routes  # the planner imports this module's records
+    from regtui.runtimes.crio import routes as crio_routes  # the planner imports this module's records
 
     cfg, sources, findings = load_config(host, client_env=client_env)
 
