@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from regtui.runtimes.containerd import config as containerd
-from regtui.runtimes.containerd.config import installed_version, load_config, parse_version
+from regtui.runtimes import containerd
+from regtui.runtimes.containerd.config import load_config
+from regtui.runtimes.containerd.model import DEFAULT_CONFIG_PATH_22
+from regtui.runtimes.containerd.versions import installed_version, parse_version
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse
@@ -370,8 +372,8 @@ def test_config_path_unset_while_hosts_dirs_exist(tmp_path):
     assert f.evidence["line"] == 2
 
 
-@pytest.mark.parametrize("installed, expected", [("2.1.4", ""), ("2.2.0", containerd.DEFAULT_CONFIG_PATH_22),
-                                                 ("2.2.2", containerd.DEFAULT_CONFIG_PATH_22), ("1.6.20", "")])
+@pytest.mark.parametrize("installed, expected", [("2.1.4", ""), ("2.2.0", DEFAULT_CONFIG_PATH_22),
+                                                 ("2.2.2", DEFAULT_CONFIG_PATH_22), ("1.6.20", "")])
 def test_default_config_path_per_version(tmp_path, installed, expected):
     """The default config_path: empty up to 2.1, both certs.d dirs from 2.2."""
     view = _load(_host(tmp_path, {CONFIG: "version = 3\n" if installed >= "2" else "version = 2\n"}), installed)

@@ -20,12 +20,13 @@ from lab.containerd import Containerd, containerd_config_dump
 from lab.images import OciImage, build_oci_layout, push
 from lab.registry import Registry
 from lab.require import require_binary, require_root
-from regtui.runtimes.containerd.config import installed_version, load_config
+from regtui.runtimes.containerd.config import load_config
 from regtui.config.hoststoml import HostsResolution, resolve_hosts
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse
 from regtui.runtimes.containerd.routes import needed_capabilities
+from regtui.runtimes.containerd.versions import installed_version
 from test_containerd_config import CKS_MIRRORS, KUBEADM_V2
 from test_containerd_routes import HOSTS_MODE, LEGACY
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regtui.runtimes.containerd import config as containerd
+from regtui.runtimes import containerd
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from regtui.runtimes.crio import registries as crio
-from regtui.runtimes.crio.registries import auth_chain, load_auth, normalize_auth_key
+from regtui.runtimes import crio
+from regtui.runtimes.crio.auth import auth_chain, load_auth, normalize_auth_key
 from regtui.host import Host
 from regtui.refs import parse
 from rootfs import line_of, write_tree

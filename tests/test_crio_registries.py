@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regtui.runtimes.crio.registries import find_registry, load_registries, prefix_match
+from regtui.runtimes.crio.records import find_registry, prefix_match
+from regtui.runtimes.crio.registries import load_registries
 from regtui.host import Host
 from rootfs import line_of, write_tree
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from regtui.runtimes.crio import registries as crio
+from regtui.runtimes import crio
 from regtui.host import Host
 from regtui.refs import parse
 from regtui.runtimes.view import RuntimeView

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from regtui.runtimes.crio import registries as crio
+from regtui.runtimes import crio
+from regtui.runtimes.crio.config import load_config
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse
@@ -95,12 +96,12 @@ def test_dropin_global_auth_file_and_flag_precedence(tmp_path: Path) -> None:
         "/etc/crio/crio.conf": '[crio.image]\nglobal_auth_file = "/etc/crio/auth-main.json"\n',
         "/etc/crio/crio.conf.d/20-auth.conf": '[crio.image]\nglobal_auth_file = "/var/lib/kubelet/config.json"\n',
     }
-    conf = crio.load_config(_host(tmp_path / "a", files), client_env={})[0].crio
+    conf = load_config(_host(tmp_path / "a", files), client_env={})[0].crio
     assert conf.global_auth_file == "/var/lib/kubelet/config.json"
     assert conf.global_auth_file_source == "/etc/crio/crio.conf.d/20-auth.conf:2"
     files["/usr/lib/systemd/system/crio.service"] = CRIO_UNIT
     files["/etc/sysconfig/crio"] = "CRIO_CONFIG_OPTIONS=--global-auth-file=/etc/crio/pull-secret.json\n"
-    conf = crio.load_config(_host(tmp_path / "b", files), client_env={})[0].crio
+    conf = load_config(_host(tmp_path / "b", files), client_env={})[0].crio
     assert conf.global_auth_file == "/etc/crio/pull-secret.json"
     assert conf.global_auth_file_source == "/usr/lib/systemd/system/crio.service:10"
 

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from regtui.runtimes.docker import daemon as docker
-from regtui.runtimes.docker.daemon import (FLAG_ONLY_KEYS, KNOWN_KEYS_20_10, KNOWN_KEYS_CURRENT, effective_keys,
-                                  known_keys, load_daemon_config, parse_exec_start, validate_mirror)
+from regtui.runtimes import docker
+from regtui.runtimes.docker.daemon import load_daemon_config
+from regtui.runtimes.docker.flags import parse_exec_start
+from regtui.runtimes.docker.keys import FLAG_ONLY_KEYS, KNOWN_KEYS_20_10, KNOWN_KEYS_CURRENT, effective_keys, known_keys
+from regtui.runtimes.docker.model import DaemonConfig
+from regtui.runtimes.docker.proxy import proxy_env
+from regtui.runtimes.docker.registry import validate_mirror
+from regtui.runtimes.docker.store import decide_store
 from regtui.host import Host
 from regtui.options import CheckOptions
 from rootfs import line_of, write_tree
@@ -38,17 +43,17 @@ def _dpkg(version: str, package: str = "docker-ce") -> str:
 
 
 def _load(tmp_path: Path, files: dict[str, str | bytes], version: str | None = "5:27.5.1-1~debian.12~bookworm",
-          **options: str) -> docker.DaemonConfig:
+          **options: str) -> DaemonConfig:
     tree = dict(files)
     if version:
         tree[DPKG] = _dpkg(version)
     host = Host(root=write_tree(tmp_path, tree))
     cfg = load_daemon_config(host, CheckOptions(**options))  # type: ignore[arg-type]
-    cfg.store, cfg.store_reason = docker.decide_store(host, cfg, CheckOptions(**options))  # type: ignore[arg-type]
+    cfg.store, cfg.store_reason = decide_store(host, cfg, CheckOptions(**options))  # type: ignore[arg-type]
     return cfg
 
 
-def _codes(cfg: docker.DaemonConfig) -> list[str]:
+def _codes(cfg: DaemonConfig) -> list[str]:
     return [f.code for f in cfg.findings]
 
 
@@ -149,7 +154,7 @@ def test_top_level_proxy_key_ignored(tmp_path: Path) -> None:
     cfg = _load(tmp_path, {DJ: '{"https-proxy": "http://proxy.corp:3128"}'})
     [f] = cfg.findings
     assert f.code == "config.ignored-key" and f.fix is not None and f.fix.params["new_key"] == "proxies.https-proxy"
-    assert docker.proxy_env(cfg).https_proxy == ""
+    assert proxy_env(cfg).https_proxy == ""
 
 
 def test_nested_object_is_flattened(tmp_path: Path) -> None:
@@ -258,22 +263,35 @@ def test_pattern5_flag_conflict_hosts(tmp_path: Path) -> None:
     assert f.fix.params["flag"] == "-H" and f.fix.restart == "restart docker"
 
 
+def _docker_opts(env_file: str, daemon_json: str | None = None) -> dict[str, str | bytes]:
+    """The vendor unit, a drop-in running ``dockerd $DOCKER_OPTS`` and /etc/default/docker holding ``env_file``."""
+    dropin = "/etc/systemd/system/docker.service.d/options.conf"
+    files: dict[str, str | bytes] = {
+        UNIT: VENDOR_UNIT, "/etc/default/docker": env_file,
+        dropin: "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n"}
+    if daemon_json is not None:
+        files[DJ] = daemon_json
+    return files
+
+
 def test_flag_conflict_from_dropin_with_env_expansion(tmp_path: Path) -> None:
     """An ExecStart in a drop-in using $DOCKER_OPTS from an EnvironmentFile conflicts with insecure-registries."""
-    dropin = "/etc/systemd/system/docker.service.d/options.conf"
-    files = {
-        UNIT: VENDOR_UNIT,
-        dropin: "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n",
-        "/etc/default/docker": 'DOCKER_OPTS="--insecure-registry reg.lab:5000 --debug"\n',
-        DJ: '{"insecure-registries": ["reg.lab:5000"], "debug": false}',
-    }
-    cfg = _load(tmp_path, files)
+    cfg = _load(tmp_path, _docker_opts('DOCKER_OPTS="--insecure-registry reg.lab:5000 --debug"\n',
+                                       '{"insecure-registries": ["reg.lab:5000"], "debug": false}'))
     keys = sorted(f.evidence["key"] for f in cfg.findings if f.code == "config.flag-conflict")
     assert keys == ["debug", "insecure-registries"]
     conflict = next(f for f in cfg.findings if f.evidence["key"] == "insecure-registries")
     assert conflict.evidence["flag_source"] == "/etc/default/docker:1"
     assert conflict.fix is not None and conflict.fix.files == ("/etc/default/docker",)
     assert conflict.fix.params["exec_start"] is None
+
+
+def test_exec_start_variable_with_quotes_is_unquoted(tmp_path: Path) -> None:
+    """A quoted word in $DOCKER_OPTS reaches dockerd without its quotes, as systemd splits it."""
+    cfg = _load(tmp_path, _docker_opts("DOCKER_OPTS='--insecure-registry \"reg.lab:5000\"'\n"))
+    assert [(f.name, f.value, f.source) for f in cfg.flags] == [
+        ("insecure-registry", "reg.lab:5000", "/etc/default/docker:1")]
+    assert cfg.insecure_reason("reg.lab:5000").insecure
 
 
 def test_parse_exec_start_forms() -> None:
@@ -312,7 +330,7 @@ def test_proxy_env_precedence(tmp_path: Path) -> None:
         "/etc/docker/proxy.env": "HTTPS_PROXY=http://old-proxy.corp:3128\n",
         DJ: '{\n  "proxies": {\n    "https-proxy": "http://svc:Pr0xyPw@proxy.corp:3128"\n  }\n}\n',
     }
-    env = docker.proxy_env(_load(tmp_path, files))
+    env = proxy_env(_load(tmp_path, files))
     assert env.http_proxy == "http://proxy.corp:3128"
     assert env.https_proxy == "http://svc:Pr0xyPw@proxy.corp:3128"
     assert env.sources["HTTPS_PROXY"] == f"{DJ}:3 (daemon.json proxies.https-proxy)"

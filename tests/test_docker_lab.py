@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from lab.require import require_binary, require_root
-from regtui.runtimes.docker import daemon as docker
+from regtui.runtimes.docker.daemon import load_daemon_config
+from regtui.runtimes.docker.model import DaemonConfig
 from regtui.host import Host
 from regtui.options import CheckOptions
 from rootfs import write_tree
@@ -40,13 +41,13 @@ def _dockerd_error(tmp_path: Path, config: str, *flags: str) -> tuple[str, str]:
     return version, done.stderr.strip().splitlines()[-1]
 
 
-def _regtui(tmp_path: Path, version: str, config: str, *flags: str) -> docker.DaemonConfig:
+def _regtui(tmp_path: Path, version: str, config: str, *flags: str) -> DaemonConfig:
     m = re.search(r"version (\d+\.\d+)", version)
     assert m, version
     unit = "[Service]\nExecStart=/usr/bin/dockerd " + " ".join(flags) + "\n"
     host = Host(root=write_tree(tmp_path / "fake", {"/etc/docker/daemon.json": config,
                                                     "/lib/systemd/system/docker.service": unit}))
-    return docker.load_daemon_config(host, CheckOptions(extra={"docker_version": m.group(1)}))
+    return load_daemon_config(host, CheckOptions(extra={"docker_version": m.group(1)}))
 
 
 def test_unknown_and_ignored_keys_match_dockerd(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import base64
 import json
 from pathlib import Path
 
-from regtui.runtimes.docker import daemon as docker
+from regtui.runtimes import docker
 from regtui.engine import run_check
 from regtui.host import Host
 from regtui.options import CheckOptions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regtui.config.systemd import env_file, load_unit
+from regtui.config.systemd import env_file, expand_argv, load_unit
 from regtui.host import Host
 from rootfs import write_tree
 
@@ -113,3 +113,20 @@ def test_environment_file_path_with_literal_percent(tmp_path: Path) -> None:
                             "/etc/default/100%-proxy": "HTTPS_PROXY=http://p:3128\n"})
     u = load_unit(host, "crio.service", "crio")
     assert u.environment == {"HTTPS_PROXY": "http://p:3128"} and u.findings == []
+
+
+def test_expand_argv_whole_word_variable_splits_without_quotes() -> None:
+    """``$NAME`` alone becomes the value's words with quotes removed, each with the variable's source."""
+    env = {"OPTS": '--label "team=a b" --debug'}
+    words = expand_argv(["--x", "$OPTS", "$UNSET", "$1BAD"], env, {"OPTS": "/etc/default/docker:3"}, default="unit:9")
+    assert words == [("--x", "unit:9"), ("--label", "/etc/default/docker:3"), ("team=a b", "/etc/default/docker:3"),
+                     ("--debug", "/etc/default/docker:3")]
+
+
+def test_expand_argv_inside_a_word_braces_only() -> None:
+    """``${NAME}`` inside a word is replaced as is, ``$$`` is ``$``, a braceless ``$NAME`` inside a word stays."""
+    env = {"DIR": "/etc/docker", "EP": "unix:///run/x.sock"}
+    sources = {"DIR": "env:1", "EP": "env:2"}
+    words = expand_argv(["--config-file=${DIR}/${EP}", "--price=$$5", "--ep=$EP", "${NOPE}"], env, sources, default="u")
+    assert words == [("--config-file=/etc/docker/unix:///run/x.sock", "env:1"), ("--price=$5", "u"),
+                     ("--ep=$EP", "u"), ("", "u")]

@@ -22,15 +22,13 @@ CRI socket: kubelet cannot start with it.
 from __future__ import annotations
 
 import posixpath
-import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
 from regtui.runtimes.k3s import registries as k3s_config
 from regtui.config._yaml import read_yaml
-from regtui.config.systemd import UnitConfig, env_file, load_unit
+from regtui.config.systemd import UnitConfig, env_file, expand_argv, load_unit
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
@@ -46,7 +44,6 @@ _FLAGS_FILE = "/var/lib/kubelet/kubeadm-flags.env"
 _EXTRA_FILES = ("/etc/default/kubelet", "/etc/sysconfig/kubelet")
 _UNIT = "kubelet.service"
 _FLAG_NAMES = ("container-runtime-endpoint", "image-service-endpoint", "config")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass
@@ -95,30 +92,9 @@ def runtime_for_endpoint(endpoint: str) -> tuple[str | None, str]:
 # -- flags ----------------------------------------------------------------------------------------
 
 
-def _expand(argv: list[str], env: dict[str, str]) -> list[tuple[str, str | None]]:
-    """systemd's ExecStart expansion: ``$VAR`` splits into words, ``${VAR}`` stays one word.
-
-    Returns (word, variable it came from or None).
-    """
-    out: list[tuple[str, str | None]] = []
-    for word in argv:
-        whole = _VAR.fullmatch(word)
-        if whole and whole.group(2):
-            name = whole.group(2)
-            try:
-                words = shlex.split(env.get(name, ""))
-            except ValueError:
-                words = env.get(name, "").split()
-            out += [(w, name) for w in words]
-            continue
-        names = [m.group(1) or m.group(2) for m in _VAR.finditer(word)]
-        out.append((_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), word), names[0] if names else None))
-    return out
-
-
-def _flags(words: list[tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
-    """The last value of each flag kubelet cares about here, with the variable it came from."""
-    found: dict[str, tuple[str, str | None]] = {}
+def _flags(words: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """The last value of each flag kubelet cares about here, with the source of the flag."""
+    found: dict[str, tuple[str, str]] = {}
     i = 0
     while i < len(words):
         word, origin = words[i]
@@ -142,11 +118,8 @@ def _unit_flags(host: Host, view: KubeletView, unit: UnitConfig) -> tuple[dict[s
     view.sources += unit.files
     view.findings += unit.findings
     if unit.found and unit.exec_start:
-        words = _expand(unit.exec_start, unit.environment)
-        where = {name: unit.env_sources.get(name, unit.exec_start_source) for _, name in words if name}
-        flags = {k: (v, where.get(origin, unit.exec_start_source) if origin else unit.exec_start_source)
-                 for k, (v, origin) in _flags(words).items()}
-        return flags, True
+        return _flags(expand_argv(unit.exec_start, unit.environment, unit.env_sources,
+                                  default=unit.exec_start_source)), True
     env: dict[str, str] = {}
     sources: dict[str, str] = {}
     present = False
@@ -158,9 +131,7 @@ def _unit_flags(host: Host, view: KubeletView, unit: UnitConfig) -> tuple[dict[s
         view.findings += problems
         env.update(values)
         sources.update(where)
-    words = [(f"${name}", None) for name in ("KUBELET_KUBEADM_ARGS", "KUBELET_EXTRA_ARGS")]
-    expanded = _expand([w for w, _ in words], env)
-    flags = {k: (v, sources.get(origin, origin or "")) for k, (v, origin) in _flags(expanded).items()}
+    flags = _flags(expand_argv(["$KUBELET_KUBEADM_ARGS", "$KUBELET_EXTRA_ARGS"], env, sources))
     return flags, unit.found or present
 
 

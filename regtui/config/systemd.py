@@ -10,12 +10,16 @@ Rules followed (systemd.unit(5), systemd.exec(5)):
 - variables from ``EnvironmentFile=`` override ``Environment=``; a file prefixed ``-`` may be
   missing, any other missing file stops the unit from starting;
 - ``%%`` is a literal ``%``; the unit-name specifiers ``%n``, ``%N``, ``%p``, ``%i`` are expanded
-  (installers write ``EnvironmentFile=-/etc/default/%N``); a trailing backslash continues the line.
+  (installers write ``EnvironmentFile=-/etc/default/%N``); a trailing backslash continues the line;
+- in ExecStart, ``$NAME`` as a whole word becomes the variable's value split into words (quotes
+  removed), ``${NAME}`` inside a word its value as is, ``$$`` a literal ``$``
+  (systemd.service(5) "Command lines").
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -25,7 +29,7 @@ from regtui.host import Host
 from regtui.model import Finding, SourceFile
 
 __all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "env_assignments", "parse_unit",
-           "parse_environment_value", "expand_specifiers"]
+           "parse_environment_value", "expand_specifiers", "expand_argv"]
 
 #: System unit search path, highest priority first.
 UNIT_DIRS = (
@@ -139,6 +143,43 @@ def expand_specifiers(value: str, unit: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IN_WORD = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_argv(argv: list[str], env: dict[str, str], env_sources: dict[str, str] | None = None,
+                default: str = "") -> list[tuple[str, str]]:
+    """An ExecStart argv with the unit's variables expanded as systemd does, each word with its source.
+
+    ``$NAME`` alone becomes zero or more words (an unset or invalid name: none); ``${NAME}`` inside a
+    word is replaced as is (unset: empty); ``$$`` is ``$``; a braceless ``$NAME`` inside a word stays
+    literal. A word's source is ``env_sources`` of the first variable in it, else ``default``.
+    """
+    sources = env_sources or {}
+    out: list[tuple[str, str]] = []
+    for word in argv:
+        if word.startswith("$") and word[1:2] not in ("{", "$"):
+            name = word[1:]
+            value = env.get(name, "") if _ENV_NAME.fullmatch(name) else ""
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                words = value.split()
+            out += [(w, sources.get(name, default)) for w in words]
+            continue
+        names: list[str] = []
+
+        def substitute(m: re.Match[str]) -> str:
+            if m.group(1) is None:
+                return "$"
+            names.append(m.group(1))
+            return env.get(m.group(1), "")
+
+        expanded = _IN_WORD.sub(substitute, word)
+        out.append((expanded, sources.get(names[0], default) if names else default))
+    return out
 
 
 def parse_environment_value(value: str) -> list[tuple[str, str]] | None:

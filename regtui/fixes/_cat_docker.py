@@ -18,9 +18,9 @@ __all__ = ["unknown_key", "ignored_key", "invalid_value", "flag_conflict", "remo
 
 
 def _list_keys() -> frozenset[str]:
-    from regtui.runtimes.docker import daemon as docker
+    from regtui.runtimes.docker.keys import STRING_LISTS
 
-    return frozenset(docker.STRING_LISTS)
+    return frozenset(STRING_LISTS)
 
 
 def _path_of(ctx: Context) -> str:

@@ -263,7 +263,7 @@ def _upstream_scheme(ctx: Context, host: str, scheme: str) -> None:
     if scheme != "http":
         raise ManualOnly(f"{host} speaks TLS: remove it from the insecure settings by hand")
     if runtime == "docker":
-        from regtui.runtimes.docker.daemon import DAEMON_JSON
+        from regtui.runtimes.docker.model import DAEMON_JSON
 
         def edit(doc: JsonDoc) -> None:
             current = doc.get(("insecure-registries",)) or []
@@ -297,7 +297,7 @@ def raise_concurrency(ctx: Context) -> None:
     value = p.get("value") or p.get("suggested") or (max(6, current * 2) if isinstance(current, int) else 6)
     require(isinstance(value, int) and 1 <= value <= 64, f"{value!r} is not a sensible concurrency")
     if runtime == "docker":
-        from regtui.runtimes.docker.daemon import DAEMON_JSON
+        from regtui.runtimes.docker.model import DAEMON_JSON
 
         edit_json(ctx, DAEMON_JSON, lambda doc: doc.set(("max-concurrent-downloads",), value), create=True)
         ctx.restart = "reload docker"

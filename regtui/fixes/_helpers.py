@@ -118,10 +118,10 @@ def runtime_view(ctx: Context, runtime: str) -> Any:
 
 def containerd_config(ctx: Context) -> Any:
     """containerd's config.toml as the installed (or assumed) containerd reads it."""
-    from regtui.runtimes.containerd import config as containerd
+    from regtui.runtimes.containerd.config import CONFIG_PATH, load_config
+    from regtui.runtimes.containerd.versions import installed_version
 
-    return containerd.load_config(ctx.host, containerd.CONFIG_PATH,
-                                  version=containerd.installed_version(ctx.host, ctx.options))
+    return load_config(ctx.host, CONFIG_PATH, version=installed_version(ctx.host, ctx.options))
 
 
 def copy_file(ctx: Context, src: str, dst: str) -> bool:

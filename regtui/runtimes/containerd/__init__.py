@@ -1,10 +1,15 @@
 """containerd: config.toml (v1-v4), the CRI registry settings, hosts.toml directories and the
 planner for CRI pulls.
 
-The engine uses :func:`detect` and :func:`load`; everything else is this runtime's own."""
+The engine uses :func:`detect` and :func:`load`; everything else is this runtime's own. Modules,
+lowest first: ``model`` (what a reading produces), ``versions`` (installed and config versions,
+plugin names), ``cri`` (the CRI registry and image settings), ``legacy`` (legacy mirrors/configs
+and their migration), ``hostsdirs`` (the hosts directories read at load time), ``config``
+(loading config.toml and its imports), ``routes`` (the CRI planner), ``service`` (detection,
+proxy environment, load)."""
 
 from __future__ import annotations
 
-from regtui.runtimes.containerd.config import detect, load
+from regtui.runtimes.containerd.service import detect, load
 
 __all__ = ["detect", "load"]

@@ -17,7 +17,6 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from regtui import redact
-from regtui.runtimes.containerd.config import DEFAULT_HOSTS_DIR, ContainerdConfig, Setting
 from regtui.config.hoststoml import (
     HostEntry,
     HostsResolution,
@@ -32,6 +31,7 @@ from regtui.host import Host
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.net.proxy import ProxyEnv
 from regtui.refs import Reference
+from regtui.runtimes.containerd.model import DEFAULT_HOSTS_DIR, ContainerdConfig, Setting
 from regtui.runtimes.endpoints import endpoint
 
 __all__ = ["plan", "needed_capabilities"]

@@ -18,25 +18,16 @@
 from __future__ import annotations
 
 import ipaddress
-import posixpath
 from dataclasses import dataclass
 
-from regtui.config import certsd
-from regtui.runtimes.crio.registries import (
-    RELOAD,
-    RUNTIME,
-    CrioConfig,
-    Mirror,
-    RegistryEntry,
-    certs_dir,
-    certs_dir_candidates,
-    find_registry,
-    prefix_match,
-)
 from regtui.findings import finding, fix
-from regtui.host import Host
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.refs import DOCKER_HUB, HUB_API_HOST, Reference, ReferenceError, parse
+from regtui.runtimes.crio.certs import read_certs
+from regtui.runtimes.crio.common import RELOAD, RUNTIME
+from regtui.runtimes.crio.config import CrioConfig
+from regtui.runtimes.crio.records import Mirror, RegistryEntry, find_registry, prefix_match
+from regtui.runtimes.crio.shortnames import short_name_notes
 from regtui.runtimes.endpoints import endpoint
 
 __all__ = ["plan", "pull_sources", "rewrite", "near_miss", "PullSource"]
@@ -200,49 +191,6 @@ def _near_misses(cfg: CrioConfig, ref: Reference, matched: RegistryEntry | None)
 
 # -- per-endpoint inputs --------------------------------------------------------------------------
 
-def _certs(cfg: CrioConfig, hostport: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], str, list[Finding]]:
-    """CA files, client pairs, the trust source in words, and findings for ``host:port``.
-
-    The first existing dir of the chain is read and the others are not (no merging); misnamed
-    directories are looked for in the bases up to the one used.
-    """
-    host = cfg.host
-    candidates = certs_dir_candidates(cfg.home, hostport)
-    chosen = certs_dir(host, cfg.home, hostport)
-    findings: list[Finding] = []
-    upto = candidates.index(chosen) + 1 if chosen in candidates else len(candidates)
-    for candidate in candidates[:upto]:
-        findings += certsd.misnamed_dirs(host, posixpath.dirname(candidate), hostport, runtime=RUNTIME)
-    if chosen is None:
-        return (), (), f"system roots only (no {' / '.join(candidates)})", findings
-    for shadowed in candidates[upto:]:
-        if _has_certs(host, shadowed):
-            findings.append(_shadowed(chosen, shadowed, hostport))
-    read = certsd.read_certs_dir(host, chosen, RUNTIME)
-    findings += list(read.findings)
-    return tuple(read.ca_files), tuple(read.client_pairs), f"system roots + {chosen}", findings
-
-
-def _has_certs(host: Host, path: str) -> bool:
-    """The directory holds certificate or key files."""
-    return any(n.endswith((".crt", ".cert", ".key")) for n in host.listdir(path) or [])
-
-
-def _shadowed(chosen: str, shadowed: str, hostport: str) -> Finding:
-    """A certs dir after the one used: containers/image never reads it."""
-    return finding(
-        "config.hosts-dir-unused", shadowed,
-        f"{shadowed} is never read: {chosen} comes first and certs dirs are not merged",
-        f"containers/image uses only the first existing of the certs dirs for {hostport}; the certificates in "
-        f"{shadowed} are ignored by CRI-O, podman and skopeo (dockerd still reads them).",
-        evidence={"file": shadowed, "line": None, "value": posixpath.basename(shadowed), "used": chosen,
-                  "registry": hostport},
-        runtime=RUNTIME,
-        fix=fix("config.hosts-dir-unused", shadowed, f"copy the certificates of {shadowed} into {chosen}",
-                files=[chosen], restart="none", params={"action": "copy-contents", "from": shadowed, "to": chosen}),
-    )
-
-
 def _ip_host(hostport: str) -> str:
     """The host part of ``host[:port]`` (IPv6 without brackets)."""
     if hostport.startswith("["):
@@ -267,7 +215,7 @@ def _insecure_by_crio_conf(cfg: CrioConfig, hostport: str) -> bool:
 
 def _tls(cfg: CrioConfig, src: PullSource, hostport: str, findings: list[Finding]) -> TLSInputs:
     """Verification, extra CAs and client pairs for one endpoint (the endpoint's own insecure flag decides)."""
-    ca_files, pairs, trust, cert_findings = _certs(cfg, hostport)
+    ca_files, pairs, trust, cert_findings = read_certs(cfg.host, cfg.home, hostport)
     findings += cert_findings
     if src.insecure:
         return TLSInputs(False, f"insecure = true ({src.source})", ca_files, pairs)
@@ -363,50 +311,6 @@ def _rewrite_error(entry: RegistryEntry | None, src: PullSource, message: str) -
 
 # -- notes -----------------------------------------------------------------------------------------
 
-def _typed_domain(original: str) -> bool:
-    """What the user typed names a registry (the same rule as normalisation)."""
-    first, sep, _ = original.strip().partition("/")
-    return bool(sep) and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first)
-
-
-def _repository_part(typed: str) -> str:
-    """What was typed without its tag and digest."""
-    name = typed.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    last = last.split(":", 1)[0]
-    return f"{head}/{last}" if head else last
-
-
-def _candidate(registry: str, short: str) -> str:
-    """``registry/short`` normalised as containers/image does (docker.io gets ``library/``)."""
-    try:
-        return parse(f"{registry}/{short}").name
-    except ReferenceError:
-        return f"{registry}/{short}"
-
-
-def _short_name_notes(cfg: CrioConfig, ref: Reference) -> list[str]:
-    """How a short name the user typed is resolved, before the route for the normalised name."""
-    typed = ref.original.strip()
-    if not typed or _typed_domain(typed):
-        return []
-    regs = cfg.registries
-    short = _repository_part(typed)
-    alias = regs.aliases.get(short)
-    if alias is not None and alias.value:
-        return [f"{typed!r} is a short name: alias {short} = {alias.value} ({alias.file}:{alias.line}) decides "
-                f"where podman and CRI-O pull it; this route is for {ref.name}."]
-    if not regs.search:
-        return [f"{typed!r} is a short name and no unqualified-search-registries are set ({regs.search_source}): "
-                f"podman and CRI-O cannot resolve it; this route is for {ref.name}, what docker would pull."]
-    order = ", ".join(_candidate(r, short) for r in regs.search)
-    mode = regs.short_name_mode
-    prompt = (" With short-name-mode \"enforcing\" and several candidates, podman fails without a TTY."
-              if mode == "enforcing" and len(regs.search) > 1 else "")
-    return [f"{typed!r} is a short name: podman and CRI-O try {order} in that order "
-            f"({regs.search_source}; short-name-mode {mode}).{prompt} This route is for {ref.name}."]
-
-
 def _mode(cfg: CrioConfig) -> tuple[str, str]:
     """Which program's view the route is, and why."""
     if cfg.perspective == "crio":
@@ -461,7 +365,7 @@ def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
 def plan(cfg: CrioConfig, ref: Reference) -> tuple[Route, list[Finding]]:
     """The route containers/image takes for ``ref`` and the findings specific to it."""
     mode, assumed = _mode(cfg)
-    notes = _short_name_notes(cfg, ref)
+    notes = short_name_notes(cfg.registries, ref)
     regs = cfg.registries
     if regs.refused is not None:
         notes.append(f"no route: {regs.refused.title}. podman/skopeo refuse every pull and CRI-O does not start "

@@ -5,6 +5,6 @@ The engine uses :func:`detect` and :func:`load`; everything else is this runtime
 
 from __future__ import annotations
 
-from regtui.runtimes.docker.daemon import detect, load
+from regtui.runtimes.docker.runtime import detect, load
 
 __all__ = ["detect", "load"]

@@ -19,42 +19,37 @@ get no verification plus the HTTPS->HTTP fallback. Mirrors share the upstream's 
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from regtui.config import hoststoml
-from regtui.config.certsd import HUB_DIR_ALIASES, read_certs_dir
+from regtui.config.certsd import HUB_DIR_ALIASES, misnamed_dirs, read_certs_dir
 from regtui.credentials import Credential
 from regtui.findings import finding, fix
+from regtui.host import Host
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.net.proxy import ProxyEnv
 from regtui.refs import HUB_API_HOST, Reference
+from regtui.runtimes.docker.cliconfig import CliConfig
+from regtui.runtimes.docker.model import CERTS_DIR, RUNTIME, DaemonConfig, Mirror, line_of
 from regtui.runtimes.endpoints import endpoint
-
-if TYPE_CHECKING:
-    from regtui.runtimes.docker.daemon import DaemonConfig, Mirror
-    from regtui.runtimes.docker.cliconfig import CliConfig
-    from regtui.host import Host
 
 __all__ = ["plan", "plan_classic", "plan_containerd_store", "credential_for_endpoint", "HUB_UPSTREAM"]
 
 #: Docker Hub's API root as dockerd builds it.
 HUB_UPSTREAM = f"https://{HUB_API_HOST}/v2"
-_RUNTIME = "docker"
-_CERTS_DIR = "/etc/docker/certs.d"
 _HUB_DOMAINS = ("docker.io", "index.docker.io")
 _LAST_ERROR_NOTE = ("Only the last endpoint's error reaches `docker pull`; failures of earlier endpoints are in the "
                     "daemon log ('Attempting next endpoint for pull after error').")
 
 
-def plan(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig", env: ProxyEnv, host: "Host") -> tuple[Route, list[Finding]]:
+def plan(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv, host: Host) -> tuple[Route, list[Finding]]:
     """The route for ``ref`` in the image store dockerd uses (``cfg.store``)."""
     if cfg.store == "containerd":
         return plan_containerd_store(ref, cfg, cli, env, host)
     return plan_classic(ref, cfg, cli, env, host)
 
 
-def _start_notes(cfg: "DaemonConfig") -> list[str]:
+def _start_notes(cfg: DaemonConfig) -> list[str]:
     if not cfg.fatal:
         return []
     return [f"dockerd does not start with this configuration ({cfg.fatal[0]}); the route shows what it will do "
@@ -65,16 +60,16 @@ def _api_root(base: str) -> str:
     return base.rstrip("/") + "/v2"
 
 
-def _hub_credentials(cli: "CliConfig") -> str | None:
+def _hub_credentials(cli: CliConfig) -> str | None:
     return cli.credential_source("docker.io")
 
 
 # -- classic store ---------------------------------------------------------------------------
 
-def _certs_tls(host: "Host", hostport: str, findings: list[Finding], notes: list[str]) -> TLSInputs:
+def _certs_tls(host: Host, hostport: str, findings: list[Finding], notes: list[str]) -> TLSInputs:
     """TLS inputs for a secure host: system roots plus ``certs.d/<hostport>``."""
-    directory = posixpath.join(_CERTS_DIR, hostport)
-    certs = read_certs_dir(host, directory, _RUNTIME)
+    directory = posixpath.join(CERTS_DIR, hostport)
+    certs = read_certs_dir(host, directory, RUNTIME)
     findings += certs.findings
     if certs.fatal:
         notes.append(f"dockerd fails before sending any request for {hostport}: {certs.fatal} ({directory})")
@@ -90,8 +85,8 @@ def _insecure_tls(why: str) -> TLSInputs:
     return TLSInputs(verify=False, verify_reason=why, system_roots=False)
 
 
-def _classic_mirror(ref: Reference, m: "Mirror", cfg: "DaemonConfig", cli: "CliConfig", env: ProxyEnv,
-                    host: "Host", findings: list[Finding], notes: list[str]) -> Endpoint:
+def _classic_mirror(ref: Reference, m: Mirror, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv,
+                    host: Host, findings: list[Finding], notes: list[str]) -> Endpoint:
     verdict = cfg.insecure_reason(m.host)
     if m.scheme == "http":
         tls = TLSInputs(verify=True, verify_reason="plain HTTP: no TLS")
@@ -107,17 +102,17 @@ def _classic_mirror(ref: Reference, m: "Mirror", cfg: "DaemonConfig", cli: "CliC
                     credentials=f"{creds} (Docker Hub credentials, offered to the mirror)" if creds else None)
 
 
-def _hub_upstream(ref: Reference, cli: "CliConfig", env: ProxyEnv) -> Endpoint:
+def _hub_upstream(ref: Reference, cli: CliConfig, env: ProxyEnv) -> Endpoint:
     return endpoint(HUB_UPSTREAM, HUB_API_HOST, "upstream", "default (Docker Hub)", ref.path, env,
                     tls=TLSInputs(verify=True, verify_reason="system roots only: dockerd never reads certs.d for Docker Hub"),
                     credentials=_hub_credentials(cli))
 
 
-def _hub_certs_unused(host: "Host") -> list[Finding]:
+def _hub_certs_unused(host: Host) -> list[Finding]:
     """certs.d directories for Docker Hub: the classic store never reads them."""
     out: list[Finding] = []
     for name in ("docker.io",) + HUB_DIR_ALIASES:
-        path = posixpath.join(_CERTS_DIR, name)
+        path = posixpath.join(CERTS_DIR, name)
         if not host.is_dir(path) or not (host.listdir(path) or []):
             continue
         out.append(finding(
@@ -127,7 +122,7 @@ def _hub_certs_unused(host: "Host") -> list[Finding]:
             "Docker Hub. A CA placed here (typically a TLS-intercepting proxy's) is not trusted: install it in the OS "
             "store (update-ca-certificates) and restart dockerd, which loads the store once.",
             evidence={"file": path, "line": None, "value": name, "registry": "docker.io"},
-            runtime=_RUNTIME,
+            runtime=RUNTIME,
             fix=fix("config.hosts-dir-unused", path, "install the CA into the OS trust store and restart docker",
                     files=["/usr/local/share/ca-certificates"], kind="command", restart="restart docker",
                     params={"action": "install-system-ca", "from": path,
@@ -136,19 +131,18 @@ def _hub_certs_unused(host: "Host") -> list[Finding]:
     return out
 
 
-def _misnamed(host: "Host", hostport: str, accepted: tuple[str, ...] = ()) -> list[Finding]:
-    from regtui.runtimes.docker.daemon import misnamed
+def _misnamed(host: Host, hostport: str, accepted: tuple[str, ...] = ()) -> list[Finding]:
+    """``config.hosts-dir-misnamed`` under /etc/docker/certs.d for ``hostport``."""
+    return misnamed_dirs(host, CERTS_DIR, hostport, runtime=RUNTIME, accepted=accepted)
 
-    return misnamed(host, hostport, accepted)
 
-
-def _mirrors_line(cfg: "DaemonConfig") -> tuple[str, int | None]:
+def _mirrors_line(cfg: DaemonConfig) -> tuple[str, int | None]:
     src = cfg.mirrors[0].source
     path, _, line = src.rpartition(" at ")[2].rpartition(":")
     return path, int(line) if line.isdigit() else None
 
 
-def _not_applied(ref: Reference, cfg: "DaemonConfig", containerd_store: bool) -> Finding:
+def _not_applied(ref: Reference, cfg: DaemonConfig, containerd_store: bool) -> Finding:
     """One ``mirror.not-applied`` for a non-Hub reference when registry-mirrors is set."""
     path, line = _mirrors_line(cfg)
     urls = [m.url for m in cfg.mirrors]
@@ -157,7 +151,7 @@ def _not_applied(ref: Reference, cfg: "DaemonConfig", containerd_store: bool) ->
         special = (f" {ref.domain}/... is not a Docker Hub reference either: only docker.io (and index.docker.io) "
                    f"names are mirrored; write {ref.familiar()} instead.")
     if containerd_store:
-        directory = posixpath.join(_CERTS_DIR, ref.domain)
+        directory = posixpath.join(CERTS_DIR, ref.domain)
         summary = f"if the mirror proxies {ref.domain}: add {directory}/hosts.toml with the mirror as [host]"
         kind, params = None, {"action": "write-hosts-toml", "path": posixpath.join(directory, "hosts.toml"),
                               "server": f"https://{ref.domain}", "mirrors": urls}
@@ -171,18 +165,18 @@ def _not_applied(ref: Reference, cfg: "DaemonConfig", containerd_store: bool) ->
         f"Docker's registry-mirrors are mirrors of Docker Hub only; for any other registry dockerd never asks them "
         f"(docker/for-linux#570).{special}",
         evidence={"file": path, "line": line, "key": "registry-mirrors", "value": urls, "reference": str(ref)},
-        runtime=_RUNTIME,
-        fix=fix("mirror.not-applied", ref.domain, summary, files=files, kind=kind, detail=_RUNTIME, params=params),
+        runtime=RUNTIME,
+        fix=fix("mirror.not-applied", ref.domain, summary, files=files, kind=kind, detail=RUNTIME, params=params),
     )
 
 
-def _skipped_mirrors(ref: Reference, cfg: "DaemonConfig", env: ProxyEnv, why: str) -> list[Endpoint]:
+def _skipped_mirrors(ref: Reference, cfg: DaemonConfig, env: ProxyEnv, why: str) -> list[Endpoint]:
     return [endpoint(_api_root(m.url), m.host, "mirror", m.source, ref.path, env, status="skipped", reason=why)
             for m in cfg.mirrors]
 
 
-def plan_classic(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig", env: ProxyEnv,
-                 host: "Host") -> tuple[Route, list[Finding]]:
+def plan_classic(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv,
+                 host: Host) -> tuple[Route, list[Finding]]:
     """§1.3: the graphdriver store's endpoints for ``ref``."""
     findings: list[Finding] = []
     notes = _start_notes(cfg)
@@ -203,12 +197,12 @@ def plan_classic(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig", env: Pro
             findings.append(_not_applied(ref, cfg, containerd_store=False))
         endpoints += _classic_registry(ref, cfg, cli, env, host, findings, notes)
     notes.append(_LAST_ERROR_NOTE)
-    route = Route(_RUNTIME, str(ref), tuple(endpoints), mode="docker classic store (graphdriver)",
+    route = Route(RUNTIME, str(ref), tuple(endpoints), mode="docker classic store (graphdriver)",
                   assumed=cfg.store_reason, notes=tuple(notes))
     return route, findings
 
 
-def _classic_registry(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig", env: ProxyEnv, host: "Host",
+def _classic_registry(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv, host: Host,
                       findings: list[Finding], notes: list[str]) -> list[Endpoint]:
     domain = ref.domain
     creds = cli.credential_source(domain)
@@ -232,10 +226,10 @@ def _classic_registry(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig", env
     return [https, http]
 
 
-def _insecure_drops_certs(host: "Host", domain: str, why: str) -> list[Finding]:
+def _insecure_drops_certs(host: Host, domain: str, why: str) -> list[Finding]:
     """A client certificate in certs.d/<domain> is dropped when the registry is insecure."""
-    directory = posixpath.join(_CERTS_DIR, domain)
-    certs = read_certs_dir(host, directory, _RUNTIME)
+    directory = posixpath.join(CERTS_DIR, domain)
+    certs = read_certs_dir(host, directory, RUNTIME)
     if not (certs.client_pairs or certs.ca_files):
         return []
     return [finding(
@@ -245,7 +239,7 @@ def _insecure_drops_certs(host: "Host", domain: str, why: str) -> list[Finding]:
         "pointless and its client certificate is never sent; a registry that requires one rejects the pull.",
         evidence={"file": directory, "line": None, "value": domain, "ca_files": certs.ca_files,
                   "client_pairs": [list(p) for p in certs.client_pairs]},
-        runtime=_RUNTIME,
+        runtime=RUNTIME,
         fix=fix("config.hosts-dir-unused", directory, f"remove {domain} from insecure-registries so the CA and "
                 "client certificate are used", files=["/etc/docker/daemon.json"], restart="reload docker",
                 params={"key": "insecure-registries", "remove": domain}),
@@ -266,7 +260,7 @@ def _entry_tls(e: hoststoml.HostEntry, insecure_why: str | None, directory: str 
     return TLSInputs(verify=True, verify_reason=reason, ca_files=e.ca_files, client_cert=e.client_pairs)
 
 
-def _legacy_mirrors(ref: Reference, cfg: "DaemonConfig", upstream: hoststoml.HostEntry) -> list[hoststoml.HostEntry]:
+def _legacy_mirrors(ref: Reference, cfg: DaemonConfig, upstream: hoststoml.HostEntry) -> list[hoststoml.HostEntry]:
     """``mirrorsToRegistryHosts``: daemon.json mirrors copied from the upstream entry, /v2 appended."""
     out = []
     for m in cfg.mirrors:
@@ -282,12 +276,12 @@ def _legacy_mirrors(ref: Reference, cfg: "DaemonConfig", upstream: hoststoml.Hos
     return out
 
 
-def plan_containerd_store(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig", env: ProxyEnv,
-                          host: "Host") -> tuple[Route, list[Finding]]:
+def plan_containerd_store(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv,
+                          host: Host) -> tuple[Route, list[Finding]]:
     """§1.4: containerd's hosts.toml resolution over /etc/docker/certs.d plus the legacy merge."""
     findings: list[Finding] = []
     notes = _start_notes(cfg)
-    res = hoststoml.resolve_hosts(host, [_CERTS_DIR], ref.domain, _RUNTIME, default_tls=True)
+    res = hoststoml.resolve_hosts(host, [CERTS_DIR], ref.domain, RUNTIME, default_tls=True)
     findings += res.findings
     if res.fatal:
         notes.append(f"dockerd fails every pull from {ref.domain}: {res.fatal}")
@@ -327,17 +321,17 @@ def plan_containerd_store(ref: Reference, cfg: "DaemonConfig", cli: "CliConfig",
                                                     "uses its own hosts.toml") + endpoints
         findings.append(_not_applied(ref, cfg, containerd_store=True))
     findings += _capability_skips(ref, endpoints)
-    notes.append(f"hosts directory: {res.dir or 'none'} ({res.mode}); dockerd reads {_CERTS_DIR} only, never "
+    notes.append(f"hosts directory: {res.dir or 'none'} ({res.mode}); dockerd reads {CERTS_DIR} only, never "
                  "/etc/containerd/certs.d.")
     if any(ep.role == "mirror" and ep.status != "skipped" for ep in endpoints):
         notes.append("Mirrors are sent no credentials in the containerd store: only the registry's own host gets them.")
-    route = Route(_RUNTIME, str(ref), tuple(endpoints), mode="docker containerd image store",
+    route = Route(RUNTIME, str(ref), tuple(endpoints), mode="docker containerd image store",
                   assumed=cfg.store_reason, notes=tuple(notes))
     return route, findings
 
 
 def _containerd_endpoint(ref: Reference, e: hoststoml.HostEntry, tls: TLSInputs, fallback: bool,
-                         cli: "CliConfig", env: ProxyEnv) -> Endpoint:
+                         cli: CliConfig, env: ProxyEnv) -> Endpoint:
     own_host = HUB_API_HOST if ref.domain in _HUB_DOMAINS else ref.domain
     creds = cli.credential_source(ref.domain) if e.host == own_host else None
     role = "mirror" if e.is_mirror or not e.is_default_upstream and e.host != own_host else "upstream"
@@ -361,19 +355,14 @@ def _capability_skips(ref: Reference, endpoints: list[Endpoint]) -> list[Finding
             f"{ep.host} is not asked for {ref.familiar()}: {ep.reason}",
             "containerd resolves tags only on hosts with both pull and resolve; a pull-only mirror serves digest "
             "references and blobs.",
-            evidence={"file": ep.source.rsplit(":", 1)[0], "line": _line(ep.source), "value": list(ep.capabilities),
+            evidence={"file": ep.source.rsplit(":", 1)[0], "line": line_of(ep.source), "value": list(ep.capabilities),
                       "reference": str(ref)},
-            runtime=_RUNTIME,
+            runtime=RUNTIME,
         ))
     return out
 
 
-def _line(source: str) -> int | None:
-    tail = source.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
-def _hosts_toml_overrides(ref: Reference, cfg: "DaemonConfig", res: hoststoml.HostsResolution) -> Finding:
+def _hosts_toml_overrides(ref: Reference, cfg: DaemonConfig, res: hoststoml.HostsResolution) -> Finding:
     path, line = _mirrors_line(cfg)
     return finding(
         "mirror.not-applied", ref.domain,
@@ -382,7 +371,7 @@ def _hosts_toml_overrides(ref: Reference, cfg: "DaemonConfig", res: hoststoml.Ho
         "host; this hosts.toml defines several, so only its own [host] entries are tried.",
         evidence={"file": path, "line": line, "key": "registry-mirrors", "value": [m.url for m in cfg.mirrors],
                   "hosts_toml": res.hosts_file, "reference": str(ref)},
-        runtime=_RUNTIME,
+        runtime=RUNTIME,
         fix=fix("mirror.not-applied", ref.domain, f"add the mirrors as [host] entries in {res.hosts_file}",
                 files=[res.hosts_file or ""], detail="hosts.toml",
                 params={"action": "add-hosts", "path": res.hosts_file, "mirrors": [m.url for m in cfg.mirrors]}),
@@ -391,7 +380,7 @@ def _hosts_toml_overrides(ref: Reference, cfg: "DaemonConfig", res: hoststoml.Ho
 
 # -- credentials ----------------------------------------------------------------------------
 
-def credential_for_endpoint(endpoint_host: str, cfg: "DaemonConfig", cli: "CliConfig") -> Credential | None:
+def credential_for_endpoint(endpoint_host: str, cfg: DaemonConfig, cli: CliConfig) -> Credential | None:
     """Credentials dockerd would send to ``endpoint_host`` for a pull (the CLI's, via X-Registry-Auth)."""
     mirror_hosts = {m.host for m in cfg.mirrors}
     if endpoint_host == HUB_API_HOST:

@@ -42,7 +42,9 @@ from urllib.parse import unquote, urlsplit
 from regtui import redact
 from regtui.config._source import Parsed, read_toml
 from regtui.config._yaml import YAMLParsed, read_yaml
-from regtui.runtimes.containerd.config import ContainerdConfig, InstalledVersion, load_config, parse_version
+from regtui.runtimes.containerd.config import load_config
+from regtui.runtimes.containerd.model import ContainerdConfig
+from regtui.runtimes.containerd.versions import InstalledVersion, parse_version
 from regtui.config.hoststoml import default_host, is_localhost
 from regtui.config.systemd import UnitConfig, env_file, load_unit
 from regtui.credentials import Credential

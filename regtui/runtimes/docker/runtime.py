@@ -1,0 +1,97 @@
+"""dockerd as the engine sees it: :func:`detect` and :func:`load`, which reads the daemon and the
+CLI configuration, decides the image store and wires the planner of :mod:`.routes`."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from regtui.config import systemd
+from regtui.host import Host
+from regtui.model import SourceFile
+from regtui.options import CheckOptions
+from regtui.runtimes.docker import routes
+from regtui.runtimes.docker.cliconfig import CliConfig, load_cli_config
+from regtui.runtimes.docker.daemon import load_daemon_config
+from regtui.runtimes.docker.model import CERTS_DIR, DAEMON_JSON, RUNTIME, UNIT, DaemonConfig
+from regtui.runtimes.docker.proxy import proxy_env
+from regtui.runtimes.docker.store import decide_store, hosts_dir_unused
+from regtui.runtimes.view import RuntimeView
+
+__all__ = ["detect", "load"]
+
+
+def detect(host: Host) -> list[str]:
+    """Evidence that dockerd is installed or configured under the root."""
+    evidence: list[str] = []
+    if host.exists(DAEMON_JSON):
+        evidence.append(DAEMON_JSON)
+    elif host.is_dir("/etc/docker"):
+        evidence.append("/etc/docker")
+    binary = host.which("dockerd")
+    if binary:
+        evidence.append(binary)
+    for d in systemd.UNIT_DIRS:
+        unit = posixpath.join(d, UNIT)
+        if host.is_file(unit):
+            evidence.append(unit)
+            break
+    return evidence
+
+
+def _summary(cfg: DaemonConfig, cli: CliConfig) -> dict[str, Any]:
+    concurrency = cfg.value("max-concurrent-downloads", 3)
+    attempts = cfg.value("max-download-attempts", 5)
+    summary: dict[str, Any] = {
+        "image_store": cfg.store,
+        "image_store_reason": cfg.store_reason,
+        "engine_version": f"{cfg.version[0]}.{cfg.version[1]}" if cfg.version else None,
+        "engine_version_source": cfg.version_source,
+        "daemon_json": cfg.path,
+        "daemon_json_source": cfg.path_source,
+        "data_root": cfg.data_root,
+        "registry_mirrors": [m.url for m in cfg.mirrors],
+        "insecure_registries": sorted(cfg.insecure_hosts) + [str(n) for n, _ in cfg.insecure_cidrs],
+        "max_concurrent_downloads": concurrency,
+        "max_download_attempts": attempts,
+        "exec_start": " ".join(cfg.unit.exec_start) if cfg.unit and cfg.unit.exec_start else None,
+        "cli_config": cli.path,
+        "starts": not cfg.fatal,
+    }
+    if cfg.fatal:
+        summary["start_errors"] = list(cfg.fatal)
+    if cfg.store == "containerd":
+        summary["max_download_attempts_note"] = "ignored by the containerd image store"
+        summary["hosts_dir"] = CERTS_DIR
+    return summary
+
+
+def load(host: Host, options: CheckOptions) -> RuntimeView:
+    """dockerd's configuration as dockerd reads it, with the offline findings and a planner."""
+    cfg = load_daemon_config(host, options)
+    cfg.store, cfg.store_reason = decide_store(host, cfg, options)
+    cli = load_cli_config(host)
+    env = proxy_env(cfg)
+    findings = list(cfg.findings) + list(cli.findings)
+    if cfg.store == "containerd":
+        findings += hosts_dir_unused(host)
+    sources = list(cfg.sources) + list(cli.sources)
+    sources.append(SourceFile(CERTS_DIR, RUNTIME, "certs.d directory",
+                              "ok" if host.is_dir(CERTS_DIR) else "missing",
+                              "per-registry CA and client certificates" + (
+                                  " and hosts.toml (containerd image store)" if cfg.store == "containerd" else ""),
+                              {"entries": host.listdir(CERTS_DIR) or []}))
+
+    def planner(ref: Any) -> Any:
+        return routes.plan(ref, cfg, cli, env, host)
+
+    return RuntimeView(
+        name=RUNTIME,
+        detected_by=detect(host),
+        sources=sources,
+        findings=findings,
+        proxy_env=env,
+        planner=planner,
+        credentials=lambda endpoint_host: routes.credential_for_endpoint(endpoint_host, cfg, cli),
+        summary=_summary(cfg, cli),
+    )
