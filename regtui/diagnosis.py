@@ -252,9 +252,15 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
         tls = [f for f in here if f.panel == "certs" and f.severity == "error"]
         if kind in ("expired", "not-yet-valid"):
             skew = next((f for f in findings if f.code == "clock.skew" and f.severity == "error"), None)
-            if skew is not None:
-                return skew, between + tls
+            validity = [f for f in tls if f.code == f"tls.{kind}"]
+            if skew is not None and _clock_explains(skew, kind, validity):
+                return skew, between + (validity or tls)
         exact = [f for f in tls if f.code == f"tls.{kind}"]
+        # A TLS-inspecting proxy replaced the chain: the untrusted certificate is the proxy's.
+        intercepted = next((f for f in here if f.code == "tls.intercepted" and f.severity in ("error", "warning")), None)
+        untrusted = [f for f in exact or tls if f.code in ("tls.unknown-authority", "tls.self-signed")]
+        if intercepted is not None and untrusted:
+            return intercepted, between + untrusted[:1]
         if exact or tls:
             return (exact or tls)[0], between
     if kind in ("http-to-https", "https-to-http"):
@@ -290,6 +296,24 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
     if between:
         return between[0], []
     return None, between
+
+
+def _clock_explains(skew: Finding, kind: str, validity: list[Finding]) -> bool:
+    """The measured skew explains an expired / not-yet-valid certificate.
+
+    The certs probe says so on the finding (the certificate is valid at the corrected time);
+    without that, the direction decides: a clock behind makes certificates "not yet valid",
+    one ahead makes them "expired".
+    """
+    said = [f.evidence.get("explained_by_clock") for f in validity]
+    if any(x is True for x in said):
+        return True
+    if any(x is False for x in said):
+        return False
+    seconds = skew.evidence.get("skew_seconds")
+    if not isinstance(seconds, (int, float)):
+        return True
+    return seconds < 0 if kind == "not-yet-valid" else seconds > 0
 
 
 def _reported(attempts: list[_Attempt], rt: str, pull_error: Mapping[str, Any] | None) -> _Attempt | None:
@@ -349,7 +373,19 @@ def _reason(f: Finding, rt: str, a: _Attempt | None) -> str:
     if c == "tls.hostname-mismatch":
         return f"the registry's certificate is not valid for {_hostname(host) or host}"
     if c == "clock.skew":
-        return f"this host's clock is off by {ev.get('skew_seconds')} s, so the certificate looks invalid"
+        seconds = ev.get("skew_seconds")
+        if isinstance(seconds, (int, float)) and seconds:
+            side, looks = ("behind", "not yet valid") if seconds < 0 else ("ahead", "expired")
+            return f"this host's clock is {abs(seconds):.0f} s {side}, so the certificate seems {looks}"
+        return "this host's clock is off, so the certificate looks invalid"
+    if c == "pull.failed" and a is not None and a.phase == "connect":
+        if a.timed_out:
+            return f"{host} does not accept connections (the connect times out)"
+        return f"{host} refuses connections (nothing listens there, or a firewall rejects them)"
+    if c == "tls.intercepted":
+        issuer = (ev.get("proxy_ca") or {}).get("subject") if isinstance(ev.get("proxy_ca"), dict) else None
+        return (f"its proxy {ev.get('proxy') or 'on the route'} inspects TLS and presents its own certificate"
+                f"{' (issued by ' + str(issuer) + ')' if issuer else ''}, which {rt} does not trust")
     if c == "proxy.unreachable":
         return f"its proxy {ev.get('proxy') or f.subject} does not accept connections"
     if c == "proxy.connect-refused":
@@ -415,6 +451,17 @@ def _fix_for(f: Finding, fix_check: FixCheck | None) -> tuple[str | None, str | 
     return f.fix.id, None
 
 
+def _symptom_step(a: _Attempt | None, f: Finding) -> str:
+    """The manual step when nothing behind the failed pull explains it (no generic "fix the cause")."""
+    host = a.host if a is not None else f.subject
+    phase = a.phase if a is not None else f.evidence.get("phase")
+    if phase == "connect":
+        return (f"start the registry at {host} (or open its port), or correct the address the configuration "
+                "gives for it")
+    error = a.error if a is not None and a.error else f.detail
+    return f"the {PHASE_WORDS.get(str(phase), str(phase))} step fails at {host}: {error}"
+
+
 def _ids(findings: Iterable[Finding | None]) -> tuple[str, ...]:
     out: list[str] = []
     for f in findings:
@@ -427,6 +474,8 @@ def _verdict(rt: str, image: str, status: str, summary: str, cause: Finding | No
              chain: list[Finding | None], fix_check: FixCheck | None, untested: list[str],
              endpoint: str | None = None, phase: str | None = None) -> Verdict:
     fix_id, manual = _fix_for(cause, fix_check) if cause is not None else (None, None)
+    if cause is not None and cause.code == "pull.failed":
+        manual = _symptom_step(a, cause)
     c = None
     if cause is not None:
         c = Cause(cause.code, cause.id, (a.url if a else endpoint), (a.phase if a and a.phase else phase))
@@ -585,7 +634,7 @@ def name_components(findings: list[Finding], verdicts: list[Verdict]) -> list[Fi
         cause, head = by_id.get(v.cause.finding), by_id.get(v.chain[0])
         if cause is None or head is None or head is cause or head.code != "pull.failed":
             continue
-        panel = v.cause.code.split(".", 1)[0]
+        panel = "proxy" if v.cause.code == "tls.intercepted" else v.cause.code.split(".", 1)[0]
         title, detail, evidence = head.title, head.detail, {**head.evidence, "cause": cause.id}
         if panel in _COMPONENTS:
             what = _COMPONENTS[panel]
@@ -601,6 +650,8 @@ def name_components(findings: list[Finding], verdicts: list[Verdict]) -> list[Fi
         fx = head.fix
         if fx is not None:
             step = f"regtui fix {v.fix}" if v.fix else (v.manual or cause.title)
-            fx = replace(fx, kind="manual", summary=f"remove the cause, {cause.code} ({cause.id}): {step}")
+            # The step first and plain words last: a value ending in "...@host:port#runtime" after a
+            # colon reads as URL credentials to the redactor, which would mask the whole sentence.
+            fx = replace(fx, kind="manual", summary=f"{step} (this removes the cause, {cause.code})")
         amended[head.id] = replace(head, title=title, detail=detail, evidence=evidence, fix=fx)
     return [amended.get(f.id, f) for f in findings]

@@ -103,6 +103,44 @@ def test_clock_skew_is_the_cause_of_a_not_yet_valid_certificate() -> None:
     assert "clock" in v.summary
 
 
+def _clock_case(kind: str, skew_seconds: float, **ev: Any) -> tuple[list[Finding], Verdict]:
+    """A failed pull on an expired / not-yet-valid certificate with an erroring clock.skew of ``skew_seconds``."""
+    skew = finding("clock.skew", "clock", "the clock is off", evidence={"skew_seconds": skew_seconds},
+                   fix=fix("clock.skew", "clock", "step the clock", kind="command"))
+    findings = assign_ids([_pull_failed(), _tls_finding(code=f"tls.{kind}", **ev), skew])
+    pull = _pull("containerd", False, [_row(UP, "failed", phase="tls", kind=kind)], {"phase": "tls", "url": UP})
+    (v,) = diagnosis.diagnose(findings, [_route()], pull)
+    return findings, v
+
+
+def test_clock_behind_names_the_clock_and_its_direction() -> None:
+    """A clock 600 s behind the certificate's start, as the certs probe says: cause clock.skew, its fix, the direction in words."""
+    findings, v = _clock_case("not-yet-valid", -600.0, explained_by_clock=True)
+    assert v.cause is not None and v.cause.code == "clock.skew" and v.fix == findings[2].fix.id  # type: ignore[union-attr]
+    assert "this host's clock is 600 s behind, so the certificate seems not yet valid" in v.summary
+
+
+def test_clock_skew_that_does_not_explain_the_certificate_is_not_its_cause() -> None:
+    """The certs probe says the skew does not explain it, or the skew points the other way: the certificate is the cause."""
+    _, said_no = _clock_case("not-yet-valid", -600.0, explained_by_clock=False)
+    _, wrong_way = _clock_case("expired", -600.0)
+    _, ahead = _clock_case("expired", 600.0)
+    assert said_no.cause is not None and said_no.cause.code == "tls.not-yet-valid" and "clock" not in said_no.summary
+    assert wrong_way.cause is not None and wrong_way.cause.code == "tls.expired"
+    assert ahead.cause is not None and ahead.cause.code == "clock.skew" and "600 s ahead" in ahead.summary
+
+
+def test_refused_connect_without_a_deeper_finding_says_what_to_do() -> None:
+    """A refused connect to the registry: the summary says the port refuses, the step is concrete, not "fix the cause"."""
+    findings = [_pull_failed(phase="connect")]
+    pull = _pull("containerd", False, [_row(UP, "failed", phase="connect", kind="refused")],
+                 {"phase": "connect", "kind": "refused", "url": UP})
+    v = _one(findings, [_route()], pull)
+    assert v.status == "fails" and v.cause is not None and (v.cause.code, v.cause.phase) == ("pull.failed", "connect")
+    assert "registry.lab.test:5004 refuses connections" in v.summary
+    assert v.fix is None and v.manual is not None and v.manual.startswith("start the registry at registry.lab.test:5004")
+
+
 def test_dead_proxy_is_named_not_the_registry() -> None:
     """A failure in the proxy phase has the proxy finding as its cause (Docker's reset on the http retry ignored)."""
     proxy = finding("proxy.unreachable", "127.0.0.1:9", "proxy http://127.0.0.1:9 is unreachable",

@@ -47,6 +47,18 @@ def test_dead_hosts_toml_mirror_removed(tmp_path: Path) -> None:
     assert r.plan.restart == "none"
 
 
+def test_last_hosts_toml_mirror_removed_leaves_the_server_as_its_host(tmp_path: Path) -> None:
+    """mirror.unreachable, the only [host] table (containerd 1.6): the server takes its place with its TLS settings, so the file stays valid."""
+    text = ('server = "https://registry.example:5000"\nskip_verify = true\n\n[host."https://dead.example"]\n'
+            '  capabilities = ["pull", "resolve"]\n  ca = "/etc/ssl/dead.crt"\n')
+    root = make_root(tmp_path, {HOSTS: text, CFG: CONTAINERD_CFG, "/var/lib/dpkg/status": CONTAINERD_16})
+    f = _mirror_finding("mirror.unreachable", "containerd", "https://dead.example/v2", f"{HOSTS}:4")
+    r = roundtrip(root, "mirror.unreachable", runtime="containerd", finding=f, expect_gone=None)
+    assert tomllib.loads(r.texts[HOSTS]) == {
+        "server": "https://registry.example:5000", "skip_verify": True,
+        "host": {"https://registry.example:5000": {"capabilities": ["pull", "resolve"], "skip_verify": True}}}
+
+
 def test_dead_registries_conf_mirror_removed(tmp_path: Path) -> None:
     """mirror.unreachable (CRI-O): the [[registry.mirror]] entry is removed."""
     text = ('[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n\n[[registry.mirror]]\nlocation = "dead.example"\n\n'

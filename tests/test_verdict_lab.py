@@ -6,12 +6,9 @@ Each failure class gives the status, cause code and endpoint a user needs; where
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 
 from lab.dns import Dnsmasq
@@ -19,55 +16,16 @@ from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_REPO, LAB_TAG
 from lab.images import OciImage, push
 from lab.pki import IssuedCert
-from lab.pullroots import LAB_CONTAINERD_VERSION, containerd_root, crio_root, docker_root
+from lab.pullroots import containerd_root, crio_root, docker_root
 from lab.registry import Registry
 from lab.sockets import TcpBlackHole
-from regtui import engine
+from lab.verdicts import HOSTS, check, finding_by_id, verdict
+from lab.verdicts import cli_args as _args
+from lab.verdicts import lab_image_ref as _image
+from lab.verdicts import lab_name as _name
 from regtui.cli import main
-from regtui.host import Host
-from regtui.options import CheckOptions
-from regtui.report import Report
 
 pytestmark = pytest.mark.lab
-
-SCHEMA = json.loads((Path(__file__).parent.parent / "regtui/report/schema.json").read_text())
-HOSTS = {"registry.lab.test": "127.0.0.1"}
-
-
-def _name(registry: Registry) -> str:
-    """The registry as a lab name (the lab certificate covers *.lab.test; the root's hosts file maps it)."""
-    return f"registry.lab.test:{registry.port}"
-
-
-def _image(registry: Registry, tag: str = LAB_TAG) -> str:
-    return f"{_name(registry)}/{LAB_REPO}:{tag}"
-
-
-def _args(root: Path, image: str, runtime: str) -> list[str]:
-    return ["--root", str(root), "--image", image, "--runtime", runtime, "--timeout", "2",
-            "--containerd-version", LAB_CONTAINERD_VERSION, "--docker-store", "classic"]
-
-
-def check(root: Path, image: str, runtime: str = "auto", **kwargs: Any) -> tuple[Report, dict[str, Any]]:
-    """The whole check as `regtui check --format json` runs it; the JSON is validated against the schema."""
-    options = CheckOptions(root=str(root), images=(image,), runtime=runtime, timeout=2.0,
-                           containerd_version=LAB_CONTAINERD_VERSION, docker_store="classic", **kwargs)
-    report = engine.run_check(options, Host(root=root, environ={}))
-    assert not report.errors, report.errors
-    data = report.to_dict()
-    jsonschema.validate(json.loads(json.dumps(data)), SCHEMA)
-    return report, data
-
-
-def verdict(data: dict[str, Any], runtime: str) -> dict[str, Any]:
-    """The verdict of ``runtime`` (one image per check here)."""
-    (v,) = [v for v in data["verdicts"] if v["runtime"] == runtime]
-    return v
-
-
-def finding_by_id(data: dict[str, Any], fid: str) -> dict[str, Any]:
-    (f,) = [f for f in data["findings"] if f["id"] == fid]
-    return f
 
 
 def test_clean_host_is_ok_for_every_runtime(tmp_path: Path, registry_tls: Registry, lab_image: OciImage,

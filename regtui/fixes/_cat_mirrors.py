@@ -105,7 +105,11 @@ def remove_mirror(ctx: Context) -> None:
     if kind == "daemon.json":
         edit_json(ctx, path, lambda doc: doc.delete(("registry-mirrors", _json_index(doc, endpoint))))
     elif kind == "hosts.toml":
-        edit_toml(ctx, path, lambda doc: doc.delete(_toml_host(doc, endpoint)))
+        def hedit(doc: TomlDoc) -> None:
+            doc.delete(_toml_host(doc, endpoint))
+            if not doc.get(("host",)) and _needs_host_table(ctx):
+                _server_as_host(doc)
+        edit_toml(ctx, path, hedit)
     elif kind == "registries.conf":
         def edit(doc: TomlDoc) -> None:
             reg, j = _crio_mirror(doc, endpoint, line)
@@ -124,6 +128,26 @@ def remove_mirror(ctx: Context) -> None:
             doc.set(key, values)
         edit_toml(ctx, path, ledit)
     ctx.note(f"pulls stop trying {url_host(endpoint)}; add it back (regtui undo) once it works again")
+
+
+def _needs_host_table(ctx: Context) -> bool:
+    """containerd before 2.0 rejects a hosts.toml without ``[host]`` tables (assumed when the version is unknown)."""
+    wanted = str(getattr(ctx.options, "containerd_version", None) or "")
+    head = wanted.split(".", 1)[0]
+    return not (head.isdigit() and int(head) >= 2)
+
+
+def _server_as_host(doc: TomlDoc) -> None:
+    """Name the ``server`` as the one ``[host]`` table, with its TLS settings, as k3s's generated files do."""
+    server = doc.get(("server",))
+    require(isinstance(server, str) and server, "removing the last [host] table leaves containerd before 2.0 "
+            "without a host: name the server in a [host] table by hand")
+    table = ("host", server)
+    doc.set(table + ("capabilities",), ["pull", "resolve"])
+    for key in ("ca", "skip_verify", "client"):
+        value = doc.get((key,))
+        if value is not None:
+            doc.set(table + (key,), value)
 
 
 def reorder_mirror(ctx: Context) -> None:
