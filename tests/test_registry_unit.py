@@ -37,6 +37,7 @@ from regtui.registry.errors import (
     runtime_error,
     status_failure,
 )
+from regtui.registry.flavors import CONTAINERD, CONTAINERS_IMAGE, DOCKER, flavor_for
 from regtui.registry.manifest import (
     ACCEPT,
     DOCKER_LIST,
@@ -51,7 +52,7 @@ from regtui.registry.manifest import (
     parse_manifest,
     select_platform,
 )
-from regtui.registry.pull import CONTAINERD, CONTAINERS_IMAGE, DOCKER, concurrency_for, flavor_for
+from regtui.registry.pull import concurrency_for
 from regtui.registry.pull import test_pull as run_test_pull
 from regtui.runtimes.view import RuntimeView
 

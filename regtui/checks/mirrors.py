@@ -28,8 +28,9 @@ from regtui.probecontext import ProbeContext, ProbeResult
 from regtui.refs import Reference, ReferenceError, parse
 from regtui.registry.diagnose import auth_findings, endpoint_findings, rate_limit_findings, restart_for, source_file
 from regtui.registry.errors import Failure, RegistryError, runtime_error, status_failure
+from regtui.registry.flavors import Flavor, flavor_for
 from regtui.registry.manifest import digest_of
-from regtui.registry.pull import Flavor, flavor_for, open_session
+from regtui.registry.pull import open_session
 
 __all__ = ["probe", "probe_endpoint", "SLOWER_FACTOR", "SLOWER_MIN_MS", "speaks_tls", "speaks_http"]
 

@@ -29,11 +29,12 @@ Rules the engine keeps:
 from __future__ import annotations
 
 from regtui.fixes._dropin import EnvFile, UnitFile
-from regtui.fixes._engine import (apply, list_backups, plan, preview, recheck, recover, render, restart_command,
-                                  run_command, same_finding, undo)
+from regtui.fixes._engine import (apply, list_backups, plan, preview, recheck, render, restart_command, run_command,
+                                  same_finding, undo)
 from regtui.fixes._model import (ApplyRefused, ApplyResult, BackupInfo, Check, CommandStep, FileChange, FixError,
                                  FixPlan, PlanRefused, Preview, UndoRefused, UndoResult, UnsafePath)
 from regtui.fixes._jsonedit import JsonDoc
+from regtui.fixes._recover import recover
 from regtui.fixes._text import decode, encode, unified_diff
 from regtui.fixes._tomledit import TomlDoc
 from regtui.fixes._validate import RunResult, Runner, run_validator, subprocess_runner

@@ -12,7 +12,7 @@ Files that did not exist are recorded as absent, so undo deletes them. The manif
 (atomically) before the first change, names every directory and temporary file before it is
 created, and is updated after the last change, so a process killed in between leaves a backup that
 says what it was doing: the next ``fix --apply``, ``undo`` or ``undo --list`` recovers it (see
-``_engine.recover``). A folder without a manifest was killed before it changed anything.
+``_recover.recover``). A folder without a manifest was killed before it changed anything.
 ``STATE/lock`` serialises fixes, undos and recoveries.
 """
 

@@ -11,6 +11,8 @@
   runtime's validator on them; renames them into place (fsyncing files and directories); then
   re-runs the check and says whether the finding is gone.
 - :func:`undo` restores every byte of a backup and refuses when a file changed after the fix.
+
+Recovery of applies a killed process left half done lives in :mod:`regtui.fixes._recover`.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from typing import Any, Mapping
 from regtui import checker, redact
 from regtui.findings import CATALOGUE
 from regtui.fixes import _fs, catalogue
-from regtui.fixes._backup import MANIFEST, STATE_DIR, BackupStore, FileRecord, Manifest
+from regtui.fixes._backup import STATE_DIR, BackupStore, FileRecord, Manifest
 from regtui.fixes._context import Context, ManualOnly
 from regtui.fixes._model import (ApplyRefused, ApplyResult, BackupInfo, Check, FileChange, FixPlan, PlanRefused,
-                                 Preview, UndoRefused, UndoResult, UnsafePath, sha256)
+                                 Preview, UndoRefused, UndoResult, UnsafePath, error_text, sha256)
 from regtui.fixes._overlay import overlay
+from regtui.fixes._recover import recover_locked
 from regtui.fixes._text import unified_diff
 from regtui.fixes._validate import (Runner, file_kind, reparse, run_validator, subprocess_runner, validator_binary,
                                     validator_for)
@@ -41,7 +44,7 @@ from regtui.host import Host
 from regtui.model import Finding
 from regtui.options import CheckOptions
 
-__all__ = ["plan", "preview", "apply", "undo", "list_backups", "recover", "recheck", "same_finding", "restart_command",
+__all__ = ["plan", "preview", "apply", "undo", "list_backups", "recheck", "same_finding", "restart_command",
            "run_command", "state_store"]
 
 _LINE_IN_DETAIL = re.compile(r":\d+$")
@@ -129,7 +132,7 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
                        **base)  # type: ignore[arg-type]
     except Exception as exc:  # a planner bug must not take the other fixes down; nothing is planned
         return FixPlan(summary=fx.summary, kind=fx.kind, steps=_manual_steps(finding), restart=restart,
-                       blocked=f"internal error while planning ({_error_text(exc)}); nothing planned",
+                       blocked=f"internal error while planning ({error_text(exc)}); nothing planned",
                        **base)  # type: ignore[arg-type]
     changes = ctx.changes()
     kind = ctx.kind or ("command" if ctx.commands and not changes else "edit")
@@ -151,11 +154,6 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
         checks += pred_checks
         result = replace(result, predicted_gone=gone, blocked=blocked)
     return replace(result, checks=tuple(checks))
-
-
-def _error_text(exc: BaseException) -> str:
-    """``Type: message`` of an unexpected exception, redacted (its message may quote a file's contents)."""
-    return redact.text(f"{type(exc).__name__}: {exc}")
 
 
 def _manual_steps(finding: Finding) -> str:
@@ -186,7 +184,7 @@ def _predict(finding: Finding, host: Host, options: CheckOptions, p: FixPlan) ->
         before = check(offline_opts, host)
         after = check(offline_opts, overlay(host, {c.path: c.after for c in p.changes}, p.remove_dirs))
     except Exception as exc:  # a reader bug must not stop a fix; say so
-        return [Check("predicted re-check", "skipped", f"the offline check failed: {_error_text(exc)}")], None, ""
+        return [Check("predicted re-check", "skipped", f"the offline check failed: {error_text(exc)}")], None, ""
     checks: list[Check] = []
     new_errors = _errors_about(after.findings, paths) - _errors_about(before.findings, paths)
     new_errors = Counter({k: v for k, v in new_errors.items() if k[0] != finding.code or k[1] != finding.subject})
@@ -270,132 +268,8 @@ def state_store(host: Host, state_dir: str | os.PathLike[str] | None) -> BackupS
     return BackupStore(_fs.target(host, STATE_DIR).real)
 
 
-def _existing_store(host: Host, state_dir: str | os.PathLike[str] | None) -> BackupStore | None:
-    """The backup store if its folder exists (never created here)."""
-    if state_dir:
-        store = BackupStore(Path(state_dir))
-    else:
-        try:
-            store = BackupStore(_fs.target(host, STATE_DIR).real)
-        except UnsafePath:
-            return None
-    return store if store.dir.is_dir() and not store.dir.is_symlink() else None
-
-
-def recover(host: Host, state_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """Recover fixes a killed process left half done (see :func:`_recover`); what was found, one line each.
-
-    Does nothing (and says so) while another fix or undo holds the state lock: its backup is not
-    interrupted, it is in progress.
-    """
-    store = _existing_store(host, state_dir)
-    if store is None:
-        return []
-    try:
-        with store.lock(wait=0):
-            return _recover(host, store)
-    except TimeoutError:
-        if any(b.status == "writing" for b in store.list()):
-            return ["another regtui fix or undo is running: a backup in [writing] state is in progress"]
-        return []
-    except OSError as exc:  # not root: say so only when something looks interrupted
-        suspicious = any(b.status == "writing" for b in store.list()) or \
-            any(not (f / MANIFEST).exists() for f in store.folders())
-        return [f"interrupted fixes not checked: {exc}"] if suspicious else []
-
-
 def _with_notes(notes: list[str], message: str) -> str:
     return "\n".join([*notes, message])
-
-
-def _recover(host: Host, store: BackupStore) -> list[str]:
-    """Under the state lock (so no regtui is writing): finish what killed fixes left behind.
-
-    - a backup folder without a manifest was killed while the backup was written, before any
-      file changed: it is deleted if it holds only what regtui writes there;
-    - a backup still ``writing`` was killed during its apply (or its rollback). The files decide:
-      all as before (nothing renamed, or everything rolled back) -> nothing was changed: the
-      directories it created (if empty) and the backup go; all in the fix's version -> it is
-      ``applied`` (undo restores); a mix -> ``interrupted``, and ``regtui undo`` restores;
-    - regtui's temporary files (``.<name>.regtui-<8 hex>``) next to any file a backup names, and
-      a manifest's temporary file, are deleted.
-
-    Manifests written for another root are left alone. Returns one line per thing done.
-    """
-    notes: list[str] = []
-    root = str(host.root)
-    for folder in store.folders():
-        manifest_path = folder / MANIFEST
-        if not manifest_path.exists():
-            if store.discard(folder.name):
-                notes.append(f"removed the incomplete backup {folder.name}: an apply was killed while writing it, "
-                             "before it changed any file (nothing was changed)")
-            else:
-                notes.append(f"backup folder {folder} has no manifest and holds files regtui did not write; "
-                             "left as is")
-            continue
-        try:
-            m = store.load(folder.name)
-        except UndoRefused as exc:
-            notes.append(f"{exc}; left as is")
-            continue
-        if m.root != root:
-            continue
-        tmp = folder / f".{MANIFEST}.tmp"
-        if tmp.is_file() and not tmp.is_symlink():
-            tmp.unlink()
-        try:
-            removed = [t for r in m.files for t in _fs.remove_stray_temps(host, str(r.path))]
-            if m.status != "writing":
-                if removed:
-                    notes.append(f"removed regtui's temporary file(s) {', '.join(removed)} left by a killed process")
-                continue
-            notes.append(_recover_one(host, store, m, removed))
-        except (OSError, UnsafePath, UndoRefused, KeyError, TypeError, ValueError) as exc:
-            notes.append(f"backup {m.id} could not be checked ({_error_text(exc)}); left as is")
-    return notes
-
-
-def _recover_one(host: Host, store: BackupStore, m: Manifest, removed: list[str]) -> str:
-    """Settle one backup whose apply was killed (status ``writing``); the line saying what it was."""
-    states: dict[str, str] = {}
-    for r in m.files:
-        now = sha256(_current_or_none(host, r.path))
-        states[r.path] = "before" if now == r.before_sha256 else "after" if now == r.after_sha256 else "other"
-    dirs_gone = [d["path"] for d in m.dirs_removed if not _fs.target(host, d["path"]).real.is_dir()]
-    temps = f"; removed its temporary file(s) {', '.join(removed)}" if removed else ""
-    at = host.now().astimezone(timezone.utc).isoformat()
-    if all(v == "before" for v in states.values()) and not dirs_gone:
-        for d in reversed(m.dirs_created):
-            try:
-                _fs.remove_dir(host, d)
-            except (OSError, UnsafePath):
-                pass
-        if store.discard(m.id):
-            return (f"fix {m.fix_id} (backup {m.id}) was killed before it changed any file: nothing was changed; "
-                    f"its backup was removed{temps}")
-        m.status = "rolled-back"
-        m.events.append({"at": at, "status": "rolled-back",
-                         "note": "killed before it changed any file; nothing changed"})
-        store.save(m)
-        return f"fix {m.fix_id} (backup {m.id}) was killed before it changed any file: nothing was changed{temps}"
-    if all(v == "after" for v in states.values()):
-        note = "killed after every file was written: the fix is in place; undo restores the originals"
-        m.status = "applied"
-        m.events.append({"at": at, "status": "applied", "note": note})
-        store.save(m)
-        return f"fix {m.fix_id} (backup {m.id}) was {note}: `regtui undo {m.id}`{temps}"
-    written = [p for p, v in states.items() if v == "after"] + dirs_gone
-    untouched = [p for p, v in states.items() if v == "before"]
-    edited = [p for p, v in states.items() if v == "other"]
-    parts = [f"fix's version: {', '.join(written)}" if written else "",
-             f"as before: {', '.join(untouched)}" if untouched else "",
-             f"changed since by someone else: {', '.join(edited)}" if edited else ""]
-    note = "killed part-way (" + "; ".join(x for x in parts if x) + ")"
-    m.status = "interrupted"
-    m.events.append({"at": at, "status": "interrupted", "note": note})
-    store.save(m)
-    return f"fix {m.fix_id} (backup {m.id}) was {note}; `regtui undo {m.id}` puts the originals back{temps}"
 
 
 def list_backups(host: Host, state_dir: str | os.PathLike[str] | None = None) -> list[BackupInfo]:
@@ -445,7 +319,7 @@ def apply(target: Finding | FixPlan, options: CheckOptions | None = None, *, hos
     try:
         store = state_store(host, state_dir or opts.state_dir)
         with store.lock():
-            notes = _recover(host, store)
+            notes = recover_locked(host, store)
             backup_id, checks, written = _write(p, host, store, runner, validators)
     except (ApplyRefused, UnsafePath) as exc:
         return ApplyResult(False, _with_notes(notes, f"not applied: {exc}"), restart=p.restart,
@@ -586,9 +460,9 @@ def _write(p: FixPlan, host: Host, store: BackupStore, runner: Runner,
             _rollback(host, store, manifest, written)
         except Exception as again:  # the originals stay in the backup: say where, never lose them silently
             still = [r.path for r in manifest.files if r.path in written
-                     and sha256(_current_or_none(host, r.path)) != r.before_sha256]
+                     and sha256(_fs.current_or_none(host, r.path)) != r.before_sha256]
             raise ApplyRefused(f"{_failure_text(exc, step)}; putting the originals back failed too "
-                               f"({_error_text(again)}), so {', '.join(still) or 'some files'} still hold the fix's "
+                               f"({error_text(again)}), so {', '.join(still) or 'some files'} still hold the fix's "
                                f"version; the originals are kept in backup {manifest.id}: run "
                                f"`regtui undo {manifest.id}`") from exc
         if what is not None:
@@ -609,13 +483,6 @@ def _record(manifest: Manifest, path: str) -> FileRecord:
     return next(r for r in manifest.files if r.path == path)
 
 
-def _current_or_none(host: Host, path: str) -> bytes | None:
-    try:
-        return _fs.current_bytes(_fs.target(host, path))[0]
-    except (OSError, UnsafePath):
-        return None
-
-
 def _discard_quietly(store: BackupStore, backup_id: str) -> None:
     """Remove an incomplete backup folder of ours (best effort: on a full disk, deleting still works)."""
     try:
@@ -631,7 +498,7 @@ def _failure_text(exc: BaseException, step: str) -> str:
         return f"{step} failed: no space left on the device" + (f" holding {where}" if where else "")
     if isinstance(exc, KeyboardInterrupt):
         return f"interrupted while {step}"
-    return f"{step} failed ({_error_text(exc)})"
+    return f"{step} failed ({error_text(exc)})"
 
 
 def _real_binary(host: Host, name: str) -> str | None:
@@ -728,7 +595,7 @@ def recheck(finding: Finding, host: Host, options: CheckOptions, probes: Mapping
     try:
         p = checker.current().plan(replace(options, offline=True), host)
     except Exception as exc:
-        return None, [Check("re-check", "skipped", f"the check failed: {_error_text(exc)}")], \
+        return None, [Check("re-check", "skipped", f"the check failed: {error_text(exc)}")], \
             "the re-check itself failed"
     still = [f for f in p.findings if same_finding(finding, f)]
     if still:
@@ -746,7 +613,7 @@ def recheck(finding: Finding, host: Host, options: CheckOptions, probes: Mapping
     try:
         found = checker.current().network_findings(p, panel)
     except Exception as exc:
-        return None, [Check("re-check", "skipped", f"the {panel} probe failed: {_error_text(exc)}")], \
+        return None, [Check("re-check", "skipped", f"the {panel} probe failed: {error_text(exc)}")], \
             f"the {panel} probe could not re-check it"
     if found is None:
         return None, [Check("re-check", "skipped", f"the {panel} probe is not available")], \
@@ -775,7 +642,7 @@ def undo(backup_id: str, options: CheckOptions | None = None, *, host: Host | No
         store = BackupStore(Path(state_dir)) if state_dir else BackupStore(_fs.target(host, STATE_DIR).real)
         notes: list[str] = []
         with store.lock():
-            notes = _recover(host, store)
+            notes = recover_locked(host, store)
             restored = _undo(host, store, backup_id, force)
     except (UndoRefused, UnsafePath) as exc:
         return UndoResult(False, _with_notes(notes, f"not undone: {exc}"), backup_id)

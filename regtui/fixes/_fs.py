@@ -23,7 +23,7 @@ from pathlib import Path
 from regtui.fixes._model import UnsafePath
 from regtui.host import Host
 
-__all__ = ["Target", "target", "current_bytes", "restore_file", "remove_file", "make_dirs", "missing_dirs",
+__all__ = ["Target", "target", "current_bytes", "current_or_none", "restore_file", "remove_file", "make_dirs", "missing_dirs",
            "remove_dir", "write_temp", "temp_name", "is_temp_of", "remove_stray_temps", "discard_temp", "fsync_dir",
            "MAX_FILE_BYTES"]
 
@@ -114,6 +114,14 @@ def current_bytes(t: Target) -> tuple[bytes | None, os.stat_result | None]:
         if st.st_size > MAX_FILE_BYTES:
             raise UnsafePath(f"{t.host_path}: larger than {MAX_FILE_BYTES} bytes; not edited")
         return fh.read(MAX_FILE_BYTES + 1), st
+
+
+def current_or_none(host: Host, host_path: str) -> bytes | None:
+    """The bytes of the file at ``host_path``; None when absent, unreadable or unsafe."""
+    try:
+        return current_bytes(target(host, host_path))[0]
+    except (OSError, UnsafePath):
+        return None
 
 
 def missing_dirs(host: Host, host_dir: str) -> list[str]:

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from regtui import redact
 from regtui.model import Finding
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "UndoResult",
     "BackupInfo",
     "sha256",
+    "error_text",
 ]
 
 
@@ -244,3 +246,8 @@ class BackupInfo:
     """Where the backup folder is (a real path, not a host path)."""
     note: str = ""
     """The note of the last event (why it is ``interrupted``, what a recovery found)."""
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` of an unexpected exception, redacted (its message may quote a file's contents)."""
+    return redact.text(f"{type(exc).__name__}: {exc}")

@@ -5,6 +5,8 @@ Modules (import the one you need; the package itself imports only :mod:`regtui.n
 
 - :mod:`regtui.registry.pull`: :func:`~regtui.registry.pull.test_pull`, the runtime-faithful test pull
   (fallback rules per runtime, parallel verified downloads, per-layer timings, findings);
+- :mod:`regtui.registry.flavors`: :class:`~regtui.registry.flavors.Flavor`, each runtime's fallback rules;
+- :mod:`regtui.registry.resolution`: a reference resolved on one endpoint (manifest, index -> platform);
 - :mod:`regtui.registry.client`: :class:`~regtui.registry.client.Session`, one endpoint spoken to as
   the runtime does (TLS, daemon proxy, credentials, redirects, timings);
 - :mod:`regtui.registry.auth`: challenges, Basic, Bearer tokens, identity tokens;

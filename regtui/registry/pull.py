@@ -1,25 +1,10 @@
 """The instrumented test pull: one image, pulled the way one runtime would pull it, timed.
 
 :func:`test_pull` walks the route's endpoints in the runtime's order with the runtime's fallback
-rules (:class:`Flavor`), resolves the reference (index -> this host's platform), downloads the
-config and layers in parallel with the runtime's concurrency, verifies every digest and size,
-and returns the JSON contract's ``pull`` object plus findings.
-
-Fallback rules (SEMANTICS §1.3, §2.4, §3.3):
-
-- **Docker, classic store**: every endpoint failure moves on (transport, unexpected HTTP
-  answers, ping failures, layer failures, "no basic auth credentials"), *except* registry error
-  statuses from a non-mirror endpoint (a 401/404 from the registry itself ends the pull) and
-  schema-1/unsupported manifests. Once an ``https://`` endpoint has spoken HTTP, the plain
-  ``http://`` endpoint for the same host is skipped. The user sees only the *last* error.
-- **containerd** (also k3s and Docker's containerd image store): tag resolution tries hosts with
-  the ``resolve`` capability (digest references: ``pull``) with ``HEAD``; any failure moves on.
-  The manifests are then read from the host that resolved the tag; blobs are fetched per blob
-  from the hosts in order (the first that serves it wins). The error shown is the "furthest" one
-  (HTTP status > 404 > transport).
-- **containers/image** (CRI-O, podman, skopeo): the first endpoint whose manifest fetch succeeds
-  serves the whole image; any manifest error moves on; a blob error ends the pull. The error
-  shown is the primary's, with ``(Mirrors also failed: ...)``.
+rules (:mod:`regtui.registry.flavors`), resolves the reference (index -> this host's platform,
+:mod:`regtui.registry.resolution`), downloads the config and layers in parallel with the
+runtime's concurrency, verifies every digest and size, and returns the JSON contract's ``pull``
+object plus findings.
 
 An endpoint that failed at the transport level is not tried again for later blobs of the same
 pull: a black-holed mirror costs one timeout, not one per layer (containerd itself would retry it
@@ -52,23 +37,13 @@ from regtui.registry.diagnose import (
     restart_for,
     source_file,
 )
-from regtui.registry.errors import Failure, RegistryError, display_url, runtime_error, status_failure
-from regtui.registry.manifest import (
-    Descriptor,
-    Manifest,
-    ManifestError,
-    Platform,
-    digest_of,
-    host_platform,
-    parse_manifest,
-    select_platform,
-    valid_digest,
-)
+from regtui.registry.errors import Failure, RegistryError, display_url, runtime_error
+from regtui.registry.flavors import Flavor, flavor_for
+from regtui.registry.manifest import Descriptor, host_platform
+from regtui.registry.resolution import Resolved, resolve, wanted_platform
 from regtui.runtimes.endpoints import endpoint as make_endpoint
 
-__all__ = ["Flavor", "FLAVORS", "DOCKER", "CONTAINERD", "CONTAINERS_IMAGE", "DOCKER_CONTAINERD_STORE", "flavor_for",
-           "test_pull", "concurrency_for", "resolve", "Resolved", "DEFAULT_CONCURRENCY", "CONCURRENCY_KEYS",
-           "open_session", "wanted_platform"]
+__all__ = ["test_pull", "concurrency_for", "DEFAULT_CONCURRENCY", "CONCURRENCY_KEYS", "open_session"]
 
 #: Docker's and containerd's default ``max-concurrent-downloads``.
 DEFAULT_CONCURRENCY = 3
@@ -77,63 +52,6 @@ CONCURRENCY_KEYS = ("max_concurrent_downloads", "max-concurrent-downloads", "con
 #: ``RuntimeView.summary`` keys for Docker's per-layer attempts (graphdriver store).
 ATTEMPT_KEYS = ("max_download_attempts", "max-download-attempts")
 _REGISTRY_DATES_KEPT = 200
-
-
-@dataclass(frozen=True)
-class Flavor:
-    """How one runtime family pulls: Accept list, ping, resolution and fallback rules."""
-
-    name: str
-    """``docker``, ``containerd`` or ``containers-image`` (also the Accept list key)."""
-    label: str
-    """What the user runs: ``dockerd``, ``containerd``, ``CRI-O/podman``."""
-    ping_first: bool
-    """``GET /v2/`` before anything else (Docker, containers/image)."""
-    head_first: bool
-    """Resolve a tag with ``HEAD`` and its ``Docker-Content-Digest`` (containerd)."""
-    per_blob_hosts: bool
-    """Each blob is asked from the hosts in order (containerd), not only from the resolving one."""
-    blob_failure_moves_on: bool
-    """A blob failure restarts the whole pull on the next endpoint (Docker's graphdriver store)."""
-
-    def moves_on(self, failure: Failure, ep: Endpoint) -> bool:
-        """Whether the runtime tries the next endpoint after ``failure`` at ``ep``."""
-        if failure.kind in ("schema1", "unsupported", "platform-missing"):
-            return False
-        if self.name != "docker":
-            return True
-        if failure.phase == "auth" and failure.kind == "no-credentials":
-            return True  # "no basic auth credentials" is a client-side error: Docker falls back (SEMANTICS §8)
-        if failure.status is not None and 400 <= failure.status < 500 and (
-                failure.error_code is not None or failure.status in (401, 429)):
-            # A registry error code (distribution's errcode: a JSON error body, or 401/429 which the
-            # client turns into one): only a mirror's is passed over. 5xx and 4xx without an error
-            # body are UnexpectedHTTP*Errors, which always fall back.
-            return ep.role == "mirror"
-        return True
-
-
-DOCKER = Flavor("docker", "dockerd", ping_first=True, head_first=False, per_blob_hosts=False, blob_failure_moves_on=True)
-CONTAINERD = Flavor("containerd", "containerd", ping_first=False, head_first=True, per_blob_hosts=True,
-                    blob_failure_moves_on=False)
-CONTAINERS_IMAGE = Flavor("containers-image", "CRI-O/podman", ping_first=True, head_first=False, per_blob_hosts=False,
-                          blob_failure_moves_on=False)
-#: Docker's containerd image store resolves and fetches with containerd's code.
-DOCKER_CONTAINERD_STORE = Flavor("containerd", "dockerd (containerd image store)", ping_first=False, head_first=True,
-                                 per_blob_hosts=True, blob_failure_moves_on=False)
-FLAVORS = {f.name: f for f in (DOCKER, CONTAINERD, CONTAINERS_IMAGE)}
-
-
-def flavor_for(route: Route) -> Flavor:
-    """The pull flavor of a route: its runtime, and for Docker its image store (``route.mode``)."""
-    if route.runtime == "crio":
-        return CONTAINERS_IMAGE
-    if route.runtime in ("containerd", "k3s"):
-        return CONTAINERD
-    mode = route.mode.lower()
-    if "containerd" in mode and "classic" not in mode and "graphdriver" not in mode:
-        return DOCKER_CONTAINERD_STORE
-    return DOCKER
 
 
 def _summary_int(summary: dict[str, Any], keys: tuple[str, ...]) -> tuple[int, str] | None:
@@ -158,23 +76,6 @@ def concurrency_for(view: Any, explicit: int | None, option: int | None) -> tupl
     if found:
         return found
     return DEFAULT_CONCURRENCY, "default (3)"
-
-
-def wanted_platform(option: str | None) -> Platform:
-    """``--platform`` or this host's platform."""
-    return Platform.parse(option) if option else host_platform()
-
-
-@dataclass
-class Resolved:
-    """What a reference resolved to on one endpoint."""
-
-    top: Manifest
-    """What the reference names: an index, or the image manifest itself."""
-    image: Manifest
-    """The image manifest pulled (the platform's entry of an index)."""
-    entry: Descriptor | None
-    """The index entry chosen, ``None`` without an index."""
 
 
 @dataclass
@@ -228,89 +129,6 @@ def open_session(ctx: Any, ep: Endpoint, view: Any, flavor: Flavor, max_connecti
     return Session(ctx.host, ep, resolver=ctx.resolver, timeouts=ctx.timeouts,
                    proxy_env=view.proxy_env if view is not None else ProxyEnv(), credential=credential,
                    flavor=flavor.name, max_connections=max_connections, on_date=on_date, credentials=lookup)
-
-
-def _manifest_failure(url: str, kind: str, message: str, go: str, **details: Any) -> RegistryError:
-    return RegistryError(Failure("manifest", kind, message, go, url=display_url(url), transport_ok=True,
-                                 details=details))
-
-
-def _checked(body: bytes, header: str | None, expected: str | None, url: str) -> str:
-    """The manifest's digest, checked against ``Docker-Content-Digest`` and the digest asked for."""
-    algorithm = (expected or header or "sha256:").split(":", 1)[0]
-    if algorithm not in ("sha256", "sha384", "sha512"):
-        algorithm = "sha256"
-    computed = digest_of(body, algorithm)
-    for claimed, what in ((expected, "the digest asked for"), (header, "Docker-Content-Digest")):
-        if claimed and valid_digest(claimed) and claimed.split(":", 1)[0] == algorithm and claimed != computed:
-            raise _manifest_failure(url, "digest-mismatch", f"the manifest body hashes to {computed}, not {claimed} "
-                                    f"({what})", f"content digest {computed} does not match {claimed}",
-                                    expected=claimed, computed=computed, claimed_by=what)
-    return computed
-
-
-def _parse(body: bytes, content_type: str | None, digest: str, url: str) -> Manifest:
-    try:
-        return parse_manifest(body, content_type, digest)
-    except ManifestError as exc:
-        raise _manifest_failure(url, exc.kind, str(exc), str(exc)) from None
-
-
-async def _get_manifest(session: Session, reference: str, expected: str | None) -> Manifest:
-    exchange = await session.manifest(reference, "GET")
-    url = session.url("manifests", reference)
-    digest = _checked(exchange.body, exchange.response.headers.get("docker-content-digest"), expected, url)
-    return _parse(exchange.body, exchange.response.headers.get("content-type"), digest, url)
-
-
-async def resolve(session: Session, ref: Reference, flavor: Flavor, wanted: Platform) -> Resolved:
-    """Resolve ``ref`` on one endpoint: ping, manifest (HEAD first for containerd), index -> platform."""
-    if flavor.ping_first:
-        ping = await session.ping()
-        status = ping.response.status_code
-        if status not in (200, 401):
-            raise RegistryError(status_failure(status, f"{session.base_url}/", ping.body, phase="http"))
-    expected = ref.digest
-    if flavor.head_first and not ref.by_digest:
-        claimed, head = await session.head_digest(ref.reference)
-        if head is not None:
-            expected = claimed
-    try:
-        top = await _get_manifest(session, expected or ref.reference, expected)
-    except RegistryError as err:
-        if err.failure.status != 404 or expected is None or ref.by_digest:
-            raise
-        await _claimed_digest_lied(session, ref, expected)
-        raise
-    if top.kind != "index":
-        return Resolved(top, top, None)
-    entry = select_platform(top, wanted)
-    if entry is None:
-        available = sorted({str(d.platform) for d in top.manifests if d.platform})
-        raise RegistryError(Failure("manifest", "platform-missing",
-                                    f"the index has no manifest for {wanted} (it has: {', '.join(available) or 'none'})",
-                                    "no match for platform in manifest: not found",
-                                    url=display_url(session.url("manifests", ref.reference)), transport_ok=True,
-                                    details={"wanted": str(wanted), "available": available, "index_digest": top.digest}))
-    image = await _get_manifest(session, entry.digest, entry.digest)
-    if image.kind != "image":
-        raise _manifest_failure(session.url("manifests", entry.digest), "unsupported",
-                                "the index entry for this platform is not an image manifest", "unexpected media type")
-    return Resolved(top, image, entry)
-
-
-async def _claimed_digest_lied(session: Session, ref: Reference, claimed: str) -> None:
-    """After a 404 for the digest HEAD named: if the tag's body hashes elsewhere, the header lied (raise that)."""
-    try:
-        exchange = await session.manifest(ref.reference, "GET")
-    except RegistryError:
-        return
-    computed = digest_of(exchange.body, claimed.split(":", 1)[0] if claimed.startswith(("sha256:", "sha512:")) else "sha256")
-    if computed != claimed:
-        raise _manifest_failure(session.url("manifests", ref.reference), "digest-mismatch",
-                                f"HEAD named {claimed} (Docker-Content-Digest), which the registry does not serve; the "
-                                f"tag's manifest hashes to {computed}", f"{ref.reference}: not found",
-                                expected=claimed, computed=computed, claimed_by="Docker-Content-Digest")
 
 
 def _default_route(ref: Reference, runtime: str) -> Route:
