@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from regtui.findings import finding, fix_id
 from regtui.model import Cause, Finding, Route, Verdict
 
 __all__ = ["diagnose", "reconcile", "independent", "name_components", "STOPPING_CODES", "PHASE_WORDS"]
@@ -470,6 +471,22 @@ def _ids(findings: Iterable[Finding | None]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _would_fail(rt: str, image: str, a: _Attempt, untested: list[str]) -> Finding:
+    """The cause of a failing route that only the probes saw: the endpoint the runtime reports, and its phase."""
+    where = f"{a.host} ({a.phase} phase)" if a.phase else a.host
+    f = finding(
+        "pull.would-fail", a.host, f"{rt}: a pull of {image} fails at {where}",
+        f"Every endpoint of the route fails, so {rt} reports the last one's error: "
+        f"{a.runtime_error or a.error or 'the request fails'}. No test pull ran for this runtime and image "
+        f"({'; '.join(untested) or 'not imitated'}), and no other finding explains this failure: "
+        "the evidence has what the probe saw.",
+        evidence={"endpoint": a.url, "phase": a.phase, "kind": a.kind, "http_status": a.http, "image": image,
+                  "error": a.error},
+        runtime=rt,
+    )
+    return replace(f, id=fix_id(f.code, f.subject, rt))
+
+
 def _verdict(rt: str, image: str, status: str, summary: str, cause: Finding | None, a: _Attempt | None,
              chain: list[Finding | None], fix_check: FixCheck | None, untested: list[str],
              endpoint: str | None = None, phase: str | None = None) -> Verdict:
@@ -496,7 +513,8 @@ def _degrading(rt: str, image: str, findings: list[Finding], route: Route, serve
 
 def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any] | None, *, mode: str,
                    no_pull: bool, summary: Mapping[str, Any], rows: list[dict[str, Any]] | None,
-                   fix_check: FixCheck | None, first_image: str | None) -> Verdict:
+                   fix_check: FixCheck | None, first_image: str | None,
+                   created: list[Finding] | None = None) -> Verdict:
     rt, image = route.runtime, route.image
     stop = _stops(rt, findings, summary)
     if stop is not None:
@@ -552,6 +570,9 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
                    and f.evidence.get("image", image) == image and f is not cause] if pulled else []
         head = symptom[:1] if symptom and symptom[0].code == "pull.failed" else []
         cause = cause or (symptom[0] if symptom else None)
+        if cause is None and not pulled and created is not None:
+            cause = _would_fail(rt, image, shown, untested)
+            created.append(cause)
         reason = _reason(cause, rt, shown) if cause is not None else (shown.error or "every endpoint fails")
         text = f"{rt} cannot pull {image}: {reason}{_where(shown.url, shown.phase)}."
         return _verdict(rt, image, "fails", text, cause, shown, head + between + [cause], fix_check, untested)
@@ -588,14 +609,17 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
 
 def diagnose(findings: list[Finding], routes: list[Route], pull: Mapping[str, Any] | None, *, mode: str = "network",
              no_pull: bool = False, summaries: Mapping[str, Mapping[str, Any]] | None = None,
-             probes: Mapping[str, Any] | None = None, fix_check: FixCheck | None = None) -> list[Verdict]:
+             probes: Mapping[str, Any] | None = None, fix_check: FixCheck | None = None,
+             created: list[Finding] | None = None) -> list[Verdict]:
     """One verdict per route (runtime, image), in route order.
 
     ``findings`` carry ids; ``routes`` their probed status; ``pull`` is the report's ``pull``
     object (one runtime, the first image); ``mode`` ``offline`` or ``network``; ``summaries`` each
     runtime's effective values (``starts``, ``cri_loads``...); ``probes`` the report's probes (the
     mirrors panel's rows give each endpoint's failure phase); ``fix_check`` says whether a fix
-    can be planned (``None``) or why not.
+    can be planned (``None``) or why not. A failure no finding explains, where no test pull ran, gets a
+    ``pull.would-fail`` finding as its cause; such findings are appended to ``created`` (when given),
+    for the report to list.
     """
     rows = _mirror_routes(probes)
     first_image = routes[0].image if routes else None
@@ -606,7 +630,7 @@ def diagnose(findings: list[Finding], routes: list[Route], pull: Mapping[str, An
         out.append(_route_verdict(route, findings, pull, mode=mode, no_pull=no_pull,
                                   summary=(summaries or {}).get(route.runtime, {}),
                                   rows=rows.get((route.runtime, route.image)), fix_check=fix_check,
-                                  first_image=first_image))
+                                  first_image=first_image, created=created))
     return out
 
 

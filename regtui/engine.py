@@ -313,9 +313,11 @@ def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[
             refused[f.id] = str(planned[key])
         return planned[key]
 
+    created: list[Finding] = []
     verdicts = diagnosis.diagnose(findings, routes, pull, mode=mode, no_pull=p.options.no_pull,
                                   summaries={v.name: dict(v.summary) for v in p.views}, probes=probes_out,
-                                  fix_check=fix_check)
+                                  fix_check=fix_check, created=created)
+    findings = findings + created
     if refused:  # the finding then says the manual step instead of offering a fix that would refuse
         findings = [replace(f, fix=replace(f.fix, kind="manual", summary=f"{f.fix.summary} (by hand: {refused[f.id]})"))
                     if f.fix is not None and f.id in refused else f for f in findings]

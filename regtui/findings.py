@@ -238,6 +238,10 @@ _ENTRIES = (
     _c("pull.failed", "error", "pull", "manual",
        "the test pull failed; evidence names the endpoint and phase",
        "depends"),
+    _c("pull.would-fail", "error", "pull", "manual",
+       "no test pull ran for this runtime and image, and the probes found every endpoint of its route failing "
+       "where no other finding explains it; evidence names the endpoint the runtime reports and the phase",
+       "manual"),
     _c("pull.manifest-unknown", "error", "pull", "manual",
        "the tag or digest does not exist on any endpoint",
        "manual"),

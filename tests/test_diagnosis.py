@@ -232,6 +232,20 @@ def test_no_pull_with_working_endpoints_is_unknown_and_every_failing_endpoint_fa
     assert v.status == "fails" and v.cause is not None and v.cause.code == "tls.unknown-authority"
 
 
+def test_failure_no_finding_explains_gets_a_would_fail_cause_when_no_pull_ran() -> None:
+    """--no-pull, every endpoint times out and nothing else explains it: the cause is a pull.would-fail finding
+    naming the endpoint the runtime reports and its phase, and it is handed back for the report to list."""
+    rows = {"panels": {"mirrors": {"data": {"routes": [{"runtime": "containerd", "image": IMAGE, "endpoints": [
+        _row(MIRROR, "failed", role="mirror", phase="manifest", kind="deadline"),
+        _row(UP, "failed", phase="manifest", kind="deadline", error="no whole body within 3 s")]}]}}}}
+    created: list[Finding] = []
+    v = _one([], [_route("containerd", MIRROR, UP)], None, no_pull=True, probes=rows, created=created)
+    assert v.status == "fails" and v.cause is not None
+    assert (v.cause.code, v.cause.endpoint, v.cause.phase) == ("pull.would-fail", UP, "manifest")
+    assert [f.id for f in created] == [v.cause.finding] and created[0].severity == "error"
+    assert "no whole body within 3 s" in created[0].detail
+
+
 def test_offline_is_unknown_unless_the_configuration_stops_the_runtime() -> None:
     """Offline: unknown with 'offline' untested; a daemon that does not start is fails with the config finding."""
     v = _one([], [_route("docker")], None, mode="offline")

@@ -132,6 +132,9 @@ def test_drip_manifest_on_mirror(image: OciImage, tmp_path: Path) -> None:
     assert measured.returncode == 1 and 0 < measured.maxrss_mib < RSS_MIB
     report = json.loads(measured.stdout)
     assert [v["status"] for v in report["verdicts"]] == ["fails"], report["verdicts"]
+    cause = report["verdicts"][0]["cause"]  # no test pull ran: the probe's failure is the named cause
+    assert cause["code"] == "pull.would-fail" and cause["phase"] == "manifest", cause
+    assert cause["finding"] in {f["id"] for f in report["findings"]}
     found = [f for f in report["findings"] if f["code"] == "mirror.unreachable"]
     assert len(found) == 1 and found[0]["subject"] == reg.host_port, found
     evidence = found[0]["evidence"]
