@@ -181,6 +181,8 @@ _PAIR = re.compile(
     r"(?P<val>" + _QUOTED + r"|[^\s,;{}\[\]\"']++)"
 )
 _QUOTED_RE = re.compile(_QUOTED)
+_JSON_SCALAR = re.compile(r"-?[0-9][0-9.eE+\-]*|true|false|null")
+_SENTENCE_GOES_ON = re.compile(r"[ \t]+[A-Za-z]")
 _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Authorization|Proxy-Authorization|X-Registry-Auth)\s*[:=]\s*)"
                           r"(?:(?P<scheme>Basic|Bearer)\s+)?(?P<val>[^\s,\"']+)", re.IGNORECASE)
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL)
@@ -211,8 +213,11 @@ def _mask_pair(m: re.Match[str]) -> str:
         return m.group(0)
     if val == MASK or val.strip("\"'") in (MASK, ""):
         return m.group(0)
-    if m.group("sep") == ":" and not m.group("nq") and val[0] not in "\"'":
-        # ``name: value`` in a sentence is prose; only excerpts (:func:`line`) mask it.
+    if m.group("sep") == ":" and val[0] not in "\"'" and (
+            not m.group("nq") or (not _JSON_SCALAR.fullmatch(val) and _SENTENCE_GOES_ON.match(m.string, m.end()))):
+        # ``name: value`` in a sentence is prose, and so is ``"name": word word`` (Go quotes a name before
+        # its error, as in ``exec: "docker-credential-x": executable file not found``). Only excerpts
+        # (:func:`line`) mask the rest.
         return m.group(0)
     if val.lower() in ("basic", "bearer"):
         return m.group(0)

@@ -355,3 +355,12 @@ def test_internal_error_text_is_redacted(monkeypatch: pytest.MonkeyPatch, tmp_pa
     err = capsys.readouterr().err
     assert rc == 2 and "internal error" in err
     assert "Hunter2-internal-9f" not in err
+
+
+def test_go_error_quoting_a_helper_name_is_prose() -> None:
+    """Go's `exec: "docker-credential-x": executable file not found` keeps its words; a bare value after a
+    quoted secret name that ends the text is still masked."""
+    go = 'error getting credentials - err: exec: "docker-credential-desktop": executable file not found in $PATH'
+    assert redact.text(go) == go
+    assert "hunter2-secret" not in redact.text('{"identitytoken": hunter2-secret}')
+    assert "12345678" not in redact.text('{"password": 12345678}')
