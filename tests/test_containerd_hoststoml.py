@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from regtui.config.hoststoml import (
-    K3S_HEADER,
+from regtui.config.hostsdir import (
     dir_namespace,
     host_directory,
     host_paths,
-    hosts_toml_text,
     misnamed_dirs,
-    parse_go_duration,
     read_hosts_dir,
     resolve_hosts,
 )
+from regtui.config.hoststoml import K3S_HEADER, hosts_toml_text, parse_go_duration
 from regtui.host import Host
 from rootfs import line_of, write_tree
 

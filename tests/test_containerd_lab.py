@@ -21,7 +21,7 @@ from lab.images import OciImage, build_oci_layout, push
 from lab.registry import Registry
 from lab.require import require_binary, require_root
 from regtui.runtimes.containerd.config import load_config
-from regtui.config.hoststoml import HostsResolution, resolve_hosts
+from regtui.config.hostsdir import HostsResolution, resolve_hosts
 from regtui.host import Host
 from regtui.options import CheckOptions
 from regtui.refs import parse

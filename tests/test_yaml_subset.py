@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from regtui.config._yaml import YAMLError, loads, loads_with_lines, read_yaml, resolve_plain
+from regtui.config._yaml import loads, loads_with_lines, read_yaml
+from regtui.config.yamlscan import YAMLError, resolve_plain
 from regtui.host import Host, decode_config_bytes
 from rootfs import line_of, write_tree
 

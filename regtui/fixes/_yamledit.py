@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from regtui.config import _yaml
+from regtui.config import _yaml, yamlscan
 from regtui.fixes._model import KeyPathLookup, PlanRefused
 
 __all__ = ["YamlDoc", "yaml_scalar", "yaml_key"]
@@ -37,7 +37,7 @@ def yaml_scalar(value: Any) -> str:
 
 def yaml_key(key: str) -> str:
     """A mapping key, quoted unless it is plainly safe (``docker.io`` stays bare, ``"*"`` and ``reg:5000`` quoted)."""
-    resolved = _yaml.resolve_plain(key) if _PLAIN_KEY.match(key) else None
+    resolved = yamlscan.resolve_plain(key) if _PLAIN_KEY.match(key) else None
     return key if _PLAIN_KEY.match(key) and resolved == key else json.dumps(key, ensure_ascii=False)
 
 
@@ -76,7 +76,7 @@ class YamlDoc(KeyPathLookup):
     def _load(self) -> None:
         try:
             doc = _yaml.loads(self._text)
-        except _yaml.YAMLError as exc:
+        except yamlscan.YAMLError as exc:
             raise PlanRefused(f"the file is not YAML regtui can edit ({exc}); edit it by hand") from None
         self.data = doc.data if doc.data is not None else {}
         self.lines_of = doc.lines

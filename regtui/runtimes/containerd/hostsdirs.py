@@ -1,5 +1,5 @@
 """The hosts directories the CRI reads through ``config_path`` (SEMANTICS §2.3, §7 patterns 12
-and 13): each one read and validated at load time (through :mod:`regtui.config.hoststoml`), and
+and 13): each one read and validated at load time (through :mod:`regtui.config.hostsdir`), and
 the findings for directories nobody reads: ``config_path`` empty, a multi-directory
 ``config_path`` in transfer-service mode, and ``ctr``, which reads none without ``--hosts-dir``.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 
-from regtui.config.hoststoml import dir_namespace, existing_host_dirs, read_hosts_dir
+from regtui.config.hostsdir import dir_namespace, existing_host_dirs, read_hosts_dir
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from regtui import redact
 from regtui.config._source import Parsed
-from regtui.config.hoststoml import HostsResolution
+from regtui.config.hostsdir import HostsResolution
 from regtui.credentials import Credential
 from regtui.findings import finding, fix
 from regtui.model import Finding, SourceFile

@@ -1,6 +1,6 @@
 """The CRI route: the endpoints containerd tries for one image when kubelet or crictl pulls it.
 
-- ``config_path`` set: the hosts directories (:mod:`regtui.config.hoststoml`), except in
+- ``config_path`` set: the hosts directories (:mod:`regtui.config.hostsdir`), except in
   transfer-service mode with several directories, where containerd looks for one directory
   named by the whole ``config_path`` and finds none (upstream only).
 - ``config_path`` empty: the legacy ``mirrors`` (exact namespace, else ``"*"``), scheme-less
@@ -17,15 +17,8 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from regtui import redact
-from regtui.config.hoststoml import (
-    HostEntry,
-    HostsResolution,
-    default_host,
-    is_localhost,
-    is_mirror,
-    misnamed_dirs,
-    resolve_hosts,
-)
+from regtui.config.hostsdir import HostsResolution, misnamed_dirs, resolve_hosts
+from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Endpoint, Finding, Route, TLSInputs

@@ -21,7 +21,7 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import urlsplit
 
-from regtui.config import hoststoml
+from regtui.config import hostsdir, hoststoml
 from regtui.config.certsd import HUB_DIR_ALIASES, misnamed_dirs, read_certs_dir
 from regtui.credentials import Credential
 from regtui.findings import finding, fix
@@ -281,12 +281,12 @@ def plan_containerd_store(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env
     """§1.4: containerd's hosts.toml resolution over /etc/docker/certs.d plus the legacy merge."""
     findings: list[Finding] = []
     notes = _start_notes(cfg)
-    res = hoststoml.resolve_hosts(host, [CERTS_DIR], ref.domain, RUNTIME, default_tls=True)
+    res = hostsdir.resolve_hosts(host, [CERTS_DIR], ref.domain, RUNTIME, default_tls=True)
     findings += res.findings
     if res.fatal:
         notes.append(f"dockerd fails every pull from {ref.domain}: {res.fatal}")
     entries = list(res.entries)
-    accepted = (hoststoml.host_directory(ref.domain), "_default") if ":" in ref.domain else ("_default",)
+    accepted = (hostsdir.host_directory(ref.domain), "_default") if ":" in ref.domain else ("_default",)
     if not res.specific:
         findings += _misnamed(host, ref.domain, accepted)
     legacy = bool(cfg.mirrors or cfg.insecure_hosts or any(not s.startswith("(always") for _, s in cfg.insecure_cidrs))
@@ -362,7 +362,7 @@ def _capability_skips(ref: Reference, endpoints: list[Endpoint]) -> list[Finding
     return out
 
 
-def _hosts_toml_overrides(ref: Reference, cfg: DaemonConfig, res: hoststoml.HostsResolution) -> Finding:
+def _hosts_toml_overrides(ref: Reference, cfg: DaemonConfig, res: hostsdir.HostsResolution) -> Finding:
     path, line = _mirrors_line(cfg)
     return finding(
         "mirror.not-applied", ref.domain,

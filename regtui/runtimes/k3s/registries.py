@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
-from regtui.config._yaml import YAMLError, YAMLParsed, loads, read_yaml
+from regtui.config._yaml import YAMLParsed, loads, read_yaml
 from regtui.config.k3sservice import RUNTIME, yaml_kind
+from regtui.config.yamlscan import YAMLError
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding

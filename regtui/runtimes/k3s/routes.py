@@ -2,7 +2,7 @@
 
 The route follows what is *in effect*: the files k3s generated at its last start
 (``config.toml`` and ``certs.d/*/hosts.toml``) when they exist, read with containerd's rules
-(:mod:`regtui.config.hoststoml`) plus the two things k3s's patched containerd does differently:
+(:mod:`regtui.config.hostsdir`) plus the two things k3s's patched containerd does differently:
 ``[host."…".rewrite]`` tables rewrite the repository on that mirror, and a hosts.toml without a
 ``server`` line has no default endpoint. When k3s has not generated anything yet, the route is
 planned from ``registries.yaml`` exactly as k3s will write it (:func:`regtui.runtimes.k3s.expected.expected_hosts`).
@@ -18,15 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from regtui.config._source import read_toml
-from regtui.config.hoststoml import (
-    HostEntry,
-    default_host,
-    host_directory,
-    is_localhost,
-    is_mirror,
-    read_hosts_dir,
-    resolve_hosts,
-)
+from regtui.config.hostsdir import host_directory, read_hosts_dir, resolve_hosts
+from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror
 from regtui.config.k3sservice import RUNTIME, split_where
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
