@@ -305,10 +305,12 @@ def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[
     refused: dict[str, str] = {}
     planned: dict[str, str | None] = {}  # by fix id: several verdicts often share one cause
 
+    baselines: dict[CheckOptions, Any] = {}  # the unchanged host's offline check, shared by every plan below
+
     def fix_check(f: Finding) -> str | None:
         key = f.fix.id if f.fix is not None else f.id
         if key not in planned:
-            planned[key] = _plan_refusal(p, f, probes_out or probes)
+            planned[key] = _plan_refusal(p, f, probes_out or probes, baselines)
         if planned[key]:
             refused[f.id] = str(planned[key])
         return planned[key]
@@ -325,14 +327,14 @@ def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[
     return findings, routes, probes_out or probes, verdicts, diagnosis.independent(findings, verdicts)
 
 
-def _plan_refusal(p: Plan, f: Finding, probes: dict[str, Any]) -> str | None:
+def _plan_refusal(p: Plan, f: Finding, probes: dict[str, Any], baselines: dict[CheckOptions, Any]) -> str | None:
     """Why the fix engine would refuse ``f``'s fix (``None`` when it plans, or cannot be asked)."""
     try:
         from regtui import fixes
     except ImportError:
         return None
     try:
-        plan = fixes.plan(f, p.host, options=p.options, probes=probes)
+        plan = fixes.plan(f, p.host, options=p.options, probes=probes, baselines=baselines)
     except Exception as exc:  # a planner that cannot plan this host is a refusal, not a crash
         return f"the fix cannot be planned here ({type(exc).__name__}: {exc})"
     if not plan.can_apply:

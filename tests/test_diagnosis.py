@@ -351,7 +351,7 @@ def test_engine_offers_a_cause_fix_only_when_the_fix_engine_plans_it(monkeypatch
     report, _ = _busy_report()
     docker = next(v for v in report.verdicts if v.runtime == "docker")
     assert docker.fix is not None and docker.fix.startswith("config.flag-conflict@")
-    monkeypatch.setattr(engine, "_plan_refusal", lambda p, f, probes: "insecure-registries is not a list")
+    monkeypatch.setattr(engine, "_plan_refusal", lambda p, f, probes, baselines: "insecure-registries is not a list")
     report, _ = _busy_report()
     docker = next(v for v in report.verdicts if v.runtime == "docker")
     assert docker.fix is None and docker.manual is not None and "insecure-registries is not a list" in docker.manual

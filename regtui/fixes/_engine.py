@@ -99,12 +99,15 @@ def restart_command(restart: str, *, daemon_reload: bool = False) -> str:
 
 
 def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
-         probes: Mapping[str, Any] | None = None, predict: bool = True) -> FixPlan:
+         probes: Mapping[str, Any] | None = None, predict: bool = True,
+         baselines: dict[CheckOptions, Any] | None = None) -> FixPlan:
     """What fixing ``finding`` on ``host`` would do (nothing is written).
 
     ``probes`` is the network stage's data by panel (``report.probes`` or ``NetworkResults.probes``);
     CA installs read the certificate there when the finding's params do not carry it.
     ``predict`` runs the offline check on the planned files (validation and predicted re-check).
+    ``baselines`` keeps the offline check of the unchanged host between plans of one caller that
+    plans several fixes on the same host at once (the verdicts of one report).
     """
     fx = finding.fix
     base = dict(fix_id=fx.id if fx else f"{finding.code}@{finding.subject}", code=finding.code,
@@ -150,7 +153,7 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
         return replace(result, checks=tuple(checks),
                        blocked=redact.text(f"validation failed: {failed[0].name}: {failed[0].detail}"))
     if predict and changes:
-        pred_checks, gone, blocked = _predict(finding, host, opts, result)
+        pred_checks, gone, blocked = _predict(finding, host, opts, result, baselines)
         checks += pred_checks
         result = replace(result, predicted_gone=gone, blocked=blocked)
     return replace(result, checks=tuple(checks))
@@ -175,13 +178,18 @@ def _errors_about(findings: list[Finding], paths: set[str]) -> Counter[tuple[Any
     return out
 
 
-def _predict(finding: Finding, host: Host, options: CheckOptions, p: FixPlan) -> tuple[list[Check], bool | None, str]:
+def _predict(finding: Finding, host: Host, options: CheckOptions, p: FixPlan,
+             baselines: dict[CheckOptions, Any] | None = None) -> tuple[list[Check], bool | None, str]:
     """Run the offline check before and on the planned files: is the finding gone, is anything new broken?"""
     paths = {c.path for c in p.changes}
     offline_opts = replace(options, offline=True)
     try:
         check = checker.current().plan
-        before = check(offline_opts, host)
+        before = baselines.get(offline_opts) if baselines is not None else None
+        if before is None:
+            before = check(offline_opts, host)
+            if baselines is not None:
+                baselines[offline_opts] = before
         after = check(offline_opts, overlay(host, {c.path: c.after for c in p.changes}, p.remove_dirs))
     except Exception as exc:  # a reader bug must not stop a fix; say so
         return [Check("predicted re-check", "skipped", f"the offline check failed: {error_text(exc)}")], None, ""
