@@ -108,13 +108,18 @@ def test_views_resolve_chain_to_findings_and_the_setting_line() -> None:
 
 
 def test_views_keep_file_line_unknown_ids_and_manual_step_redacted() -> None:
-    """A chain ending at a file line needs no setting line; an id the report lacks stays; secrets are redacted."""
+    """No endpoint line after a file line or for a proxy cause; an unknown chain id stays; secrets are redacted."""
     data = _failing_report().to_dict()
     data["verdicts"][1]["chain"] = ["gone.finding@x"]
     views = verdict_views(data)
     docker = views[0]
     assert docker.chain[-1].where == "/etc/systemd/system/docker.service.d/http-proxy.conf:2"
     assert docker.setting == ""
+    data["verdicts"][0]["chain"] = [data["verdicts"][0]["chain"][0]]
+    data["verdicts"][0]["cause"]["endpoint"] = "https://mirror.corp.example/v2"
+    assert verdict_views(data)[0].setting == "", "a proxy cause is not set on the endpoint's line"
+    data["verdicts"][0]["cause"]["phase"] = "tls"
+    assert verdict_views(data)[0].setting == "/etc/docker/daemon.json:5"
     assert docker.fix is None and docker.manual.startswith("start the proxy")
     assert [n.code for n in views[1].chain] == ["gone.finding@x"]
     text = verdict_text(docker)

@@ -40,7 +40,7 @@ class VerdictView:
     summary: str
     chain: tuple[ChainNode, ...] = ()
     setting: str = ""
-    """The configuration line behind the cause's endpoint (``hosts.toml:4``), when the route names one."""
+    """Where the cause's endpoint is configured (``hosts.toml:4``), when the route names it and the cause is there."""
     fix: str | None = None
     fix_summary: str = ""
     manual: str = ""
@@ -58,11 +58,16 @@ def _where(f: Mapping[str, Any]) -> str:
     return str(ev.get("endpoint") or ev.get("url") or f.get("subject") or "")
 
 
+#: Phases whose cause is set elsewhere than the endpoint's line (the proxy, resolver or clock configuration).
+_NOT_THE_ENDPOINT = ("proxy", "dns", "clock", "config")
+
+
 def _setting(data: Mapping[str, Any], v: Mapping[str, Any], chain: list[ChainNode]) -> str:
     """The route's configuration line for the cause endpoint, unless the chain already ends at a file line."""
     cause = v.get("cause") or {}
     url = cause.get("endpoint")
-    if not url or (chain and ":" in chain[-1].where and chain[-1].where.startswith("/")):
+    if not url or cause.get("phase") in _NOT_THE_ENDPOINT or (chain and ":" in chain[-1].where
+                                                              and chain[-1].where.startswith("/")):
         return ""
     for route in data.get("routes", []):
         if route.get("runtime") != v.get("runtime"):

@@ -174,14 +174,12 @@ class VerdictPanel(Vertical):
             rows.append(_hang(" " * (5 + 2 * depth) + "└ ", body, self.st("dim")))
         if v.setting:
             indent = 5 + 2 * (depth + 1 if v.chain else 0)
-            rows.append(_hang(" " * indent + "└ ", Text(f"set at {v.setting}", style=self.st("dim")), self.st("dim")))
+            rows.append(_hang(" " * indent + "└ ", Text(f"configured at {v.setting}", style=self.st("dim")), self.st("dim")))
         if v.fix:
-            body = Text()
+            # What the fix does, then the command that previews it outside the workbench.
+            body = Text(f"{v.fix_summary}\n" if v.fix_summary else "")
             body.append(f"regtui fix {v.fix}", style=self.st("key"))
-            body.append(" (f)", style=self.st("dim"))
-            if v.fix_summary:
-                body.append(f": {v.fix_summary}")
-            rows.append(_hang("     fix: ", body, self.st("ok")))
+            rows.append(_hang("     fix (f): ", body, self.st("ok")))
         elif v.manual:
             rows.append(_hang("     by hand: ", Text(v.manual), self.st("warning")))
         if v.untested:
