@@ -107,6 +107,17 @@ def test_views_resolve_chain_to_findings_and_the_setting_line() -> None:
     assert views[1].cause is None and views[1].untested == ("layer downloads: the test pull ran as containerd",)
 
 
+def test_proxy_cause_ends_at_the_line_that_sets_the_proxy() -> None:
+    """A proxy failure's tree ends at the drop-in line that sets the runtime's proxy, not at the endpoint's line."""
+    data = demo_report().to_dict()
+    cause = data["verdicts"][0]["cause"]
+    data["verdicts"][0].update(chain=[], cause={**cause, "endpoint": "https://registry-1.docker.io/v2", "phase": "proxy"})
+    view = verdict_views(data)[0]
+    assert (view.setting_what, view.setting) == (
+        "proxy set at", "/etc/systemd/system/containerd.service.d/http-proxy.conf:2")
+    assert "<- proxy set at /etc/systemd/system/containerd.service.d/http-proxy.conf:2" in verdict_text(view)
+
+
 def test_views_keep_file_line_unknown_ids_and_manual_step_redacted() -> None:
     """No endpoint line after a file line or for a proxy cause; an unknown chain id stays; secrets are redacted."""
     data = _failing_report().to_dict()

@@ -104,7 +104,8 @@ class RegtuiApp(App[int]):
     def compose(self) -> ComposeResult:
         """Status strip, panel tabs, the panels, filter field, footer."""
         yield StatusStrip(id="status")
-        yield Tabs(Tab("v Verdict", id="tab-verdict"), *(Tab(f"{i + 1} {PANEL_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANELS)),
+        yield Tabs(Tab("v Verdict", id="tab-verdict"),
+                   *(Tab(f"{i + 1} {PANEL_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANELS)),
                    Tab("0 All", id="tab-all"), id="tabs")
         with ContentSwitcher(initial="panel-verdict", id="panels"):
             yield VerdictPanel()

@@ -84,7 +84,8 @@ def _verdicts(findings: list[Finding]) -> list[Verdict]:
     return [
         Verdict("containerd", IMAGE, "degraded",
                 f"containerd pulls {IMAGE}, but every pull first waits for mirror.corp.example to fail: its "
-                "certificate is signed by an unknown authority (Corp Issuing CA 2) (mirror.corp.example, TLS handshake).",
+                "certificate is signed by an unknown authority (Corp Issuing CA 2) "
+                "(mirror.corp.example, TLS handshake).",
                 Cause("tls.unknown-authority", ids["tls.unknown-authority"], "https://mirror.corp.example/v2", "tls"),
                 (ids["mirror.unreachable"], ids["tls.unknown-authority"]),
                 "tls.unknown-authority@mirror.corp.example", None, (), "https://registry-1.docker.io/v2"),

@@ -40,7 +40,9 @@ class VerdictView:
     summary: str
     chain: tuple[ChainNode, ...] = ()
     setting: str = ""
-    """Where the cause's endpoint is configured (``hosts.toml:4``), when the route names it and the cause is there."""
+    """The ``file:line`` of the setting behind the cause (the endpoint's or its proxy's), when the report has it."""
+    setting_what: str = ""
+    """``configured at`` (the endpoint) or ``proxy set at``."""
     fix: str | None = None
     fix_summary: str = ""
     manual: str = ""
@@ -58,25 +60,41 @@ def _where(f: Mapping[str, Any]) -> str:
     return str(ev.get("endpoint") or ev.get("url") or f.get("subject") or "")
 
 
-#: Phases whose cause is set elsewhere than the endpoint's line (the proxy, resolver or clock configuration).
-_NOT_THE_ENDPOINT = ("proxy", "dns", "clock", "config")
+#: Phases whose cause is set elsewhere than the endpoint's line (the resolver, clock or runtime configuration).
+_NOT_THE_ENDPOINT = ("dns", "clock", "config")
 
 
-def _setting(data: Mapping[str, Any], v: Mapping[str, Any], chain: list[ChainNode]) -> str:
-    """The route's configuration line for the cause endpoint, unless the chain already ends at a file line."""
+def _proxy_source(data: Mapping[str, Any], runtime: str, ep: Mapping[str, Any]) -> str:
+    """The ``file:line`` that sets the proxy this endpoint goes through (``via HTTPS_PROXY``), if recorded."""
+    reason = str(ep.get("proxy_reason") or "")
+    var = reason.split()[-1] if reason.startswith("via ") else ""
+    node: Any = data.get("probes")
+    for key in ("proxy", "daemons", runtime, "sources"):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return str(node.get(var) or "") if isinstance(node, Mapping) and var else ""
+
+
+def _setting(data: Mapping[str, Any], v: Mapping[str, Any], chain: list[ChainNode]) -> tuple[str, str]:
+    """(what, file:line) of the setting behind the cause: the proxy's line for a proxy failure, else the
+    endpoint's line; nothing when the chain already ends at a file line or the cause is not on the route."""
     cause = v.get("cause") or {}
     url = cause.get("endpoint")
     if not url or cause.get("phase") in _NOT_THE_ENDPOINT or (chain and ":" in chain[-1].where
                                                               and chain[-1].where.startswith("/")):
-        return ""
+        return "", ""
     for route in data.get("routes", []):
         if route.get("runtime") != v.get("runtime"):
             continue
         for ep in route.get("endpoints", []):
+            if ep.get("url") != url:
+                continue
+            if cause.get("phase") == "proxy":
+                src = _proxy_source(data, str(v.get("runtime")), ep)
+                return ("proxy set at", src) if src.startswith("/") else ("", "")
             src = str(ep.get("source") or "")
-            if ep.get("url") == url and src.startswith("/"):
-                return src
-    return ""
+            if src.startswith("/"):
+                return "configured at", src
+    return "", ""
 
 
 def verdict_views(data: Mapping[str, Any]) -> list[VerdictView]:
@@ -101,10 +119,11 @@ def verdict_views(data: Mapping[str, Any]) -> list[VerdictView]:
                                    str(cause.get("severity", "info")), _where(cause)))
         fx = (cause or {}).get("fix") or {}
         status = str(v.get("status", "unknown"))
+        what, setting = _setting(data, v, chain)
         out.append(VerdictView(
             runtime=str(v.get("runtime", "")), image=str(v.get("image", "")), status=status,
             mark=STATUS_MARK.get(status, f"[{status}]"), summary=str(v.get("summary", "")), chain=tuple(chain),
-            setting=_setting(data, v, chain), fix=v.get("fix") or None,
+            setting=setting, setting_what=what, fix=v.get("fix") or None,
             fix_summary=str(fx.get("summary", "")) if v.get("fix") else "", manual=str(v.get("manual") or ""),
             untested=tuple(str(u) for u in v.get("untested") or ()), cause=dict(cause) if cause else None))
     return out
@@ -122,7 +141,7 @@ def verdict_text(v: VerdictView) -> str:
     for depth, node in enumerate(v.chain):
         lines.append(f"{'  ' * depth}<- {node.code}: {node.title}" + (f" ({node.where})" if node.where else ""))
     if v.setting:
-        lines.append(f"{'  ' * len(v.chain)}<- {v.setting}")
+        lines.append(f"{'  ' * len(v.chain)}<- {v.setting_what} {v.setting}")
     if v.fix:
         lines.append(f"fix: regtui fix {v.fix}" + (f" ({v.fix_summary})" if v.fix_summary else ""))
     elif v.manual:

@@ -174,7 +174,8 @@ class VerdictPanel(Vertical):
             rows.append(_hang(" " * (5 + 2 * depth) + "└ ", body, self.st("dim")))
         if v.setting:
             indent = 5 + 2 * (depth + 1 if v.chain else 0)
-            rows.append(_hang(" " * indent + "└ ", Text(f"configured at {v.setting}", style=self.st("dim")), self.st("dim")))
+            where = Text(f"{v.setting_what} {v.setting}", style=self.st("dim"))
+            rows.append(_hang(" " * indent + "└ ", where, self.st("dim")))
         if v.fix:
             # What the fix does, then the command that previews it outside the workbench.
             body = Text(f"{v.fix_summary}\n" if v.fix_summary else "")
