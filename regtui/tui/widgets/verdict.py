@@ -133,7 +133,9 @@ class VerdictPanel(Vertical):
             keys = [(v.runtime, v.image) for v in views]
             lst.highlighted = keys.index((old.runtime, old.image)) if old and (old.runtime, old.image) in keys else 0
         c = {s: sum(1 for v in views if v.status == s) for s in ("fails", "degraded", "unknown", "ok")}
-        self.border_subtitle = Text(", ".join(f"{n} {s}" for s, n in c.items() if n))
+        words = ", ".join(f"{n} {s}" for s, n in c.items() if n)
+        # Verdicts of a partial report can still change: said until the run ends.
+        self.border_subtitle = Text(f"provisional: {words}" if running and words else words)
 
     def tick(self, frame: int) -> None:
         """The spinner while the engine runs (plain text, never markup)."""
