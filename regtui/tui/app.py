@@ -43,6 +43,7 @@ from regtui.tui.widgets.mirrors import MirrorsPanel
 from regtui.tui.widgets.proxy import ProxyPanel
 from regtui.tui.widgets.pull import PullPanel
 from regtui.tui.widgets.status import StatusStrip
+from regtui.tui.widgets.verdict import VerdictPanel
 
 __all__ = ["RegtuiApp", "make_app", "run"]
 
@@ -52,7 +53,7 @@ _TICK_S = 0.1
 
 
 class RegtuiApp(App[int]):
-    """Seven panels (1-7), all findings (0), guided fixes, palette, help."""
+    """The verdicts first (v), seven panels (1-7), all findings (0), guided fixes, palette, help."""
 
     CSS_PATH = "app.tcss"
     TITLE = "regtui"
@@ -60,6 +61,7 @@ class RegtuiApp(App[int]):
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
+        Binding("v", "panel('verdict')", "verdict", show=False),
         *(Binding(str(i + 1), f"panel('{p}')", PANEL_TITLES[p], show=False) for i, p in enumerate(PANELS)),
         Binding("0", "panel('all')", "all findings", show=False),
         Binding("f", "fix", "fix"),
@@ -87,7 +89,7 @@ class RegtuiApp(App[int]):
         self.data: dict[str, Any] = {"findings": [], "host": {"root": options.root}, "images": list(options.images)}
         self.running: frozenset[str] = frozenset(PANELS)
         self.query_text = ""
-        self.current = "config"
+        self.current = "verdict"
         self.frame = 0
         self.backups: list[tuple[str, dict[str, Any]]] = []
         """Applied fixes, newest last: (backup id, finding)."""
@@ -102,9 +104,11 @@ class RegtuiApp(App[int]):
     def compose(self) -> ComposeResult:
         """Status strip, panel tabs, the panels, filter field, footer."""
         yield StatusStrip(id="status")
-        yield Tabs(*(Tab(f"{i + 1} {PANEL_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANELS)),
+        yield Tabs(Tab("v Verdict", id="tab-verdict"),
+                   *(Tab(f"{i + 1} {PANEL_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANELS)),
                    Tab("0 All", id="tab-all"), id="tabs")
-        with ContentSwitcher(initial="panel-config", id="panels"):
+        with ContentSwitcher(initial="panel-verdict", id="panels"):
+            yield VerdictPanel()
             for cls in _PANEL_CLASSES:
                 yield cls()
             yield AllFindings()
@@ -179,6 +183,7 @@ class RegtuiApp(App[int]):
         for panel in self.query(Panel):
             panel.show(self.data, panel.panel in self.running, self.query_text, self.frame)
         self.query_one(AllFindings).show(self.data, bool(self.running), self.query_text)
+        self.query_one(VerdictPanel).show(self.data, bool(self.running), self.query_text, self.frame)
         self._render_status()
 
     def _render_status(self) -> None:
@@ -195,12 +200,13 @@ class RegtuiApp(App[int]):
         for panel in self.query(Panel):
             if panel.panel in self.running:
                 panel.tick(self.frame)
+        self.query_one(VerdictPanel).tick(self.frame)
         self._render_status()
 
     # -- navigation --------------------------------------------------------------------------
 
     def action_panel(self, name: str) -> None:
-        """Show a panel (1-7) or all findings (0)."""
+        """Show the verdicts (v), a panel (1-7) or all findings (0)."""
         self.query_one(Tabs).active = f"tab-{name}"
 
     @on(Tabs.TabActivated, "#tabs")
@@ -238,7 +244,7 @@ class RegtuiApp(App[int]):
         if self.running - {"config"}:
             self.notify("still running; R restarts everything", timeout=3)
             return
-        panels = frozenset(PANELS) if self.current == "all" else frozenset({self.current})
+        panels = frozenset(PANELS) if self.current in ("all", "verdict") else frozenset({self.current})
         self._start(panels)
 
     def action_rerun_all(self) -> None:

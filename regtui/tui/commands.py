@@ -43,7 +43,7 @@ class Workbench(Protocol):
 def workbench_commands(app: Workbench) -> Iterator[tuple[str, Callable[[], Any], str]]:
     """(name, callback, help) for the palette, given the app's current view and selection."""
     view = app.current
-    findings = panel_findings(app.data, None if view == "all" else view)
+    findings = panel_findings(app.data, None if view in ("all", "verdict") else view)
     for f in findings:
         if f.get("fix"):
             yield (f"fix: {f['title']}", partial(app.open_fix, f), f"{f['code']} · {f['fix']['kind']}: {f['fix']['summary']}")
@@ -60,6 +60,7 @@ def workbench_commands(app: Workbench) -> Iterator[tuple[str, Callable[[], Any],
     yield ("re-run: everything", app.action_rerun_all, "R")
     if not app.read_only and app.backups:
         yield ("undo: last fix", app.action_undo, app.backups[-1][0])
+    yield ("panel: verdict", partial(app.action_panel, "verdict"), "v")
     for i, p in enumerate(PANELS):
         yield (f"panel: {PANEL_TITLES[p]}", partial(app.action_panel, p), str(i + 1))
     yield ("panel: all findings", partial(app.action_panel, "all"), "0")

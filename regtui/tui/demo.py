@@ -7,7 +7,8 @@ the workbench only ever shows the redacted form.
 
 from __future__ import annotations
 
-from regtui.model import Endpoint, Finding, FixRef, Route, RuntimeInfo, SourceFile, TLSInputs
+from regtui.findings import assign_ids
+from regtui.model import Cause, Endpoint, Finding, FixRef, Route, RuntimeInfo, SourceFile, TLSInputs, Verdict
 from regtui.report import Report
 from regtui.tui.source import PullLayer
 
@@ -74,6 +75,23 @@ def _findings() -> list[Finding]:
         Finding("pull.slow-layer", "info", "pull", _LAYERS[0][0],
                 "layer sha256:4abcf2066143 ran at a third of the others' throughput", "",
                 {"digest": _LAYERS[0][0]}, None, None),
+    ]
+
+
+def _verdicts(findings: list[Finding]) -> list[Verdict]:
+    """containerd works but pays the corp mirror's TLS failure on every pull; docker pulls from Docker Hub."""
+    ids = {f.code: f.id for f in findings}
+    return [
+        Verdict("containerd", IMAGE, "degraded",
+                f"containerd pulls {IMAGE}, but every pull first waits for mirror.corp.example to fail: its "
+                "certificate is signed by an unknown authority (Corp Issuing CA 2) "
+                "(mirror.corp.example, TLS handshake).",
+                Cause("tls.unknown-authority", ids["tls.unknown-authority"], "https://mirror.corp.example/v2", "tls"),
+                (ids["mirror.unreachable"], ids["tls.unknown-authority"]),
+                "tls.unknown-authority@mirror.corp.example", None, (), "https://registry-1.docker.io/v2"),
+        Verdict("docker", IMAGE, "ok", f"docker pulls {IMAGE} from registry-1.docker.io.",
+                untested=("layer downloads: the test pull ran as containerd",),
+                endpoint="https://registry-1.docker.io/v2"),
     ]
 
 
@@ -207,6 +225,7 @@ def _pull() -> dict:
 
 def demo_report(image: str = IMAGE) -> Report:
     """The recorded report (a fresh object each call)."""
+    findings = assign_ids(_findings())
     return Report(
         generated_at="2026-01-01T00:00:00Z",
         root="/host",
@@ -215,7 +234,7 @@ def demo_report(image: str = IMAGE) -> Report:
         runtimes=[RuntimeInfo("docker", ("/usr/bin/dockerd",), ("/etc/docker/daemon.json",)),
                   RuntimeInfo("containerd", ("/usr/bin/containerd",), ("/etc/containerd/config.toml",))],
         routes=_routes(),
-        findings=_findings(),
+        findings=findings,
         sources=_sources(),
         probes=_probes(),
         pull=_pull(),
@@ -229,6 +248,7 @@ def demo_report(image: str = IMAGE) -> Report:
         notes=[],
         errors=[],
         mode="network",
+        verdicts=_verdicts(findings),
     )
 
 

@@ -6,6 +6,7 @@ __all__ = ["MAIN_KEYS", "FIX_KEYS"]
 
 #: (keys, what they do) on the main screen.
 MAIN_KEYS: tuple[tuple[str, str], ...] = (
+    ("v", "verdict per runtime and image: cause chain, fix (f), what was not tested"),
     ("1-7", "panels: 1 Config, 2 Mirrors, 3 Certificates, 4 Proxy, 5 DNS, 6 Clock, 7 Pull"),
     ("0", "all findings, every panel, errors first"),
     ("tab / shift+tab", "move between the panel's content and its findings"),
