@@ -102,8 +102,10 @@ class FileSink:
         self.final = layout_dir / "blobs" / algorithm / hexdigest
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.final.with_name(hexdigest + ".partial")
-        self._fh = open(self.partial, "wb")
+        # Registered before the file exists, so a cancellation at any point finds it.
+        self._fh: Any = None
         _OPEN_PARTIALS[self.partial] = self
+        self._fh = open(self.partial, "wb")
 
     def write(self, data: bytes) -> None:
         """Append ``data``."""
@@ -122,7 +124,8 @@ class FileSink:
 
     def abort(self) -> None:
         """Remove the partial file (safe to call more than once)."""
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
         if _OPEN_PARTIALS.pop(self.partial, None) is None:
             return  # committed or already removed
         try:
