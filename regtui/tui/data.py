@@ -17,6 +17,7 @@ from regtui.model import PANELS, severity_rank
 
 __all__ = [
     "PANEL_TITLES",
+    "TAB_TITLES",
     "PROBE_PANELS",
     "NOT_BUILT",
     "Copyable",
@@ -45,6 +46,9 @@ PANEL_TITLES: dict[str, str] = {
     "pull": "Pull",
 }
 assert tuple(PANEL_TITLES) == PANELS
+
+#: Shorter titles for the tabs, so eight tabs with their badges fit 80 columns.
+TAB_TITLES: dict[str, str] = {**PANEL_TITLES, "certs": "Certs"}
 
 #: Panels whose content comes from a network probe, and the report key that holds it.
 PROBE_PANELS: dict[str, str] = {"mirrors": "mirrors", "certs": "tls", "proxy": "proxy", "dns": "dns", "clock": "clock"}

@@ -20,6 +20,11 @@ class ReportUpdated(Message):
         self.generation = generation
         self.update = update
 
+    def can_replace(self, message: Message) -> bool:
+        """A newer report of the same run supersedes an unprocessed older one (a slow UI skips frames)."""
+        return (isinstance(message, ReportUpdated) and message.generation == self.generation
+                and not message.update.done)
+
 
 class PullProgressed(Message):
     """Per-layer progress of the running test pull; a newer one replaces an unprocessed older one."""
