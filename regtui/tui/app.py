@@ -66,7 +66,7 @@ class RegtuiApp(App[int]):
         Binding("f", "fix", "fix"),
         Binding("r", "rerun", "re-run"),
         Binding("R", "rerun_all", "re-run all", key_display="R", show=False),
-        Binding("i", "image", "image"),
+        Binding("i", "image", "image", show=False),
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("c", "copy", "copy"),
         Binding("e", "export", "export", show=False),
@@ -215,15 +215,16 @@ class RegtuiApp(App[int]):
     def _render_badges(self) -> None:
         """Each tab carries its panel's error and warning counts (the filter does not change them)."""
         findings = self.data.get("findings", [])
-        for i, name in enumerate((*PANELS, "all")):
-            c = counts(f for f in findings if name == "all" or f.get("panel") == name)
+        # The All tab carries none: the status strip has the totals, and 80 columns fit eight tabs.
+        for i, name in enumerate(PANELS):
+            c = counts(f for f in findings if f.get("panel") == name)
             # Constant words and numbers only: safe as markup (which gives theme colours).
-            label = f"{(i + 1) % (len(PANELS) + 1)} {TAB_TITLES.get(name, 'All')}"
+            label = f"{i + 1} {TAB_TITLES[name]}"
             if c["error"]:
                 label += f" [bold $text-error]{c['error']}E[/]"
             if c["warning"]:
                 label += f" [$text-warning]{c['warning']}W[/]"
-            if name in self.cancelled and name != "all":
+            if name in self.cancelled:
                 label += " [$text-muted]×[/]"
             tab = self.query_one(f"#tab-{name}", Tab)
             if tab.label.plain != Content.from_markup(label).plain:
@@ -547,7 +548,7 @@ class RegtuiApp(App[int]):
         if action == "undo" and self.read_only:
             return False
         if action == "cancel":
-            return bool(self.running) or None
+            return bool(self.running)
         return True
 
 
