@@ -183,7 +183,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from regtui.report import render
 
     options = _options(args)
-    report = run_check(options, refs=_refs(options.images), debug=args.debug)
+    refs = _refs(options.images)
+    progress = _progress(args.format)
+    with progress or contextlib.nullcontext():
+        report = run_check(options, refs=refs, debug=args.debug, progress=progress)
     _write(render(report, args.format), args.output)
     if args.output:
         c = report.counts()
@@ -194,6 +197,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"regtui: internal error: {err.splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     return report.exit_code
+
+
+def _progress(fmt: str) -> Any:
+    """Progress on stderr when it is a terminal (the raw stream: the progress draws with escape codes)."""
+    from regtui.progress import for_stream
+
+    stream = sys.stderr._stream if isinstance(sys.stderr, _TerminalSafe) else sys.stderr
+    return for_stream(stream, fmt)
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
@@ -328,7 +339,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     options = _options(args)
     (ref,) = _refs([args.ref])
-    return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug)
+    return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug,
+                    progress=_progress(args.format))
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
