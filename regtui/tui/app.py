@@ -138,6 +138,7 @@ class RegtuiApp(App[int]):
         self._generation += 1
         self.running = frozenset(PANELS) if panels is None else frozenset(panels) | {"config"}
         self.cancelled = frozenset()
+        self.refresh_bindings()  # x cancel shows while something runs
         self.events.append(f"run {'all' if panels is None else ','.join(sorted(panels))}")
         self._render_all()
         self._run(self.options, panels, self._generation)
@@ -171,6 +172,7 @@ class RegtuiApp(App[int]):
         self.cancelled = update.cancelled
         self._render_all()
         if update.done:
+            self.refresh_bindings()
             if update.cancelled:
                 self.events.append(f"run cancelled {','.join(sorted(update.cancelled))}")
             self.events.append("run done")
@@ -186,6 +188,7 @@ class RegtuiApp(App[int]):
         if message.generation != self._generation:
             return
         self.running = frozenset()
+        self.refresh_bindings()
         self.events.append(f"run failed: {message.error}")
         self._render_all()
         self.notify(f"internal error: {message.error}", severity="error", timeout=10, markup=False)
