@@ -21,9 +21,9 @@ class ReportUpdated(Message):
         self.update = update
 
     def can_replace(self, message: Message) -> bool:
-        """A newer report of the same run supersedes an unprocessed older one (a slow UI skips frames)."""
+        """This report may give way to a newer one of the same run (a slow UI skips frames, never the last)."""
         return (isinstance(message, ReportUpdated) and message.generation == self.generation
-                and not message.update.done)
+                and not self.update.done)
 
 
 class PullProgressed(Message):

@@ -88,7 +88,9 @@ def endpoint_detail(data: Mapping[str, Any], runtime: str, image: str, ep: Mappi
     reason = str(ep.get("proxy_reason") or "")
     entry = _NO_PROXY_ENTRY.search(reason)
     proxy = f"through {ep['proxy']}" if ep.get("proxy") else "direct"
-    out.append(("Proxy", proxy + (f": {reason}" if reason else "")
+    if reason and not reason.startswith(("direct", "via", "through")):
+        reason = f"{proxy}: {reason}"
+    out.append(("Proxy", (reason or proxy)
                 + (f"\nmatching NO_PROXY entry: {entry.group(1)}" if entry else "")))
     predicted = m.get("runtime_error") or p.get("runtime_error")
     if predicted:
