@@ -121,12 +121,14 @@ def test_workbench_end_to_end_in_tmux(
         tmux.keys("f")
         tmux.wait_for(lambda s: f"Fix: {code}" in s, 10, f"the fix dialog of {code}")
         tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Fix:" not in s, 10, "the dialog to close")
         # The black-holed mirror's row says why; Enter on it opens the endpoint's detail.
         screen = tmux.wait_for(lambda s: "─ 2 Mirrors " in s and "Fix:" not in s, 10, "the mirrors panel again")
         assert "└ tls" in screen, screen
         tmux.keys("BTab", "Down", "Enter")
         tmux.wait_for(lambda s: "Endpoint https://" in s and "Reproduce" in s, 10, "the endpoint detail")
         tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Endpoint https://" not in s, 10, "the detail to close")
         # A re-run waits on the black hole; x cancels it and the workbench stays.
         tmux.keys("R")
         tmux.wait_for(lambda s: "running" in _status(s), 10, "the re-run")
@@ -140,7 +142,12 @@ def test_workbench_end_to_end_in_tmux(
         screen = tmux.wait_for(lambda s: "fixed:" in s or "still there" in s or "failed" in s, 60, "the re-check")
         assert "fixed: the finding is gone" in screen, screen
         assert "registry-mirrors" in (root / "etc/docker/daemon.json").read_text()
-        tmux.keys("Escape", "Escape", "R")
+        # One key at a time: an escape followed at once by a letter reads as alt+letter.
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Fix:" not in s, 10, "the dialog to close")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "filter: ignored" not in s, 10, "the filter to clear")
+        tmux.keys("R")
         tmux.wait_for(lambda s: "running" in _status(s), 10, "a last run")
         tmux.keys("C-c")  # quits at once, cancelling the run waiting on the black hole
         deadline = time.monotonic() + 20
