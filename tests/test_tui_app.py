@@ -374,7 +374,11 @@ async def test_pull_panel_shows_progress_then_waterfall(tmp_path: Path) -> None:
         progress = str(pull.query_one("#pull-progress").render())
         assert progress.count("50%") == 3 and "/s" in progress
         await pilot.press("7")
-        waterfall = str(pull.query_one("#pull-waterfall").render())
+        for _ in range(50):  # the panel renders when shown; the waterfall's rows need its laid-out width
+            await pilot.pause(0.02)
+            waterfall = str(pull.query_one("#pull-waterfall").render())
+            if "registry-1" in waterfall:
+                break
         assert waterfall.count("registry-1") == 3
         assert "░░ dns" in waterfall and "transfer" in waterfall
 

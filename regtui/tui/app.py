@@ -126,8 +126,7 @@ class RegtuiApp(App[int]):
         self.query_one("#filter", Input).display = False
         self._render_all()
         self.set_interval(_TICK_S, self._tick)
-        # The run starts once the first frame is drawn: its imports and planning would delay it.
-        self.call_after_refresh(self._start, None)
+        self._start(None)
         self.call_after_refresh(self._focus_findings)
 
     # -- runs --------------------------------------------------------------------------------
