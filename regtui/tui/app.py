@@ -260,10 +260,10 @@ class RegtuiApp(App[int]):
         if name == self.current and self.query_one(ContentSwitcher).current == f"panel-{name}":
             return
         self.current = name
-        self.query_one(ContentSwitcher).current = f"panel-{name}"
         view = self.current_view()
-        if name in self._dirty:
+        if name in self._dirty:  # filled before it is shown, so its first layout has the content
             self._render_view(view)
+        self.query_one(ContentSwitcher).current = f"panel-{name}"
         view.findings_table.highlight_first()
         self._focus_findings()
 
