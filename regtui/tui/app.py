@@ -261,8 +261,8 @@ class RegtuiApp(App[int]):
             return
         self.current = name
         view = self.current_view()
-        if name in self._dirty:  # filled before it is shown, so its first layout has the content
-            self._render_view(view)
+        # Filled from the latest report before it is shown (views off screen are not rendered on updates).
+        self._render_view(view)
         self.query_one(ContentSwitcher).current = f"panel-{name}"
         view.findings_table.highlight_first()
         self._focus_findings()
