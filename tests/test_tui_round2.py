@@ -435,10 +435,10 @@ async def test_command_preview_has_one_dollar(tmp_path: Path) -> None:
 
 # -- 7. only the view on screen renders ------------------------------------------------------------------
 
-async def test_only_the_panel_on_screen_renders_during_a_run(tmp_path: Path) -> None:
+async def test_only_the_panel_on_screen_renders_during_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Panels off screen get their state and badge, and their body only when shown (less work per update)."""
     calls: dict[str, int] = {}
-    original = Panel.render_body
+    original = PullPanel.render_body
 
     def counting(self: Panel, data: dict[str, Any], state: str) -> None:
         calls[self.panel] = calls.get(self.panel, 0) + 1
@@ -446,16 +446,13 @@ async def test_only_the_panel_on_screen_renders_during_a_run(tmp_path: Path) -> 
 
     app = _app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        PullPanel.render_body = counting  # type: ignore[method-assign]
-        try:
-            await _settle(pilot)
-            assert calls.get("pull", 0) == 0
-            assert app.query_one(PullPanel).state == "done"
-            await pilot.press("7")
-            await _settle(pilot)
-            assert calls["pull"] == 1
-        finally:
-            del PullPanel.render_body
+        monkeypatch.setattr(PullPanel, "render_body", counting)
+        await _settle(pilot)
+        assert calls.get("pull", 0) == 0
+        assert app.query_one(PullPanel).state == "done"
+        await pilot.press("7")
+        await _settle(pilot)
+        assert calls["pull"] >= 1 and "pulled" in str(app.query_one("#pull-summary").render())
 
 
 # -- 8. CLI details ---------------------------------------------------------------------------------------
