@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"regtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("check", help="check configuration (and, when built, endpoints and a test pull)")
+    p = sub.add_parser("check", help="check configuration, probe endpoints and run a test pull; print a report")
     _add_check_options(p)
 
     p = sub.add_parser("report", help="write a report file (json, markdown, html)")
@@ -183,7 +183,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from regtui.report import render
 
     options = _options(args)
-    report = run_check(options, refs=_refs(options.images), debug=args.debug)
+    refs = _refs(options.images)
+    progress = _progress(args.format)
+    with progress or contextlib.nullcontext():
+        report = run_check(options, refs=refs, debug=args.debug, progress=progress)
     _write(render(report, args.format), args.output)
     if args.output:
         c = report.counts()
@@ -194,6 +197,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"regtui: internal error: {err.splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     return report.exit_code
+
+
+def _progress(fmt: str) -> Any:
+    """Progress on stderr when it is a terminal (the raw stream: the progress draws with escape codes)."""
+    from regtui.progress import for_stream
+
+    stream = sys.stderr._stream if isinstance(sys.stderr, _TerminalSafe) else sys.stderr
+    return for_stream(stream, fmt)
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
@@ -207,6 +218,8 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     options = _options(args)
     if args.code and args.code not in CATALOGUE:
         raise UsageError(f"--code {args.code}: not a finding code (see FINDINGS.md)")
+    if args.apply and not args.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("--apply without a terminal to confirm on needs --yes (run without --apply to preview)")
     p = engine.plan(options, refs=_refs(options.images), debug=args.debug)
     net = None
     if not options.offline:
@@ -326,7 +339,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     options = _options(args)
     (ref,) = _refs([args.ref])
-    return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug)
+    return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug,
+                    progress=_progress(args.format))
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -365,9 +379,23 @@ class _TerminalSafe:
         return getattr(self._stream, name)
 
 
+def unknown_command(word: str) -> str:
+    """The message for ``regtui WORD`` when WORD is not a command: the closest one and the list."""
+    import difflib
+
+    close = difflib.get_close_matches(word, _COMMANDS, n=1, cutoff=0.5)
+    hint = f"; did you mean `regtui {close[0]}`?" if close else ""
+    return (f"regtui: unknown command {terminal_safe(repr(word))}{hint}\n"
+            f"commands: {', '.join(_COMMANDS)} (see regtui --help; no command starts the workbench)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regtui`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in _COMMANDS:
+        # The workbench takes no positional argument, so a bare word is a mistyped command.
+        print(unknown_command(argv[0]), file=sys.stderr)
+        return EXIT_USAGE
     if not argv or (argv[0] not in _COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["tui", *argv]
     parser = build_parser()

@@ -344,15 +344,21 @@ def _plan_refusal(p: Plan, f: Finding, probes: dict[str, Any], baselines: dict[C
 
 
 def run_check(options: CheckOptions, host: Host | None = None, *, debug: bool = False,
-              refs: list[Reference] | None = None) -> Report:
-    """The whole check: plan, then (unless ``offline``) probes and the test pull, then the report."""
+              refs: list[Reference] | None = None, progress: Any = None) -> Report:
+    """The whole check: plan, then (unless ``offline``) probes and the test pull, then the report.
+
+    ``progress`` (a :class:`regtui.progress.Progress`) hears of the plan, each probe and the pull's bytes.
+    """
     p = plan(options, host, debug=debug, refs=refs)
     net = None
     if not options.offline:
         import asyncio
 
-        ctx = probe_context(p)
-        net = asyncio.run(network(p, ctx, debug=debug))
+        if progress is not None:
+            progress.planned(p)
+        ctx = probe_context(p, progress=progress.probe_done if progress is not None else None)
+        net = asyncio.run(network(p, ctx, debug=debug,
+                                  pull_progress=progress.layer if progress is not None else None))
     return build_report(p, net)
 
 

@@ -90,12 +90,13 @@ def _cancel_on_sigterm(signals: list[str]) -> Iterator[None]:
 
 
 async def _pull(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool,
-                signals: list[str]) -> tuple[Any, Any, Any]:
+                signals: list[str], progress: Any = None) -> tuple[Any, Any, Any]:
     with _cancel_on_sigterm(signals):
-        return await _pull_now(options, ref, output_dir, debug)
+        return await _pull_now(options, ref, output_dir, debug, progress)
 
 
-async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool) -> tuple[Any, Any, Any]:
+async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool,
+                    progress: Any = None) -> tuple[Any, Any, Any]:
     from regtui.engine import NetworkResults, pull_runtime, plan, probe_context
     from regtui.registry.pull import test_pull
 
@@ -107,14 +108,20 @@ async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | Non
         return p, net, runtime
     ctx = probe_context(p)
     net.notes.append("regtui pull runs the test pull only; `regtui check` also probes every endpoint")
-    net.pull, pull_findings = await test_pull(ctx, ref, runtime, concurrency=options.concurrency, output_dir=output_dir)
+    if progress is not None:
+        progress.phase(f"pulling {ref} as {runtime}")
+    net.pull, pull_findings = await test_pull(ctx, ref, runtime, concurrency=options.concurrency, output_dir=output_dir,
+                                              progress=progress.layer if progress is not None else None)
     net.findings += pull_findings
     return p, net, runtime
 
 
 def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output_dir: str | None = None,
-             debug: bool = False, out: Any = None, err: Any = None) -> int:
-    """Run ``regtui pull``; writes to ``out``/``err`` (stdout/stderr by default) and returns the exit status."""
+             debug: bool = False, out: Any = None, err: Any = None, progress: Any = None) -> int:
+    """Run ``regtui pull``; writes to ``out``/``err`` (stdout/stderr by default) and returns the exit status.
+
+    ``progress`` (a :class:`regtui.progress.Progress`, only on a terminal) shows the phase and layer bytes.
+    """
     import sys
 
     from regtui.engine import build_report
@@ -126,7 +133,8 @@ def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output
     err = err or sys.stderr
     signals: list[str] = []
     try:
-        p, net, runtime = asyncio.run(_pull(options, ref, output_dir, debug, signals))
+        with progress or contextlib.nullcontext():
+            p, net, runtime = asyncio.run(_pull(options, ref, output_dir, debug, signals, progress))
     except (KeyboardInterrupt, asyncio.CancelledError):
         discard_partials()
         name = signals[0] if signals else "SIGINT"

@@ -277,12 +277,12 @@ def test_cli_preview_writes_nothing_and_lists(tmp_path: Path, capsys: pytest.Cap
 
 def test_cli_apply_needs_a_terminal_or_yes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a TTY and without --yes, --apply refuses (exit 1, nothing written); with --yes it applies (exit 0)."""
+    """Without a TTY and without --yes, --apply is a usage error (exit 2, nothing written); with --yes it applies."""
     root = _mirror_root(tmp_path)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     before = snapshot(root)
-    assert _cli("--root", str(root), "--code", "config.ignored-key", "--apply") == 1
-    assert "rerun with --yes" in capsys.readouterr().err and snapshot(root) == before
+    assert _cli("--root", str(root), "--code", "config.ignored-key", "--apply") == 2
+    assert "needs --yes" in capsys.readouterr().err and snapshot(root) == before
     assert _cli("--root", str(root), "--code", "config.ignored-key", "--apply", "--yes") == 0
     out = capsys.readouterr().out
     assert "the re-check no longer reports it" in out and "regtui undo " in out

@@ -374,7 +374,11 @@ async def test_pull_panel_shows_progress_then_waterfall(tmp_path: Path) -> None:
         progress = str(pull.query_one("#pull-progress").render())
         assert progress.count("50%") == 3 and "/s" in progress
         await pilot.press("7")
-        waterfall = str(pull.query_one("#pull-waterfall").render())
+        for _ in range(50):  # the panel renders when shown; the waterfall's rows need its laid-out width
+            await pilot.pause(0.02)
+            waterfall = str(pull.query_one("#pull-waterfall").render())
+            if "registry-1" in waterfall:
+                break
         assert waterfall.count("registry-1") == 3
         assert "░░ dns" in waterfall and "transfer" in waterfall
 
@@ -437,6 +441,8 @@ async def test_live_source_offline_on_a_fake_root(tmp_path: Path) -> None:
         states = {p.panel: p.state for p in app.query(Panel)}
         assert states["config"] == "done"
         assert all(states[p] == "offline" for p in ("mirrors", "certs", "proxy", "dns", "clock", "pull"))
+        await pilot.press("1")  # the app opens on the verdict; a panel is rendered when shown
+        await pilot.pause()
         assert app.query_one("#panel-config").findings_table.findings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from lab.ntp import Chrony
 from lab.pullroots import containerd_root
 from lab.registry import Registry
 from lab.require import require_binary
+from lab.sockets import TcpBlackHole
 
 pytestmark = pytest.mark.lab
 
@@ -76,12 +78,20 @@ def _status(screen: str) -> str:
     return screen.splitlines()[0] if screen else ""
 
 
+def _detail_code(screen: str) -> str:
+    """The code of the highlighted finding, from the detail area under the findings list."""
+    m = re.search(r"^│ [EWi] ([a-z0-9]+\.[a-z0-9.-]+)", screen, re.M)
+    return m.group(1) if m else ""
+
+
 def test_workbench_end_to_end_in_tmux(
-    registry_tls: Registry, lab_image: OciImage, chrony: Chrony, tmp_path: Path
+    registry_tls: Registry, lab_image: OciImage, chrony: Chrony, tcp_black_hole: TcpBlackHole, tmp_path: Path
 ) -> None:
-    """Starts, fills all seven panels from live probes, pulls with a waterfall, applies a fix by keys, quits."""
+    """Starts, fills all seven panels from live probes (one mirror is a black hole), pulls with a waterfall; f after
+    switching panels, Enter on an endpoint, a cancelled re-run, a fix applied by keys; ctrl+c quits."""
     root = tmp_path / "root"
-    containerd_root(root, registry_tls.host_port, server=registry_tls.url, server_ca=registry_tls.ca_file)
+    containerd_root(root, registry_tls.host_port, server=registry_tls.url, server_ca=registry_tls.ca_file,
+                    mirrors=[{"url": f"https://{tcp_black_hole.host_port}", "skip_verify": True}])
     for host_path, content in {"/etc/docker/daemon.json": json.dumps(DAEMON_JSON, indent=2) + "\n",
                                "/usr/bin/dockerd": "", "/var/lib/kubelet/config.yaml": KUBELET}.items():
         target = root / host_path.lstrip("/")
@@ -104,6 +114,26 @@ def test_workbench_end_to_end_in_tmux(
             screen = tmux.wait_for(lambda s, t=title: f"─ {t} " in s, 10, title)
         assert "pulled" in screen, screen
         assert "░░ dns" in screen, screen
+        # f acts on the panel on screen, on its most severe finding, whatever was selected before.
+        tmux.keys("0", "Down", "Down", "2")
+        screen = tmux.wait_for(lambda s: "─ 2 Mirrors " in s and _detail_code(s), 10, "the mirrors panel")
+        code = _detail_code(screen)
+        tmux.keys("f")
+        tmux.wait_for(lambda s: f"Fix: {code}" in s, 10, f"the fix dialog of {code}")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Fix:" not in s, 10, "the dialog to close")
+        # The black-holed mirror's row says why; Enter on it opens the endpoint's detail.
+        screen = tmux.wait_for(lambda s: "─ 2 Mirrors " in s and "Fix:" not in s, 10, "the mirrors panel again")
+        assert "└ tls" in screen, screen
+        tmux.keys("BTab", "Down", "Enter")
+        tmux.wait_for(lambda s: "Endpoint https://" in s and "Reproduce" in s, 10, "the endpoint detail")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Endpoint https://" not in s, 10, "the detail to close")
+        # A re-run waits on the black hole; x cancels it and the workbench stays.
+        tmux.keys("R")
+        tmux.wait_for(lambda s: "running" in _status(s), 10, "the re-run")
+        tmux.keys("x")
+        screen = tmux.wait_for(lambda s: "cancelled" in s and "running" not in _status(s), 10, "the cancel")
         tmux.keys("1", "/", *"ignored", "Enter", "f")
         screen = tmux.wait_for(lambda s: "Fix: config.ignored-key" in s and "preview  (edit)" in s, 30, "the fix dialog")
         tmux.keys("a")
@@ -112,7 +142,14 @@ def test_workbench_end_to_end_in_tmux(
         screen = tmux.wait_for(lambda s: "fixed:" in s or "still there" in s or "failed" in s, 60, "the re-check")
         assert "fixed: the finding is gone" in screen, screen
         assert "registry-mirrors" in (root / "etc/docker/daemon.json").read_text()
-        tmux.keys("Escape", "Escape", "q")
+        # One key at a time: an escape followed at once by a letter reads as alt+letter.
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Fix:" not in s, 10, "the dialog to close")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "filter: ignored" not in s, 10, "the filter to clear")
+        tmux.keys("R")
+        tmux.wait_for(lambda s: "running" in _status(s), 10, "a last run")
+        tmux.keys("C-c")  # quits at once, cancelling the run waiting on the black hole
         deadline = time.monotonic() + 20
         while not rc_file.exists() and time.monotonic() < deadline:
             time.sleep(0.2)

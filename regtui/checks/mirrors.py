@@ -280,7 +280,7 @@ def _fallback(route: Route, rows: list[dict[str, Any]], flavor: Flavor) -> list[
     return [finding(
         "mirror.fallback-upstream", route.image, f"{route.runtime}: every mirror fails, pulls of {route.image} go upstream",
         f"None of the {len(mirrors)} mirror(s) serves {route.image}; {flavor.label} falls back to "
-        f"{', '.join(r['host'] for r in upstreams)} after trying each of them.",
+        f"{', '.join(dict.fromkeys(r['host'] for r in upstreams))} after trying each of them.",
         evidence={"runtime": route.runtime, "image": route.image,
                   "mirrors": [{"url": r["url"], "phase": r.get("phase"), "error": r.get("error")} for r in mirrors],
                   "upstream": [r["url"] for r in upstreams]},

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import ContentSwitcher, Footer, Input, Tab, Tabs
 from textual.worker import get_current_worker
 
@@ -26,7 +27,7 @@ from regtui.model import PANELS
 from regtui.options import CheckOptions
 from regtui.report import Report
 from regtui.tui.commands import WorkbenchCommands
-from regtui.tui.data import PANEL_TITLES, Copyable, finding_key, finding_reproducers
+from regtui.tui.data import PANEL_TITLES, TAB_TITLES, Copyable, counts, finding_key, finding_reproducers
 from regtui.tui.fixing import Applied, EngineFixes, FixBackend
 from regtui.tui.messages import Exported, FixFinished, PullProgressed, ReportUpdated, RunFailed
 from regtui.tui.screens.fix import FixScreen
@@ -66,15 +67,19 @@ class RegtuiApp(App[int]):
         Binding("0", "panel('all')", "all findings", show=False),
         Binding("f", "fix", "fix"),
         Binding("r", "rerun", "re-run"),
-        Binding("R", "rerun_all", "re-run all", key_display="R"),
-        Binding("i", "image", "image"),
+        Binding("R", "rerun_all", "re-run all", key_display="R", show=False),
+        Binding("i", "image", "image", show=False),
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("c", "copy", "copy"),
-        Binding("e", "export", "export"),
-        Binding("u", "undo", "undo"),
-        Binding("question_mark,f1", "help", "help", key_display="?"),
+        Binding("e", "export", "export", show=False),
+        Binding("u", "undo", "undo", show=False),
+        Binding("x", "cancel", "cancel"),
         Binding("escape", "back", "back", show=False),
+        # Help and quit come last and the rest is kept short, so both stay visible at 80 columns.
+        Binding("question_mark,f1", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
+        # ctrl+c quits (after cancelling what runs), as in other terminal tools, even from the filter field.
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
     def __init__(self, options: CheckOptions, *, source: DataSource | None = None, fixes: FixBackend | None = None,
@@ -88,6 +93,10 @@ class RegtuiApp(App[int]):
         self.report: Report | None = None
         self.data: dict[str, Any] = {"findings": [], "host": {"root": options.root}, "images": list(options.images)}
         self.running: frozenset[str] = frozenset(PANELS)
+        self.cancelled: frozenset[str] = frozenset()
+        """Panels whose last run was cancelled before their results came."""
+        self._dirty: set[str] = set()
+        """Views not on screen whose content is stale (rendered when shown)."""
         self.query_text = ""
         self.current = "verdict"
         self.frame = 0
@@ -105,7 +114,7 @@ class RegtuiApp(App[int]):
         """Status strip, panel tabs, the panels, filter field, footer."""
         yield StatusStrip(id="status")
         yield Tabs(Tab("v Verdict", id="tab-verdict"),
-                   *(Tab(f"{i + 1} {PANEL_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANELS)),
+                   *(Tab(f"{i + 1} {TAB_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANELS)),
                    Tab("0 All", id="tab-all"), id="tabs")
         with ContentSwitcher(initial="panel-verdict", id="panels"):
             yield VerdictPanel()
@@ -127,8 +136,12 @@ class RegtuiApp(App[int]):
     # -- runs --------------------------------------------------------------------------------
 
     def _start(self, panels: frozenset[str] | None) -> None:
+        if self.running and self._generation:
+            self._cancel_source()  # a superseded run stops now instead of finishing its probes
         self._generation += 1
         self.running = frozenset(PANELS) if panels is None else frozenset(panels) | {"config"}
+        self.cancelled = frozenset()
+        self.refresh_bindings()  # x cancel shows while something runs
         self.events.append(f"run {'all' if panels is None else ','.join(sorted(panels))}")
         self._render_all()
         self._run(self.options, panels, self._generation)
@@ -159,8 +172,12 @@ class RegtuiApp(App[int]):
         self.report = update.report
         self.data = update.report.to_dict()
         self.running = update.running
+        self.cancelled = update.cancelled
         self._render_all()
         if update.done:
+            self.refresh_bindings()
+            if update.cancelled:
+                self.events.append(f"run cancelled {','.join(sorted(update.cancelled))}")
             self.events.append("run done")
             self._finish_recheck()
 
@@ -174,17 +191,52 @@ class RegtuiApp(App[int]):
         if message.generation != self._generation:
             return
         self.running = frozenset()
+        self.refresh_bindings()
         self.events.append(f"run failed: {message.error}")
         self._render_all()
         self.notify(f"internal error: {message.error}", severity="error", timeout=10, markup=False)
         self._finish_recheck()
 
     def _render_all(self) -> None:
-        for panel in self.query(Panel):
-            panel.show(self.data, panel.panel in self.running, self.query_text, self.frame)
-        self.query_one(AllFindings).show(self.data, bool(self.running), self.query_text)
-        self.query_one(VerdictPanel).show(self.data, bool(self.running), self.query_text, self.frame)
+        """Re-render the view on screen and every tab's badge; other views wait until shown."""
+        for view in [self.query_one(VerdictPanel), *self.query(Panel), self.query_one(AllFindings)]:
+            name = view.id.removeprefix("panel-")
+            if name == self.current:
+                self._render_view(view)
+            else:
+                self._dirty.add(name)
+                if isinstance(view, Panel):
+                    view.set_state(self.data, name in self.running, name in self.cancelled)
+        self._render_badges()
         self._render_status()
+
+    def _render_view(self, view: Any) -> None:
+        name = view.id.removeprefix("panel-")
+        self._dirty.discard(name)
+        if isinstance(view, Panel):
+            view.show(self.data, name in self.running, self.query_text, self.frame, cancelled=name in self.cancelled)
+        elif isinstance(view, VerdictPanel):
+            view.show(self.data, bool(self.running), self.query_text, self.frame)
+        else:
+            view.show(self.data, bool(self.running), self.query_text)
+
+    def _render_badges(self) -> None:
+        """Each tab carries its panel's error and warning counts (the filter does not change them)."""
+        findings = self.data.get("findings", [])
+        # The All tab carries none: the status strip has the totals, and 80 columns fit eight tabs.
+        for i, name in enumerate(PANELS):
+            c = counts(f for f in findings if f.get("panel") == name)
+            # Constant words and numbers only: safe as markup (which gives theme colours).
+            label = f"{i + 1} {TAB_TITLES[name]}"
+            if c["error"]:
+                label += f" [bold $text-error]{c['error']}E[/]"
+            if c["warning"]:
+                label += f" [$text-warning]{c['warning']}W[/]"
+            if name in self.cancelled:
+                label += " [$text-muted]×[/]"
+            tab = self.query_one(f"#tab-{name}", Tab)
+            if tab.label.plain != Content.from_markup(label).plain:
+                tab.label = label
 
     def _render_status(self) -> None:
         runtime = ""
@@ -197,24 +249,35 @@ class RegtuiApp(App[int]):
             return
         if self.animation_level != "none":
             self.frame += 1
-        for panel in self.query(Panel):
-            if panel.panel in self.running:
-                panel.tick(self.frame)
-        self.query_one(VerdictPanel).tick(self.frame)
+        view = self.current_view()
+        if isinstance(view, Panel) and view.panel in self.running:
+            view.tick(self.frame)
+        elif isinstance(view, VerdictPanel):
+            view.tick(self.frame)
         self._render_status()
 
     # -- navigation --------------------------------------------------------------------------
 
     def action_panel(self, name: str) -> None:
-        """Show the verdicts (v), a panel (1-7) or all findings (0)."""
+        """Show the verdicts (v), a panel (1-7) or all findings (0), its most severe finding highlighted."""
+        self._show_view(name)
         self.query_one(Tabs).active = f"tab-{name}"
+
+    def _show_view(self, name: str) -> None:
+        """Switch now (not when the tab's message arrives), so the next key acts on this view."""
+        if name == self.current and self.query_one(ContentSwitcher).current == f"panel-{name}":
+            return
+        self.current = name
+        view = self.current_view()
+        # Filled from the latest report before it is shown (views off screen are not rendered on updates).
+        self._render_view(view)
+        self.query_one(ContentSwitcher).current = f"panel-{name}"
+        view.findings_table.highlight_first()
+        self._focus_findings()
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        name = (event.tab.id or "tab-config").removeprefix("tab-")
-        self.current = name
-        self.query_one(ContentSwitcher).current = f"panel-{name}"
-        self._focus_findings()
+        self._show_view((event.tab.id or "tab-config").removeprefix("tab-"))
 
     def _focus_findings(self) -> None:
         self.current_view().findings_table.focus()
@@ -224,10 +287,7 @@ class RegtuiApp(App[int]):
         return self.query_one(f"#panel-{self.current}")
 
     def selected_finding(self) -> dict[str, Any] | None:
-        """The finding under the cursor of the focused (else the current view's) findings list."""
-        focused = self.focused
-        if isinstance(focused, FindingsTable):
-            return focused.selected
+        """The finding under the cursor of the findings list of the view on screen."""
         return self.current_view().findings_table.selected
 
     def finding_object(self, f: dict[str, Any]) -> Any:
@@ -250,6 +310,27 @@ class RegtuiApp(App[int]):
     def action_rerun_all(self) -> None:
         """Re-run everything, cancelling what runs."""
         self._start(None)
+
+    def _cancel_source(self) -> None:
+        cancel = getattr(self.source, "cancel", None)
+        if cancel is not None:
+            cancel()
+
+    def action_cancel(self) -> None:
+        """Cancel the running probes and test pull; what arrived stays on screen."""
+        if not self.running:
+            self.notify("nothing is running", timeout=3)
+            return
+        self.events.append("cancel")
+        self._cancel_source()
+        self.notify("cancelled: r re-runs this panel, R everything", timeout=4)
+
+    async def action_quit(self) -> None:
+        """Quit at once: cancel the running probes first so their connections close."""
+        self.events.append("quit")
+        if self.running:
+            self._cancel_source()
+        self.exit(0)
 
     def action_image(self) -> None:
         """Ask for another image reference; re-plan and re-probe with it."""
@@ -281,7 +362,7 @@ class RegtuiApp(App[int]):
         self._focus_findings()
 
     def action_back(self) -> None:
-        """esc: leave the filter field, then clear the filter."""
+        """esc: leave the filter field, then clear the filter, then cancel what runs."""
         field = self.query_one("#filter", Input)
         if field.has_focus or self.query_text:
             field.value = ""
@@ -289,6 +370,8 @@ class RegtuiApp(App[int]):
             field.display = False
             self._render_all()
             self._focus_findings()
+        elif self.running:
+            self.action_cancel()
 
     def copyable(self) -> Copyable | None:
         """What ``c`` copies: the focused panel body's item, else the selected finding."""
@@ -471,9 +554,11 @@ class RegtuiApp(App[int]):
             self.push_screen(HelpScreen())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Undo is hidden in read-only mode."""
+        """Undo is hidden in read-only mode; cancel is offered while something runs."""
         if action == "undo" and self.read_only:
             return False
+        if action == "cancel":
+            return bool(self.running)
         return True
 
 

@@ -17,6 +17,7 @@ from regtui.model import PANELS, severity_rank
 
 __all__ = [
     "PANEL_TITLES",
+    "TAB_TITLES",
     "PROBE_PANELS",
     "NOT_BUILT",
     "Copyable",
@@ -33,6 +34,9 @@ __all__ = [
     "fmt_ms",
     "short_digest",
     "human_bytes",
+    "fold_diff",
+    "human_value",
+    "human_key",
 ]
 
 #: Panel titles in workbench order (number key = index + 1).
@@ -46,6 +50,9 @@ PANEL_TITLES: dict[str, str] = {
     "pull": "Pull",
 }
 assert tuple(PANEL_TITLES) == PANELS
+
+#: Shorter titles for the tabs, so eight tabs with their badges fit 80 columns.
+TAB_TITLES: dict[str, str] = {**PANEL_TITLES, "certs": "Certs"}
 
 #: Panels whose content comes from a network probe, and the report key that holds it.
 PROBE_PANELS: dict[str, str] = {"mirrors": "mirrors", "certs": "tls", "proxy": "proxy", "dns": "dns", "clock": "clock"}
@@ -296,3 +303,78 @@ def human_bytes(n: Any) -> str:
             return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
         x /= 1024
     return f"{x:.1f} GiB"
+
+
+_BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+
+
+def _cert_summary(pem: str) -> str:
+    """``subject …, sha256 …`` of one PEM certificate (or a word when it does not parse)."""
+    from regtui.net.tls.certs import fingerprint, name_text, parse_pem_bundle
+
+    try:
+        certs, _ = parse_pem_bundle(pem)
+    except Exception:  # a damaged body is still folded, never shown as base64
+        certs = []
+    if not certs:
+        return "certificate (unreadable)"
+    return f"certificate {name_text(certs[0].subject)}, sha256 {fingerprint(certs[0])}"
+
+
+def _fold_certificates(lines: list[str]) -> list[str]:
+    """Each PEM block of a diff (``+``/``-``/`` `` prefixed) as one line: its subject and fingerprint."""
+    out: list[str] = []
+    block: list[str] | None = None
+    for line in lines:
+        body = line[1:] if line[:1] in "+- " else line
+        if block is None and body.strip() == _BEGIN and not line.startswith(("+++", "---")):
+            block = [line]
+            continue
+        if block is not None:
+            block.append(line)
+            if body.strip() == _END:
+                pem = "\n".join(b[1:] if b[:1] in "+- " else b for b in block) + "\n"
+                out.append(f"{block[0][:1]}[{_cert_summary(pem)}, {len(block)} lines folded]")
+                block = None
+            continue
+        out.append(line)
+    return out + (block or [])
+
+
+def fold_diff(diff: str) -> str:
+    """A unified diff for a person: files without certificates first, each PEM body folded to one line.
+
+    A certificate fix writes a CA file (dozens of base64 lines) and changes a config file; the
+    config change is what one reads first, and a certificate is known by subject and fingerprint.
+    """
+    files: list[list[str]] = []
+    for line in diff.splitlines():
+        if line.startswith("--- ") or not files:
+            files.append([])
+        files[-1].append(line)
+    has_pem = [any(_BEGIN in line for line in f) for f in files]
+    ordered = [f for f, pem in zip(files, has_pem) if not pem] + [f for f, pem in zip(files, has_pem) if pem]
+    return "\n".join(line for f in ordered for line in _fold_certificates(f)) + ("\n" if diff.endswith("\n") else "")
+
+
+def human_key(key: Any) -> str:
+    """A config key as words where it is a program name (``version_assumed`` -> ``version assumed``).
+
+    Keys that are file syntax (``registry-mirrors``, ``HTTPS_PROXY``, ``config_path`` in a file's
+    values) are shown as written; only lower-case snake_case summary keys are turned into words.
+    """
+    k = str(key)
+    return k.replace("_", " ") if re.fullmatch(r"[a-z]+(_[a-z]+)+", k) else k
+
+
+def human_value(value: Any) -> str:
+    """A value as a person writes it: yes/no, "not set", comma lists without repeats, ``k=v`` pairs."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(dict.fromkeys(human_value(v) for v in value))
+    if isinstance(value, dict):
+        return ", ".join(f"{human_key(k)}={human_value(v)}" for k, v in value.items())
+    return str(value)

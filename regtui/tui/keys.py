@@ -11,7 +11,8 @@ MAIN_KEYS: tuple[tuple[str, str], ...] = (
     ("0", "all findings, every panel, errors first"),
     ("tab / shift+tab", "move between the panel's content and its findings"),
     ("↑ ↓ pgup pgdn", "move in a list or tree (enter/space folds a tree node)"),
-    ("enter / f", "guided fix for the selected finding (evidence, preview)"),
+    ("enter / f", "guided fix for the highlighted finding of the panel on screen (evidence, preview)"),
+    ("enter (on an endpoint)", "Mirrors: the endpoint's detail: timings, TLS, proxy, predicted error, commands"),
     ("r", "re-run the current panel's checks"),
     ("R", "re-run everything (plan, probes, test pull)"),
     ("i", "change the image reference (re-plans routes, re-probes)"),
@@ -21,8 +22,8 @@ MAIN_KEYS: tuple[tuple[str, str], ...] = (
     ("u", "undo the last applied fix"),
     ("ctrl+p", "command palette: fix, export, copy reproducer, panels"),
     ("? / f1", "this help"),
-    ("esc", "back: close a dialog, clear the filter"),
-    ("q", "quit"),
+    ("x / esc", "cancel the running probes and test pull (esc first closes a dialog or clears the filter)"),
+    ("q / ctrl+c", "quit (cancels what runs first)"),
 )
 
 #: Keys inside the guided-fix dialog.

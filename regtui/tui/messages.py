@@ -20,6 +20,11 @@ class ReportUpdated(Message):
         self.generation = generation
         self.update = update
 
+    def can_replace(self, message: Message) -> bool:
+        """This report may give way to a newer one of the same run (a slow UI skips frames, never the last)."""
+        return (isinstance(message, ReportUpdated) and message.generation == self.generation
+                and not self.update.done)
+
 
 class PullProgressed(Message):
     """Per-layer progress of the running test pull; a newer one replaces an unprocessed older one."""

@@ -59,6 +59,8 @@ class Update:
     """Panels whose results are still coming."""
     done: bool = False
     """The run is over."""
+    cancelled: frozenset[str] = frozenset()
+    """Panels whose probes were cancelled before they finished (esc, ``x``, quit)."""
 
 
 Emit = Callable[[Update], None]
@@ -75,6 +77,9 @@ class DataSource(Protocol):
             cancelled: Callable[[], bool]) -> None:
         """Produce results for ``panels`` (all when ``None``) for ``options``, blocking; emit as they come."""
 
+    def cancel(self) -> None:
+        """Stop the running probes and pull now (from any thread); the run ends with a ``cancelled`` update."""
+
 
 @dataclass
 class LiveSource:
@@ -90,6 +95,19 @@ class LiveSource:
     _findings: dict[str, list[Any]] = field(default_factory=dict)
     """Live findings per probe panel (and ``pull``), so a re-run replaces only its own."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: Any = None
+    _task: Any = None
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Cancel the network task of the running run (its sockets close as the task unwinds)."""
+        self._cancel.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop has just closed: the run is over anyway
+                pass
 
     def _host(self, options: CheckOptions) -> Any:
         if self.host_factory is not None:
@@ -104,6 +122,7 @@ class LiveSource:
         from regtui import engine
 
         with self._lock:
+            self._cancel.clear()
             everything = panels is None or self._plan is None or self._plan_options != options
             wanted = frozenset(PANELS) if everything else frozenset(panels or ()) | {"config"}
             if self._plan is None or self._plan_options != options:
@@ -126,8 +145,23 @@ class LiveSource:
                 self._net = engine.NetworkResults()
             running = set(live)
             emit(Update(self._report(), frozenset(running)))
-            asyncio.run(self._network(live, running, emit, pull_emit, cancelled))
+            try:
+                asyncio.run(self._cancellable(self._network(live, running, emit, pull_emit, cancelled)))
+            except asyncio.CancelledError:
+                emit(Update(self._report(), frozenset(), done=True, cancelled=frozenset(running)))
+                return
             emit(Update(self._report(), frozenset(), done=True))
+
+    async def _cancellable(self, work: Any) -> None:
+        """Run ``work`` as a task :meth:`cancel` can reach from another thread."""
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        try:
+            if self._cancel.is_set():
+                work.close()
+                raise asyncio.CancelledError
+            await work
+        finally:
+            self._loop = self._task = None
 
     def _report(self) -> Report:
         from regtui import engine
@@ -270,6 +304,14 @@ class RecordedSource:
     """Every run asked for, for tests."""
     gate: threading.Event | None = None
     """When set, each run waits for it before finishing (tests observe the running state)."""
+    cancels: int = 0
+    """How many times :meth:`cancel` was called."""
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Stop waiting on the gate; the run ends cancelled."""
+        self.cancels += 1
+        self._cancel.set()
 
     @classmethod
     def of(cls, report: Report, **kwargs: Any) -> "RecordedSource":
@@ -286,11 +328,17 @@ class RecordedSource:
             cancelled: Callable[[], bool]) -> None:
         """Emit the recorded report (after replaying pull frames when the pull panel runs)."""
         self.runs.append((options, panels))
+        self._cancel.clear()
         wanted = frozenset(PANELS) if panels is None else panels
         report = self.report_for(options)
         emit(Update(report, wanted))
         if self.gate is not None:
-            self.gate.wait(10)
+            deadline = time.monotonic() + 10
+            while not self.gate.is_set() and not self._cancel.is_set() and time.monotonic() < deadline:
+                self.gate.wait(0.01)
+        if self._cancel.is_set():
+            emit(Update(report, frozenset(), done=True, cancelled=wanted - {"config"}))
+            return
         if cancelled():
             raise Cancelled
         if "pull" in wanted:

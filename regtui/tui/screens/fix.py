@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from regtui import redact
 from regtui.fixes import Preview
-from regtui.tui.data import finding_text
+from regtui.tui.data import finding_text, fold_diff
 from regtui.tui.fixing import Applied, FixBackend
 
 __all__ = ["FixScreen", "diff_text"]
@@ -172,11 +172,11 @@ class FixScreen(ModalScreen[None]):
         out.append(f"  ({p.kind})\n", style=self.st("dim"))
         styles = {k: self.st(k) for k in ("added", "removed", "hunk", "file", "context")}
         if p.diff:
-            out.append_text(diff_text(p.diff, styles))
+            out.append_text(diff_text(fold_diff(p.diff), styles))
             out.append("\n")
         if p.command:
-            out.append("$ ", style=self.st("dim"))
-            out.append(p.command + "\n", style=self.st("key"))
+            # The engine writes each command as "$ command" with its effect below.
+            out.append(p.command.rstrip("\n") + "\n", style=self.st("key"))
         if p.steps:
             out.append(p.steps + "\n")
         if p.restart not in ("", "none"):

@@ -9,12 +9,13 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from regtui.tui.data import PANEL_TITLES, Copyable, filter_findings, finding_text, panel_findings, probe_state
 
-__all__ = ["FindingsTable", "Panel", "PlainTable", "PlainTree", "SEVERITY_MARK", "spinner", "tree_nodes"]
+__all__ = ["FindingsTable", "Panel", "detail_text", "show_detail", "PlainTable", "PlainTree", "SEVERITY_MARK", "spinner", "tree_nodes"]
 
 #: Severity as one letter (legible without colour, e.g. under NO_COLOR).
 SEVERITY_MARK = {"error": "E", "warning": "W", "info": "i"}
@@ -73,6 +74,46 @@ class FindingsTable(PlainTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.show_panel = show_panel
         self.findings: list[dict[str, Any]] = []
+        self.user_moved = False
+        """The user moved the cursor: re-renders keep it on the same finding (else on the first)."""
+
+    def highlight_first(self) -> None:
+        """Put the cursor on the most severe finding (a panel opens this way)."""
+        self.user_moved = False
+        if self.findings:
+            self.move_cursor(row=0, scroll=True)
+
+    def _moved(self, action: str) -> None:
+        self.user_moved = True
+        getattr(super(), f"action_{action}")()
+
+    def action_cursor_down(self) -> None:
+        """Move down (and remember the user chose)."""
+        self._moved("cursor_down")
+
+    def action_cursor_up(self) -> None:
+        """Move up (and remember the user chose)."""
+        self._moved("cursor_up")
+
+    def action_page_down(self) -> None:
+        """Page down (and remember the user chose)."""
+        self._moved("page_down")
+
+    def action_page_up(self) -> None:
+        """Page up (and remember the user chose)."""
+        self._moved("page_up")
+
+    def action_scroll_bottom(self) -> None:
+        """Last row (and remember the user chose)."""
+        self._moved("scroll_bottom")
+
+    def action_scroll_top(self) -> None:
+        """First row (and remember the user chose)."""
+        self._moved("scroll_top")
+
+    def on_click(self) -> None:
+        """A click chooses a row too."""
+        self.user_moved = True
 
     def on_mount(self) -> None:
         """Columns: severity, (panel,) code, title."""
@@ -99,7 +140,9 @@ class FindingsTable(PlainTable):
         if not findings:
             return
         keys = [(f.get("code"), f.get("subject"), f.get("title")) for f in findings]
-        if old is not None and (old.get("code"), old.get("subject"), old.get("title")) in keys:
+        if not self.user_moved:
+            self.move_cursor(row=0)
+        elif old is not None and (old.get("code"), old.get("subject"), old.get("title")) in keys:
             self.move_cursor(row=keys.index((old.get("code"), old.get("subject"), old.get("title"))))
         else:
             self.move_cursor(row=min(max(old_row, 0), len(findings) - 1))
@@ -156,17 +199,16 @@ class Panel(Vertical):
             with Vertical(classes="panel-body"):
                 yield from self.compose_body()
             yield FindingsTable(classes="panel-findings")
+        yield Static("", classes="finding-detail")
 
     def compose_body(self) -> ComposeResult:
         """The panel's own widgets."""
         yield from ()
 
-    def show(self, data: dict[str, Any], running: bool, query: str, frame: int = 0) -> None:
+    def show(self, data: dict[str, Any], running: bool, query: str, frame: int = 0, *, cancelled: bool = False) -> None:
         """Render the report (redacted dict) for this panel."""
         self.data = data
-        state, words = probe_state(data, self.panel, running)
-        self.state = state
-        self._state_words = words
+        state = self.set_state(data, running, cancelled)
         self.tick(frame)
         self.render_body(data, state)
         findings = filter_findings(panel_findings(data, self.panel), query) if query else panel_findings(data, self.panel)
@@ -176,7 +218,22 @@ class Panel(Vertical):
         label = f"{c['error']}E {c['warning']}W {c['info']}i" if findings else "no findings"
         # Text, not a str: a str title is parsed as markup, and the filter is typed by the user.
         table.border_title = Text(f"Findings: {label}" + (f" (filter: {query})" if query else ""))
+        show_detail(self, table)
+
+    def set_state(self, data: dict[str, Any], running: bool, cancelled: bool = False) -> str:
+        """Only the panel's state (cheap: a panel off screen gets this, and its body when shown)."""
+        state, words = probe_state(data, self.panel, running)
+        if cancelled:
+            state, words = "cancelled", "cancelled before the results came: r runs this panel again"
+        self.state = state
+        self._state_words = words
         self.border_subtitle = "" if state in ("done",) else state
+        return state
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted finding's whole text goes to the detail line (titles are cut in the list)."""
+        if isinstance(event.data_table, FindingsTable):
+            show_detail(self, event.data_table)
 
     def tick(self, frame: int) -> None:
         """Refresh the state line (spinner while running); the words are plain text, never markup."""
@@ -212,6 +269,28 @@ class Panel(Vertical):
     def findings_table(self) -> FindingsTable:
         """This panel's findings list."""
         return self.query_one(FindingsTable)
+
+
+def detail_text(f: Mapping[str, Any] | None) -> Text:
+    """The highlighted finding in full (severity, code, subject, title), for a wrapping detail area."""
+    if f is None:
+        return Text("")
+    sev = f.get("severity", "info")
+    out = Text(f"{SEVERITY_MARK.get(sev, '?')} {f.get('code', '')}", style="bold")
+    if f.get("runtime"):
+        out.append(f" [{f['runtime']}]")
+    out.append(f"  {f.get('title', '')}")
+    fx = f.get("fix") or {}
+    if fx.get("summary"):
+        out.append(f"  fix: {fx['summary']}", style="italic")
+    return out
+
+
+def show_detail(view: Widget, table: FindingsTable) -> None:
+    """Fill ``view``'s detail area from ``table``'s highlighted finding (hidden when there is none)."""
+    for line in view.query(".finding-detail").results(Static):
+        line.update(detail_text(table.selected))
+        line.display = table.selected is not None
 
 
 def kv_text(pairs: Mapping[str, Any], key_style: str = "bold") -> Text:

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets.tree import TreeNode
 
-from regtui.tui.data import Copyable, panel_findings
+from regtui.tui.data import Copyable, human_key, human_value, panel_findings
 from regtui.tui.widgets.base import Panel, PlainTree, tree_nodes
 
 __all__ = ["ConfigPanel"]
@@ -19,8 +19,24 @@ _MAX_VALUE = 200
 
 
 def _short(v: Any) -> str:
-    s = str(v)
+    s = human_value(v)
     return s if len(s) <= _MAX_VALUE else s[: _MAX_VALUE - 1] + "…"
+
+
+def _add_value(node: TreeNode[Any], key: Any, value: Any, suffix: Text | None = None) -> None:
+    """``key: value``; a mapping becomes a node with one line per entry (never a Python dict on screen)."""
+    if isinstance(value, dict) and value:
+        label = Text(f"{human_key(key)}")
+        if suffix is not None:
+            label.append_text(suffix)
+        child = node.add(label, expand=True)
+        for k, v in value.items():
+            _add_value(child, k, v)
+        return
+    line = Text(f"{human_key(key)}: {_short(value)}")
+    if suffix is not None:
+        line.append_text(suffix)
+    node.add_leaf(line)
 
 
 class ConfigPanel(Panel):
@@ -48,7 +64,7 @@ class ConfigPanel(Panel):
         tree.clear()
         sources = data.get("sources", [])
         summaries = data.get("runtime_config", {})
-        names = [r["name"] for r in data.get("runtimes", [])]
+        names = list(dict.fromkeys(r["name"] for r in data.get("runtimes", [])))
         for name in names + sorted({s["runtime"] for s in sources} - set(names)):
             self._runtime(tree.root, name, data, [s for s in sources if s["runtime"] == name],
                           summaries.get(name, {}), expanded, first or name not in self._seen_runtimes)
@@ -59,7 +75,7 @@ class ConfigPanel(Panel):
             label.append(f"  pulls through {kubelet.get('runtime') or '?'}", style=self.st("dim"))
             node = tree.root.add(label, data="kubelet", expand="kubelet" in expanded)
             for k, v in kubelet.items():
-                node.add_leaf(f"{k}: {_short(v)}")
+                _add_value(node, k, v)
         if not tree.root.children:
             msg = "reading configuration…" if state == "running" else "no container runtime detected under this root"
             tree.root.add_leaf(Text(msg, style=self.st("dim")))
@@ -86,7 +102,7 @@ class ConfigPanel(Panel):
             if s.get("detail"):
                 fnode.add_leaf(Text(_short(s["detail"]), style=self.status_style(s["status"])))
             for k, v in (s.get("values") or {}).items():
-                fnode.add_leaf(f"{k}: {_short(v)}")
+                _add_value(fnode, k, v)
             if not fnode.children:
                 fnode.allow_expand = False
         if summary:
@@ -95,11 +111,8 @@ class ConfigPanel(Panel):
             for k, v in summary.items():
                 if k.endswith("_source") or k.endswith("_reason"):
                     continue
-                line = Text(f"{k}: {_short(v)}")
                 src = summary.get(f"{k}_source") or summary.get(f"{k}_reason")
-                if src:
-                    line.append(f"  ← {src}", style=self.st("dim"))
-                eff.add_leaf(line)
+                _add_value(eff, k, v, Text(f"  ← {src}", style=self.st("dim")) if src else None)
         ignored = [f for f in panel_findings(data, "config")
                    if f.get("runtime") in (name, None) and f["code"] in ("config.ignored-key", "config.unknown-key")]
         ignored_files = [s for s in sources if s["status"] == "ignored"]

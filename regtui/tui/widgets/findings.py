@@ -7,9 +7,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widgets import DataTable, Static
 
 from regtui.tui.data import counts, filter_findings, panel_findings
-from regtui.tui.widgets.base import FindingsTable
+from regtui.tui.widgets.base import FindingsTable, show_detail
 
 __all__ = ["AllFindings"]
 
@@ -24,6 +25,7 @@ class AllFindings(Vertical):
     def compose(self) -> ComposeResult:
         """One table."""
         yield FindingsTable(show_panel=True, classes="panel-findings all-findings")
+        yield Static("", classes="finding-detail")
 
     def show(self, data: dict[str, Any], running: bool, query: str, frame: int = 0) -> None:
         """Every finding, filtered by ``query``."""
@@ -34,6 +36,12 @@ class AllFindings(Vertical):
         c = counts(findings)
         label = f"{c['error']}E {c['warning']}W {c['info']}i" + (f" (filter: {query})" if query else "")
         self.border_subtitle = Text(label)  # a str would be parsed as markup, and the filter is typed
+        show_detail(self, self.findings_table)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted finding in full below the list."""
+        if isinstance(event.data_table, FindingsTable):
+            show_detail(self, event.data_table)
 
     def tick(self, frame: int) -> None:
         """Nothing animates here."""

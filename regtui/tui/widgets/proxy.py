@@ -87,10 +87,14 @@ class ProxyPanel(Panel):
         row_i = dec.cursor_row
         dec.clear()
         self._eps = []
+        seen: set[tuple[str, str, str]] = set()
         for route in data.get("routes", []):
             for ep in route.get("endpoints", []):
-                if ep.get("status") == "skipped":
+                key = (route["runtime"], ep["host"], ep.get("proxy") or "")
+                # One row per decision: an endpoint listed twice (server and [host]) decides the same way.
+                if ep.get("status") == "skipped" or key in seen:
                     continue
+                seen.add(key)
                 rec = (live.get((route["runtime"], ep["url"])) or live.get((None, ep["url"]))
                        or live.get((None, ep["host"])) or {})
                 why = ep.get("proxy_reason") or ""

@@ -39,7 +39,7 @@ class StatusStrip(Static):
         if running:
             out.append(f" {spinner(frame)} {len(running)} running", style=st("busy"))
         images = data.get("images") or []
-        runtimes = [r["name"] for r in data.get("runtimes", [])]
+        runtimes = list(dict.fromkeys(r["name"] for r in data.get("runtimes", [])))
         host = data.get("host", {})
         image = images[0] + (f" +{len(images) - 1}" if len(images) > 1 else "") if images else "no image (i)"
         for value in (image, runtime or ", ".join(runtimes) or "no runtime",

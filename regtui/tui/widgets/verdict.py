@@ -63,6 +63,11 @@ class VerdictList(OptionList):
         """The causes of the verdicts shown (the findings this list leads to)."""
         return [v.cause for v in self.views if v.cause is not None]
 
+    def highlight_first(self) -> None:
+        """Put the cursor on the first verdict (the panel opens this way)."""
+        if self.views:
+            self.highlighted = 0
+
     def action_fix_cause(self) -> None:
         """Open the fix of the highlighted verdict's cause; say so when the verdict has none."""
         v = self.verdict
