@@ -116,6 +116,13 @@ def big_image(registry_tls: Registry, tmp_path_factory: pytest.TempPathFactory) 
     return image, repo
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT and SIGTERM as a shell gives them, whatever the test runner's own disposition
+    (an ignored signal stays ignored across exec, and the pull would then never hear ctrl+c)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def partials(out_dir: Path) -> list[Path]:
     """Partial blob files in an OCI layout being written."""
     return sorted(out_dir.glob("blobs/*/*.partial"))
@@ -145,7 +152,8 @@ def test_interrupted_pull_leaves_no_partial_file(sig: signal.Signals, status: in
         out_dir = tmp_path / "layout"
         child = subprocess.Popen([sys.executable, "-m", "regtui", "pull", f"{relay.host_port}/{repo}:latest",
                                   "--root", str(root), "--runtime", "containerd", "--output", str(out_dir)],
-                                 env=regtui_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 env=regtui_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=_default_signals)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and child.poll() is None:
@@ -160,7 +168,7 @@ def test_interrupted_pull_leaves_no_partial_file(sig: signal.Signals, status: in
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    assert partials(out_dir) == [] and not (out_dir / "index.json").exists()
+    assert partials(out_dir) == [] and not (out_dir / "index.json").exists(), (child.returncode, err)
     assert child.returncode == status, err
     assert "pull interrupted" in err and "Traceback" not in err, err
     # what stays is complete: every blob file hashes to its name
