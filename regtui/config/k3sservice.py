@@ -18,7 +18,7 @@ from regtui.config._yaml import read_yaml
 from regtui.config.systemd import UnitConfig, env_file, load_unit
 from regtui.findings import finding, fix
 from regtui.host import Host
-from regtui.model import Finding, SourceFile
+from regtui.model import Finding, SourceFile, split_location
 from regtui.options import CheckOptions
 
 __all__ = [
@@ -200,10 +200,7 @@ def _fallback_environment(host: Host, flavour: Flavour, unit: str) -> tuple[dict
 
 def split_where(where: str) -> tuple[str, int | None]:
     """``("path", line)`` from ``"path:line (note)"``; line ``None`` when there is none."""
-    path, _, line = where.partition(" ")[0].rpartition(":")
-    if path and line.isdigit():
-        return path, int(line)
-    return where.partition(" ")[0], None
+    return split_location(where.partition(" ")[0])
 
 
 # -- k3s config.yaml and ExecStart -----------------------------------------------------------------

@@ -21,7 +21,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from regtui.findings import finding, fix
-from regtui.model import Endpoint, Finding, Route, TLSInputs
+from regtui.model import Endpoint, Finding, Route, TLSInputs, split_location
 from regtui.refs import DOCKER_HUB, HUB_API_HOST, Reference, ReferenceError, parse
 from regtui.runtimes.crio.certs import read_certs
 from regtui.runtimes.crio.common import RELOAD, RUNTIME
@@ -65,12 +65,6 @@ def rewrite(ref_string: str, prefix: str, location: str) -> str:
         return ref_string
     index = prefix_match(ref_string, prefix)
     return location + ref_string[index:] if index != -1 else ref_string
-
-
-def _split_where(where: str) -> tuple[str, int | None]:
-    """``path:line`` split into path and line."""
-    path, _, line = where.rpartition(":")
-    return (path, int(line)) if path and line.isdigit() else (where, None)
 
 
 def _mirror_skip(entry: RegistryEntry, mirror: Mirror, digest: bool) -> tuple[str, _Evidence | None]:
@@ -294,7 +288,7 @@ def _blocked(entry: RegistryEntry, ref: Reference, mirrors_tried: list[Endpoint]
 
 def _rewrite_error(entry: RegistryEntry | None, src: PullSource, message: str) -> Finding:
     """A location that makes ``rewriteReference`` fail: the whole pull fails."""
-    file, line = _split_where(src.source)
+    file, line = split_location(src.source)
     return finding(
         "config.invalid-value", file,
         f"{src.source}: location {src.location!r} rewrites the reference to {src.rewritten!r}: {message}",
