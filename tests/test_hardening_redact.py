@@ -364,3 +364,16 @@ def test_go_error_quoting_a_helper_name_is_prose() -> None:
     assert redact.text(go) == go
     assert "hunter2-secret" not in redact.text('{"identitytoken": hunter2-secret}')
     assert "12345678" not in redact.text('{"password": 12345678}')
+
+
+def test_environment_file_values_follow_the_one_policy(tmp_path: Path) -> None:
+    """An EnvironmentFile variable with a secret name the policy knows (REGISTRY_AUTH, API_KEY) is listed masked."""
+    from regtui.config.systemd import env_file
+    from regtui.host import Host
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "k3s.env").write_text("REGISTRY_AUTH=dXNlcjpodW50ZXIyLXNlY3JldA==\nAPI_KEY=k-9f8e7d6c5b\n"
+                                               "HTTPS_PROXY=http://proxy.corp:3128\n")
+    _, _, source, _ = env_file(Host(root=tmp_path), "/etc/k3s.env", "k3s")
+    assert source.values["REGISTRY_AUTH"] == redact.MASK and source.values["API_KEY"] == redact.MASK
+    assert source.values["HTTPS_PROXY"] == "http://proxy.corp:3128"

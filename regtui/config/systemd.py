@@ -258,11 +258,10 @@ def env_file(host: Host, path: str, runtime: str) -> tuple[dict[str, str], dict[
 
 
 def _redact_env(key: str, value: str) -> str:
+    """One variable as listed: masked whole under a secret name (the one redaction policy), else its URLs masked."""
     from regtui import redact
 
-    if any(s in key.upper() for s in ("PASSWORD", "TOKEN", "SECRET")):
-        return redact.MASK
-    return redact.text(value)
+    return redact.MASK if redact.secret_name(key) else redact.text(value)
 
 
 def _find_unit_file(host: Host, unit: str) -> str | None:
