@@ -158,8 +158,15 @@ def read_resolver_config(host: Host, dns_server: str | None = None) -> ResolverC
                     files_first = order.index("files") < order.index("dns")
     label = "system"
     if dns_server:
+        # The server replaces the root's resolver, hosts file included: every name goes to it, with
+        # the root's search domains and ndots, as if resolv.conf named only this server and no
+        # hosts entry matched.
         nameservers = [parse_server(dns_server)]
         label = "--dns-server"
+        if hosts:
+            notes.append(f"--dns-server replaces the root's resolver: its hosts file ({len(hosts)} names) "
+                         "is not consulted")
+        hosts = {}
     return ResolverConfig(tuple(nameservers), tuple(search), ndots, files_first,
                           {k: tuple(v) for k, v in hosts.items()}, tuple(sources), tuple(notes), label)
 
