@@ -393,10 +393,12 @@ def _reason(f: Finding, rt: str, a: _Attempt | None) -> str:
         return f"its proxy {ev.get('proxy') or f.subject} refuses the tunnel ({ev.get('status')})"
     if c == "proxy.scheme-tls":
         return f"its proxy {ev.get('proxy') or f.subject} is plain HTTP but configured as https://"
+    # With --dns-server the server asked is the user's, not the root's: name it.
+    given = f"--dns-server {ev.get('server')}" if ev.get("resolver") == "--dns-server" else None
     if c == "dns.nxdomain":
-        return f"{ev.get('host') or f.subject} does not resolve"
+        return f"{ev.get('host') or f.subject} does not resolve" + (f" at {given}" if given else "")
     if c == "dns.timeout":
-        return f"the resolver does not answer for {ev.get('host') or f.subject}"
+        return f"{given or 'the resolver'} does not answer for {ev.get('host') or f.subject}"
     if c == "auth.missing":
         return f"{host} requires credentials and none apply"
     if c == "auth.rejected":

@@ -122,6 +122,7 @@ def test_silent_dns_server_fails_the_pull_at_dns_not_tls(tmp_path: Path, registr
     assert (v["cause"]["code"], v["cause"]["phase"]) == ("dns.timeout", "dns"), v
     cause = finding_by_id(data, v["cause"]["finding"])
     assert cause["subject"] == NAME and server in cause["detail"]
+    assert f"--dns-server {server} does not answer for {NAME}" in v["summary"], v["summary"]
     assert not _tls_findings(data), _tls_findings(data)
     eps = _pull_endpoints(data)
     assert eps and all(ep["phase"] == "dns" and ep["kind"] == "timeout" for ep in eps), eps
@@ -178,6 +179,7 @@ def test_root_knows_the_name_but_dns_server_does_not(tmp_path: Path, registry_tl
     assert v["status"] == "fails" and (v["cause"]["code"], v["cause"]["phase"]) == ("dns.nxdomain", "dns"), v
     predicted = f"dial tcp: lookup {NAME} on {server}: no such host"
     assert finding_by_id(data, v["cause"]["finding"])["evidence"]["runtime_error"] == predicted
+    assert f"{NAME} does not resolve at --dns-server {server}" in v["summary"], v["summary"]
     eps = _pull_endpoints(data)
     assert eps and all(ep["phase"] == "dns" and ep["go_error"] == predicted for ep in eps), eps
     assert not _tls_findings(data)

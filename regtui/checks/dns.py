@@ -216,7 +216,7 @@ def _judge(t: _Target, lk: Lookup, cfg: ResolverConfig) -> list[Finding]:
         kind = "does not answer" if lk.error == "timeout" else f"fails ({lk.error})"
         text, files = _resolver_fix(cfg, kind)
         return [finding(
-            "dns.timeout", t.name, f"looking up {t.name}: the resolver {kind}",
+            "dns.timeout", t.name, f"looking up {t.name}: {'--dns-server' if lk.resolver == DNS_SERVER else 'the resolver'} {kind}",
             f"{_who(lk)} {kind} for {t.name} within {lk.elapsed_ms / 1000:.1f} s. Every "
             f"connection {used_by} makes pays this wait and then fails with \"{_go_error(lk)}\"." + why,
             evidence=ev, severity=severity, runtime=rt,
