@@ -243,6 +243,13 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
         proxy = [f for f in mine if f.panel == "proxy" and f.severity == "error"]
         named = [f for f in proxy if a.proxy and a.proxy in (f.evidence.get("proxy"), f.evidence.get("address"), f.subject)]
         found = _pick(named or proxy, ("proxy.scheme-tls", "proxy.unreachable", "proxy.connect-refused"))
+        if found is not None and found.code == "proxy.unreachable" and found.evidence.get("phase") == "dns":
+            # The proxy's name does not resolve: the resolver is the cause, the proxy the step to it.
+            name = found.subject.rsplit(":", 1)[0].strip("[]").lower()
+            dns = _pick([f for f in mine if f.panel == "dns" and f.subject == name],
+                        ("dns.timeout", "dns.nxdomain") if kind == "timeout" else ("dns.nxdomain", "dns.timeout"))
+            if dns is not None:
+                return dns, between + [found]
         if found is not None:
             return found, between
     if phase in ("dns",) or kind == "nxdomain":

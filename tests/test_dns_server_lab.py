@@ -23,7 +23,7 @@ from lab.fixtures import LAB_REPO, LAB_TAG
 from lab.images import OciImage, skopeo_env
 from lab.namespaces import can_unshare, run_in_mount_namespace, write_hosts_file
 from lab.procs import need_binary
-from lab.pullroots import crio_root
+from lab.pullroots import crio_root, docker_root
 from lab.registry import Registry
 from lab.sockets import UdpBlackHole
 from lab.verdicts import HOSTS, check, finding_by_id, lab_image_ref, lab_name, verdict
@@ -76,7 +76,7 @@ def dns_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 def _skopeo(tmp_path: Path, nameserver: str, registries_conf: Path, ref: str,
-            cert_dir: Path | None = None) -> tuple[int, str, str | None]:
+            cert_dir: Path | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str | None]:
     """skopeo inspect with ``nameserver`` as the only resolver and no hosts entry for the name."""
     ns = tmp_path / "ns"
     ns.mkdir(exist_ok=True)
@@ -90,7 +90,7 @@ def _skopeo(tmp_path: Path, nameserver: str, registries_conf: Path, ref: str,
     if cert_dir is not None:
         argv += ["--cert-dir", str(cert_dir)]
     result = run_in_mount_namespace([*argv, f"docker://{ref}"], hosts_file=hosts,
-                                    binds={"/etc/resolv.conf": resolv}, timeout=60, env=skopeo_env(ns / "env"))
+                                    binds={"/etc/resolv.conf": resolv}, timeout=60, env={**skopeo_env(ns / "env"), **(env or {})})
     digest = json.loads(result.stdout)["Digest"] if result.returncode == 0 else None
     return result.returncode, result.stderr, digest
 
@@ -188,3 +188,34 @@ def test_root_knows_the_name_but_dns_server_does_not(tmp_path: Path, registry_tl
     rc, err, _ = _skopeo(tmp_path, dns.host, conf, lab_image_ref(registry_tls),
                          cert_dir=root / "etc/containers/certs.d" / name)
     assert rc != 0 and f"dial tcp: lookup {NAME} on {server}: no such host" in err, err
+
+
+def test_proxy_name_resolves_through_dns_server_too(tmp_path: Path, registry_tls: Registry, lab_image: OciImage,
+                                                    tinyproxy: Any, dns_factory: Any) -> None:
+    """dockerd's proxy named in the root's hosts file but NXDOMAIN at --dns-server: the proxy probe, the test pull
+    and the verdict all fail at the proxy's lookup, with Go's "proxyconnect tcp: dial tcp: lookup PROXY on SERVER:
+    no such host"; skopeo (Go net/http, HTTPS_PROXY) with that server prints the same."""
+    dns = dns_factory()  # lab.test -> 127.0.0.1, nx.test NXDOMAIN
+    name = lab_name(registry_tls)
+    proxy = f"http://proxy.nx.test:{tinyproxy.port}"
+    root = tmp_path / "root"
+    docker_root(root, {"proxies": {"https-proxy": proxy}}, cas={name: registry_tls.ca_file},
+                hosts={**HOSTS, "proxy.nx.test": "127.0.0.1"})
+    server = f"{dns.host}:53"
+    _, data = check(root, lab_image_ref(registry_tls), "docker", timeout=1.0, dns_server=server)
+    predicted = f"proxyconnect tcp: dial tcp: lookup proxy.nx.test on {server}: no such host"
+    v = verdict(data, "docker")
+    assert v["status"] == "fails" and v["cause"]["code"] == "dns.nxdomain", v
+    assert finding_by_id(data, v["cause"]["finding"])["subject"] == "proxy.nx.test"
+    assert [finding_by_id(data, i)["code"] for i in v["chain"]] == ["pull.failed", "proxy.unreachable", "dns.nxdomain"]
+    (unreachable,) = [f for f in data["findings"] if f["code"] == "proxy.unreachable"]
+    assert unreachable["evidence"]["phase"] == "dns" and unreachable["evidence"]["runtime_error"] == predicted
+    eps = [ep for ep in _pull_endpoints(data) if ep["url"].startswith("https://")]
+    assert eps and all(ep["go_error"] == predicted for ep in eps), eps
+    assert not _tls_findings(data)
+
+    conf = crio_root(tmp_path / "skopeo-root", name, cas={name: registry_tls.ca_file})
+    env = {"HTTPS_PROXY": proxy}
+    rc, err, _ = _skopeo(tmp_path, dns.host, conf, lab_image_ref(registry_tls),
+                         cert_dir=tmp_path / "skopeo-root/etc/containers/certs.d" / name, env=env)
+    assert rc != 0 and predicted in err, err
