@@ -24,6 +24,7 @@ from lab.pullroots import docker_root, plan_context
 from lab.registry import Registry
 from lab.verdicts import HOSTS, check, lab_image_ref, lab_name, verdict
 from regtui import engine
+from regtui.cli import main
 
 pytestmark = pytest.mark.lab
 
@@ -61,6 +62,9 @@ def test_name_resolving_to_loopback_pulls_without_verification_like_dockerd(
     assert data["pull"]["endpoint"] == https["url"]
     rows = [r for r in data["probes"]["panels"]["certs"]["data"]["endpoints"] if r["url"] == https["url"]]
     assert rows and {r["status"] for r in rows} == {"not-verified"}, rows
+    pulled_by_regtui = main(["pull", image, "--root", str(root), "--runtime", "docker", "--docker-store", "classic",
+                             "--dns-server", f"{dnsmasq.host}:{dnsmasq.port}", "--timeout", "2", "--format", "json"])
+    assert pulled_by_regtui == 0
 
 
 def test_online_plan_resolves_the_name_into_a_user_cidr_with_the_daemons_resolver(tmp_path: Path) -> None:
