@@ -151,8 +151,8 @@ class DaemonConfig:
             return Insecurity(False, f"not listed{how or f' ({host} did not resolve: no CIDR can match)'}")
         user_cidrs = [str(n) for n, s in self.insecure_cidrs if s]
         always = " or ".join(str(n) for n, s in self.insecure_cidrs if not s)
-        ranges = (f"{always} (always insecure)" if not user_cidrs else
-                  f"{', '.join(user_cidrs)} (insecure-registries)" + (f" or {always}" if always else ""))
+        ranges = " or ".join(([f"{', '.join(user_cidrs)} (insecure-registries)"] if user_cidrs else []) +
+                             ([f"{always} (always insecure)"] if always else []))
         return Insecurity(False, "not listed", caveat=(
             f"depends on resolution: dockerd resolves {host} at pull time and, if an address falls in {ranges}, "
             "skips certificate verification (and, for the registry itself, falls back to plain http); offline regtui assumes it does not "
