@@ -9,6 +9,7 @@ Each runtime package (``regtui.runtimes.docker``, ``containerd``, ``crio``, ``k3
 
 The engine calls ``view.plan(reference)`` for every image to get the route and the findings
 that depend on the reference (``mirror.not-applied``, ``mirror.skipped``, ``config.blocked``).
+Online, names listed by ``view.resolves(reference)`` are resolved first and the route planned again.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class RuntimeView:
     """Credentials the runtime would send to an endpoint host (``host[:port]``), or ``None``."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Effective values worth showing (store, version, config_path, pull mode, concurrency...)."""
+    resolves: Callable[[Reference], list[str]] | None = None
+    """Host names whose addresses decide ``ref``'s route (dockerd's insecure CIDRs); an online check
+    looks them up with the probes' resolver, puts the answers in :attr:`resolved` and plans again."""
+    resolved: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    """Name -> (addresses, how it was resolved); no addresses when the lookup failed. The planner reads it."""
 
     def plan(self, ref: Reference) -> tuple[Route, list[Finding]]:
         """Route and reference-specific findings for ``ref``."""

@@ -5,7 +5,7 @@ the download limits (SEMANTICS §1.2; moby ``daemon/pkg/registry/config.go``).
 - ``registry-mirrors``: scheme http/https required, no query/fragment/userinfo, a path only since
   Engine 25; normalised with a trailing ``/``, duplicates dropped;
 - ``insecure-registries``: ``http(s)://`` stripped with a warning, other ``://`` fatal, leading or
-  trailing ``-`` fatal, CIDR or exact ``host[:port]``; 127.0.0.0/8 and ::1/128 always added;
+  trailing ``-`` fatal, CIDR or exact ``host[:port]``; 127.0.0.0/8 (and ::1/128 from Engine 28) always added;
   docker.io always secure.
 """
 
@@ -25,6 +25,7 @@ from regtui.runtimes.docker.model import RUNTIME, UNIT, DaemonConfig, Mirror, in
 __all__ = ["validate_mirror", "registry_settings", "etc_hosts"]
 
 _MIRROR_PATH = (25, 0)
+_IPV6_LOOPBACK_INSECURE = (28, 0)
 
 
 def validate_mirror(raw: str, version: tuple[int, int] | None) -> tuple[str | None, str, str | None]:
@@ -154,7 +155,9 @@ def registry_settings(cfg: DaemonConfig) -> None:
             cfg.findings.append(_hub_insecure(cfg, keypath, source, raw))
         else:
             cfg.insecure_hosts.setdefault(value, source)
-    for default in ("::1/128", "127.0.0.0/8"):
+    # moby's LoadInsecureRegistries always adds 127.0.0.0/8; ::1/128 since Engine 28 (moby 6a1d8a9).
+    ipv6_loopback = cfg.version is None or cfg.version >= _IPV6_LOOPBACK_INSECURE
+    for default in ("::1/128", "127.0.0.0/8") if ipv6_loopback else ("127.0.0.0/8",):
         net = ipaddress.ip_network(default)
         if all(str(n) != default for n, _ in cfg.insecure_cidrs):
             cfg.insecure_cidrs.append((net, ""))

@@ -10,6 +10,7 @@ from regtui.config import systemd
 from regtui.host import Host
 from regtui.model import SourceFile
 from regtui.options import CheckOptions
+from regtui.refs import HUB_API_HOST
 from regtui.runtimes.docker import routes
 from regtui.runtimes.docker.cliconfig import CliConfig, load_cli_config
 from regtui.runtimes.docker.daemon import load_daemon_config
@@ -85,7 +86,14 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
     def planner(ref: Any) -> Any:
         return routes.plan(ref, cfg, cli, env, host)
 
-    return RuntimeView(
+    def resolves(ref: Any) -> list[str]:
+        """Names whose lookup decides insecure vs secure for an https endpoint (Docker Hub itself never is)."""
+        route, _ = planner(ref)
+        names = (cfg.unresolved(ep.host) for ep in route.tried()
+                 if ep.url.startswith("https://") and ep.host != HUB_API_HOST)
+        return sorted({n for n in names if n})
+
+    view = RuntimeView(
         name=RUNTIME,
         detected_by=detect(host),
         sources=sources,
@@ -94,4 +102,7 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
         planner=planner,
         credentials=lambda endpoint_host: routes.credential_for_endpoint(endpoint_host, cfg, cli),
         summary=_summary(cfg, cli),
+        resolves=resolves,
     )
+    cfg.resolved = view.resolved  # the engine's online answers reach the planner through this shared dict
+    return view
