@@ -44,7 +44,7 @@ def _add_check_options(p: argparse.ArgumentParser, with_format: bool = True) -> 
     p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     if with_format:
-        p.add_argument("--format", default="text", choices=("text", "json", "markdown", "html"))
+        p.add_argument("--format", default="text", choices=("text", "json", "markdown", "html", "prometheus"))
         p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
 
 
@@ -61,10 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check configuration, probe endpoints and run a test pull; print a report")
     _add_check_options(p)
 
-    p = sub.add_parser("report", help="write a report file (json, markdown, html)")
+    p = sub.add_parser("report", help="write a report file (json, markdown, html, prometheus), or merge "
+                                      "many hosts' JSON reports into one (--merge)")
     _add_check_options(p, with_format=False)
-    p.add_argument("--format", required=True, choices=("json", "markdown", "html"))
-    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--format", required=True, choices=("json", "markdown", "html", "prometheus"))
+    p.add_argument("--output", metavar="FILE", help="write to FILE (atomically; required unless --merge, which "
+                                                     "prints to stdout without it)")
+    p.add_argument("--merge", nargs="+", metavar="REPORT.json",
+                   help="merge these JSON reports (one per host) into one markdown or html report; no check runs")
 
     p = sub.add_parser("pull", help="instrumented test pull of one image")
     p.add_argument("ref", metavar="REF")
@@ -178,6 +182,29 @@ def _write(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    """``report --merge``: many hosts' JSON reports as one; exit 1 when any host's check would exit 1."""
+    from regtui.report import merge
+
+    if args.format not in ("markdown", "html", "json"):
+        raise UsageError(f"--merge writes markdown, html or json, not {args.format}")
+    try:
+        reports = [(path, merge.load(path)) for path in args.merge]
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    merged = merge.merge(reports)
+    if args.format == "json":
+        import json
+
+        text = json.dumps(merged, indent=2) + "\n"
+    else:
+        text = merge.render_markdown(merged) if args.format == "markdown" else merge.render_html(merged)
+    _write(text, args.output)
+    if args.output:
+        print(f"regtui: merged {len(reports)} report(s) into {args.output}", file=sys.stderr)
+    return 1 if any(h["exit_code"] for h in merged["hosts"]) else 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from regtui.engine import run_check
     from regtui.report import render
@@ -187,7 +214,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     progress = _progress(args.format)
     with progress or contextlib.nullcontext():
         report = run_check(options, refs=refs, debug=args.debug, progress=progress)
-    _write(render(report, args.format), args.output)
+    if args.format == "prometheus" and args.output:
+        from regtui.report import prometheus
+
+        try:
+            prometheus.write(report, args.output)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    else:
+        _write(render(report, args.format), args.output)
     if args.output:
         c = report.counts()
         print(f"regtui: wrote {args.format} report to {args.output} "
@@ -400,6 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["tui", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "report" and not args.merge and not args.output:
+        parser.error("report: the following arguments are required: --output (or --merge)")
     if args.command == "tui":
         return _dispatch(args)
     saved = sys.stdout, sys.stderr
@@ -413,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; usage and internal errors become one line on stderr."""
     try:
+        if args.command == "report" and args.merge:
+            return _cmd_merge(args)
         if args.command in ("check", "report"):
             return _cmd_check(args)
         if args.command == "fix":

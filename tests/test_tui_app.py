@@ -250,6 +250,25 @@ async def test_e_exports_markdown_and_says_where(tmp_path: Path) -> None:
         assert any(str(path) in n.message for n in app._notifications)
 
 
+async def test_e_then_p_exports_a_prometheus_textfile(tmp_path: Path) -> None:
+    """e then p writes the Prometheus textfile (the same writer as --format prometheus), redacted."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await pilot.press("e")
+        await pilot.press("p")
+        await _settle(pilot)
+        path = tmp_path / "regtui-report-node-a.prom"
+        assert path.exists()
+        text = path.read_text()
+        names = {f.name for f in text_string_to_metric_families(text)}
+        assert {"regtui_pull_ok", "regtui_check_timestamp_seconds", "regtui_finding"} <= names
+        assert not any(s in text for s in SECRETS)
+        assert f"exported prometheus {path}" in app.events
+
+
 async def test_fix_preview_apply_confirm_recheck_and_undo(tmp_path: Path) -> None:
     """f shows evidence and the diff; a asks; y applies and re-checks (finding gone); u undoes (back)."""
     fixes = FakeFixes()
