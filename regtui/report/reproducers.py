@@ -76,7 +76,7 @@ def endpoint_reproducers(ep: Mapping[str, Any], image: str = "", runtime: str = 
     creds = bool(ep.get("credentials"))
     https = url.startswith("https://")
     verify = bool(tls.get("verify", True))
-    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}s\\n"]
+    curl = ["curl", "-v", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}s\\n"]
     curl += ["--proxy", proxy] if proxy else ["--noproxy", "*"]
     if https and not verify:
         curl.append("-k")
