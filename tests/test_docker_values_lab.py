@@ -41,6 +41,16 @@ BAD = [
      "default-ulimits"),
     ("label-conflict", {"labels": ["tier=a", "tier=b"]}, "labels"),
     ("ipc-mode", {"default-ipc-mode": "host"}, "default-ipc-mode"),
+    ("bridge-and-bip", {"bip": "10.99.0.1/24"}, "bip"),
+    ("icc-without-iptables", {"icc": False}, "icc"),
+    ("ip6tables-not-experimental", {"ip6tables": True}, "ip6tables"),
+    ("cgroup-driver", {"exec-opts": ["native.cgroupdriver=cgroupv2"]}, "exec-opts"),
+    ("cgroup-parent-slice", {"exec-opts": ["native.cgroupdriver=systemd"], "cgroup-parent": "docker"},
+     "cgroup-parent"),
+    ("log-opt-unknown", {"log-opts": {"max-size": "10m", "maxfile": "3"}}, "log-opts"),
+    ("log-opt-mode", {"log-opts": {"mode": "async"}}, "log-opts"),
+    ("dns-search", {"dns-search": ["lab.test", "-lab"]}, "dns-search"),
+    ("namespaces", {"containerd-namespace": "plugins.moby"}, "containerd-namespace"),
 ]
 
 #: Values at the edge of what 20.10 accepts: dockerd starts and regtui reports nothing.
@@ -49,6 +59,8 @@ GOOD: dict[str, Any] = {
     "dns-search": [".", "lab.test"], "labels": ["tier=a", "tier=a"],
     "default-ulimits": {"nofile": {"name": "nofile", "hard": 2048, "soft": 1024}},
     "default-ipc-mode": "shareable", "default-cgroupns-mode": "host", "default-runtime": "io.containerd.runc.v2",
+    "exec-opts": ["native.cgroupdriver=cgroupfs"], "cgroup-parent": "regtui-lab", "icc": True, "ip6tables": False,
+    "log-opts": {"max-size": "10m", "max-file": "3", "mode": "non-blocking", "max-buffer-size": "4m", "tag": "x"},
 }
 
 

@@ -13,7 +13,15 @@ Version lines (release branches 20.10 to docker-29.x):
 - max-download-attempts: ``<= 0`` is fatal in 20.10, ``< 0`` from 23 on; mtu ``< 0`` from 23 on;
 - runtimes named ``runc`` and an unknown default-runtime: 20.10-24 at load (later engines check
   them when the daemon sets its runtimes up);
-- network-diagnostic-port 0-65535 from 28 on.
+- network-diagnostic-port 0-65535 from 28 on;
+- exec-opts: ``key=value`` with a known key from 28 on (``parseExecOptions``); the cgroup driver
+  ``cgroupfs`` or ``systemd`` on every line.
+
+:func:`check_daemon` follows what the daemon checks next, before it serves (``NewDaemon``:
+``verifyDaemonSettings`` and ``setupDefaultLogConfig``): the containerd namespaces, ``bridge``
+with ``bip``, ``icc: false`` without iptables, ``ip6tables`` without ``experimental`` (before 27),
+the cgroup driver, a ``cgroup-parent`` slice for the systemd driver, and the options of the
+default log driver (json-file and local).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import Any
 
 from regtui.runtimes.docker.model import DaemonConfig, invalid
 
-__all__ = ["check_values", "log_levels"]
+__all__ = ["check_values", "check_daemon", "log_levels"]
 
 _LOGRUS_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
 _V25_LEVELS = ("panic", "fatal", "error", "warn", "info", "debug", "trace")
@@ -88,9 +96,176 @@ def check_values(cfg: DaemonConfig) -> None:
     _generic_resources(cfg)
     _ipc_mode(cfg)
     _cgroupns_mode(cfg)
+    if _at_least(cfg, 28):
+        _exec_opts(cfg)
     _label_conflicts(cfg)
     if not _at_least(cfg, 23):
         _log_level(cfg)
+
+
+def check_daemon(cfg: DaemonConfig) -> None:
+    """The settings the daemon checks after loading its configuration (first problem only, as dockerd)."""
+    before = len(cfg.fatal)
+    for check in (_namespaces, _bridge, _iptables, _cgroup_driver, _cgroup_parent, _log_opts):
+        check(cfg)
+        if len(cfg.fatal) > before:
+            return
+
+
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _bool(cfg: DaemonConfig, key: str, default: bool) -> bool:
+    """A boolean setting from the file, else from the command line (strconv.ParseBool), else its default."""
+    value = cfg.flat.get(key)
+    if isinstance(value, bool):
+        return value
+    for flag in reversed(cfg.flags):
+        if flag.name == key and flag.value in _TRUE + _FALSE:
+            return flag.value in _TRUE
+    return default
+
+
+def _setting(cfg: DaemonConfig, key: str) -> tuple[str, str]:
+    """A string setting and where it comes from (``file``, ``flag`` or ``""`` when unset)."""
+    value = cfg.flat.get(key)
+    if isinstance(value, str) and key in cfg.flat:
+        return value, "file"
+    for flag in reversed(cfg.flags):
+        if flag.name == key:
+            return flag.value, "flag"
+    return "", ""
+
+
+def _daemon_fatal(cfg: DaemonConfig, key: str, message: str, hint: str, suggested: Any = None) -> None:
+    """A fatal setting: at the key's line when the file holds it, else at daemon.json as a whole."""
+    if key in cfg.flat:
+        _fatal(cfg, key, cfg.flat[key], message, hint, suggested=suggested)
+        return
+    cfg.fatal.append(message)
+    cfg.findings.append(invalid(cfg, (), {}, message, hint, key=key, detail=key))
+
+
+def _namespaces(cfg: DaemonConfig) -> None:
+    ns = _setting(cfg, "containerd-namespace")[0] or "moby"
+    plugins = next((f.value for f in reversed(cfg.flags) if f.name == "containerd-plugins-namespace"), "plugins.moby")
+    if ns == plugins:
+        _daemon_fatal(cfg, "containerd-namespace", "containers namespace and plugins namespace cannot be the same",
+                      "containerd-namespace must differ from --containerd-plugins-namespace", suggested="moby")
+
+
+def _bridge(cfg: DaemonConfig) -> None:
+    iface, bip = _setting(cfg, "bridge")[0], _setting(cfg, "bip")[0]
+    bip6 = _setting(cfg, "bip6")[0] if _at_least(cfg, 28) else ""
+    for key, value, name in (("bip", bip, "--bip"), ("bip6", bip6, "--bip6")):
+        if iface and value:
+            _daemon_fatal(cfg, key, f"You specified -b & {name}, mutually exclusive options. Please specify only one",
+                          f'{key} sets the address of docker0: remove it or remove "bridge" ({iface!r})')
+            return
+
+
+def _iptables(cfg: DaemonConfig) -> None:
+    iptables, icc = _bool(cfg, "iptables", True), _bool(cfg, "icc", True)
+    ip6tables = _bool(cfg, "ip6tables", _at_least(cfg, 27))
+    if not icc and not iptables:
+        _daemon_fatal(cfg, "icc", "You specified --iptables=false with --icc=false. ICC=false uses iptables to "
+                      "function. Please set --icc or --iptables to true",
+                      "icc: false needs iptables: remove icc or set iptables to true", suggested=True)
+    elif not icc and _at_least(cfg, 28) and _bool(cfg, "ipv6", False) and not ip6tables:
+        _daemon_fatal(cfg, "icc", "You specified --ip6tables=false with --icc=false. ICC=false uses ip6tables to "
+                      "function. Please set --icc or --ip6tables to true",
+                      "icc: false with ipv6 needs ip6tables", suggested=True)
+    elif ip6tables and not _at_least(cfg, 27) and not _bool(cfg, "experimental", False):
+        _daemon_fatal(cfg, "ip6tables", "ip6tables rules are only available if experimental features are enabled",
+                      "ip6tables needs experimental: true on this Engine", suggested=False)
+
+
+def _cgroup_driver_value(cfg: DaemonConfig) -> str:
+    """native.cgroupdriver from exec-opts: the first entry before 28, the last from 28 on."""
+    found = ""
+    for _, raw in _strings(cfg, "exec-opts") or [(0, f.value) for f in cfg.flags if f.name == "exec-opt"]:
+        key, sep, val = raw.partition("=")
+        if sep and key.strip().lower() == "native.cgroupdriver":
+            found = val.strip()
+            if not _at_least(cfg, 28):
+                return found
+    return found
+
+
+def _cgroup_driver(cfg: DaemonConfig) -> None:
+    driver = _cgroup_driver_value(cfg)
+    if driver in ("", "cgroupfs", "systemd"):
+        return
+    message = (f"native.cgroupdriver option {driver} is internally used and cannot be specified manually"
+               if driver == "none" else f"native.cgroupdriver option {driver} not supported")
+    _daemon_fatal(cfg, "exec-opts", message, 'the cgroup driver must be "cgroupfs" or "systemd"',
+                  suggested=["native.cgroupdriver=systemd"])
+
+
+def _cgroup_parent(cfg: DaemonConfig) -> None:
+    parent = _setting(cfg, "cgroup-parent")[0]
+    if parent and _cgroup_driver_value(cfg) == "systemd" and (len(parent) <= 6 or not parent.endswith(".slice")):
+        _daemon_fatal(cfg, "cgroup-parent", 'cgroup-parent for systemd cgroup should be a valid slice named as '
+                      '"xxx.slice"', 'with the systemd cgroup driver cgroup-parent must name a slice ("docker.slice")',
+                      suggested="docker.slice")
+
+
+_LOG_OPTS = {"json-file": {"max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
+             "local": {"max-file", "max-size", "compress"}}
+#: Options every log driver takes (logger.builtInLogOpts plus the dual-logging cache's).
+_BUILTIN_LOG_OPTS = {"mode", "max-buffer-size", "cache-disabled", "cache-max-file", "cache-max-size", "cache-compress"}
+
+
+def _log_opts(cfg: DaemonConfig) -> None:
+    """``setupDefaultLogConfig``: only when log-opts is set; drivers other than json-file and local
+    (and plugins) are not judged here."""
+    opts = cfg.flat.get("log-opts")
+    driver = _setting(cfg, "log-driver")[0] or "json-file"
+    if not isinstance(opts, dict) or not opts or driver == "none":
+        return
+    mode = opts.get("mode") or ""
+    prefix = "failed to set log opts: "
+    if mode not in ("", "blocking", "non-blocking"):
+        _fatal(cfg, "log-opts", mode, f"{prefix}logger: logging mode not supported: {mode}",
+               'log-opts mode must be "blocking" or "non-blocking"', "mode", suggested="non-blocking")
+        return
+    if "max-buffer-size" in opts and mode != "non-blocking":
+        _fatal(cfg, "log-opts", opts["max-buffer-size"],
+               f"{prefix}logger: max-buffer-size option is only supported with 'mode=non-blocking'",
+               'max-buffer-size needs "mode": "non-blocking"', "max-buffer-size")
+        return
+    disabled = opts.get("cache-disabled")
+    if isinstance(disabled, str) and disabled and disabled not in _TRUE + _FALSE:
+        _fatal(cfg, "log-opts", disabled, f"{prefix}invalid value for option cache-disabled: {disabled}",
+               "cache-disabled must be true or false", "cache-disabled", suggested="false")
+        return
+    allowed = _LOG_OPTS.get(driver)
+    if allowed is None:
+        return
+    for key in opts:
+        if key not in allowed and key not in _BUILTIN_LOG_OPTS:
+            message = (f"{prefix}unknown log opt '{key}' for json-file log driver" if driver == "json-file"
+                       else f"{prefix}unknown log opt '{key}' for log driver {driver}")
+            _fatal(cfg, "log-opts", opts[key], message, f"{driver} has no option {key!r}", key)
+            return
+
+
+def _exec_opts(cfg: DaemonConfig) -> None:
+    """``parseExecOptions`` (28+): ``key=value`` pairs with a key the platform knows."""
+    for i, raw in _strings(cfg, "exec-opts"):
+        key, sep, value = raw.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not key or not value:
+            why = "must be formatted 'opt=value'"
+        elif key == "isolation":
+            why = "option 'isolation' is only supported on windows"
+        elif key != "native.cgroupdriver":
+            why = f"unknown option: '{key}'"
+        else:
+            continue
+        _fatal(cfg, "exec-opts", raw, f"invalid exec-opt ({raw}): {why}", f"exec-opts[{i}] is no known option", i)
+        return
 
 
 def _log_level(cfg: DaemonConfig) -> None:
