@@ -145,11 +145,22 @@ def test_good_values_start_dockerd_and_regtui_reports_nothing(engine: str, conta
     ("27.0", {"dns": ["dns.lab.test"]}, "invalid IP address: dns.lab.test"),
     ("24.0", {"mtu": -1}, "invalid default MTU: -1"),
     ("28.0", {"default-cgroupns-mode": "shared"}, 'invalid default cgroup namespace (shared): use "host" or "private"'),
+    ("28.0", {"exec-opts": ["isolation=hyperv"]},
+     "invalid exec-opt (isolation=hyperv): option 'isolation' is only supported on windows"),
+    ("23.0", {"graph": "/srv/docker"}, 'the "graph" config file option is deprecated; use "data-root" instead'),
+    ("23.0", {"cluster-store": "consul://kv.lab.test:8500"}, "Host-discovery and overlay networks with external k/v "
+     "stores are deprecated. The 'cluster-advertise', 'cluster-store', and 'cluster-store-opt' options have been removed"),
+    ("25.0", {"oom-score-adjust": -500}, 'DEPRECATED: The "oom-score-adjust" config parameter and the dockerd '
+     '"--oom-score-adjust" options have been removed.'),
+    ("28.0", {"api-cors-header": "*"}, 'DEPRECATED: The "api-cors-header" config parameter and the dockerd '
+     '"--api-cors-header" option have been removed; use a reverse proxy if you need CORS headers'),
 ])
 def test_later_engines_refuse_what_their_validate_refuses(version: str, settings: dict[str, Any], error: str,
                                                          tmp_path: Path) -> None:
     """moby release branches' ``Validate`` (log-format 25+, log levels without "warning" 25+, []net.IP dns 25+,
-    mtu 23+, the 28 cgroupns text): regtui's start error is that text, and docker's verdict fails for every image."""
+    mtu 23+, the 28 cgroupns text, exec-opts 28+) and the last release of a removed option (graph and cluster-store
+    23, oom-score-adjust 25, api-cors-header 28): regtui's start error is that text, and docker's verdict fails for
+    every image."""
     dpkg = f"Package: docker-ce\nStatus: install ok installed\nVersion: 5:{version}.1-1~debian.12~bookworm\n\n"
     root = write_tree(tmp_path / "root", {"/etc/docker/daemon.json": json.dumps(settings, indent=2),
                                           "/var/lib/dpkg/status": dpkg, "/etc/containerd/": ""})

@@ -25,7 +25,8 @@ __all__ = ["KNOWN_KEYS_20_10", "KNOWN_KEYS_CURRENT", "FLAG_ONLY_KEYS", "FLAT_OPT
 # - KNOWN_KEYS_CURRENT: moby master (Engine 29): flag names from daemon/command/config.go,
 #   config_unix.go, options.go, docker.go; named options (their plural names); and
 #   skipValidateOptions from daemon/config/config.go.
-# - _REMOVED_IN: keys that 20.10 accepts and later engines do not (docs "Deprecated features").
+# - _REMOVED_IN: keys that 20.10 accepts and later engines do not (moby's flag definitions per
+#   release branch).
 # - FLAG_ONLY_KEYS: keys that pass validation (they are flag names) but are no JSON field, so
 #   dockerd ignores them; the value is the key that works (None when no daemon.json key does).
 
@@ -70,9 +71,11 @@ _ADDED_IN = {"default-network-opt": (24, 0), "default-network-opts": (24, 0), "l
              "cdi-spec-dir": (25, 0), "cdi-spec-dirs": (25, 0), "feature": (27, 0), "allow-direct-routing": (28, 0),
              "bip6": (28, 0), "host-gateway-ips": (28, 0), "ip-forward-no-drop": (28, 0),
              "bridge-accept-fwmark": (29, 0), "firewall-backend": (29, 0), "nri-opts": (29, 0)}
-_REMOVED_IN = {"graph": (23, 0), "cluster-store": (23, 0), "cluster-advertise": (23, 0),
-               "cluster-store-opt": (23, 0), "cluster-store-opts": (23, 0), "oom-score-adjust": (25, 0),
-               "api-cors-header": (28, 0)}
+#: The first release branch whose dockerd no longer defines the flag (the key is then unknown); the
+#: release before refuses a value of it at start-up (values.py ``_deprecated``).
+_REMOVED_IN = {"graph": (24, 0), "cluster-store": (24, 0), "cluster-advertise": (24, 0),
+               "cluster-store-opt": (24, 0), "cluster-store-opts": (24, 0), "oom-score-adjust": (26, 0),
+               "api-cors-header": (29, 0)}
 
 FLAG_ONLY_KEYS: dict[str, str | None] = {
     "registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",

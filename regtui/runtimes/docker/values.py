@@ -83,6 +83,8 @@ def _str(cfg: DaemonConfig, key: str) -> str | None:
 
 def check_values(cfg: DaemonConfig) -> None:
     """Every start-up value check of dockerd ``cfg.version``, in dockerd's order."""
+    _deprecated(cfg, "graph", (23, 0), lambda v: bool(v),
+                'the "graph" config file option is deprecated; use "data-root" instead', "data-root")
     if _at_least(cfg, 23):
         _log_level(cfg)
     if _at_least(cfg, 25):
@@ -94,6 +96,12 @@ def check_values(cfg: DaemonConfig) -> None:
     if not _at_least(cfg, 25):
         _runtimes(cfg)
     _generic_resources(cfg)
+    _deprecated(cfg, "api-cors-header", (28, 0), lambda v: bool(v),
+                'DEPRECATED: The "api-cors-header" config parameter and the dockerd "--api-cors-header" option have '
+                "been removed; use a reverse proxy if you need CORS headers")
+    _deprecated(cfg, "oom-score-adjust", (25, 0), lambda v: v != 0,
+                'DEPRECATED: The "oom-score-adjust" config parameter and the dockerd "--oom-score-adjust" options '
+                "have been removed.")
     _ipc_mode(cfg)
     _cgroupns_mode(cfg)
     if _at_least(cfg, 28):
@@ -101,6 +109,27 @@ def check_values(cfg: DaemonConfig) -> None:
     _label_conflicts(cfg)
     if not _at_least(cfg, 23):
         _log_level(cfg)
+    for key in ("cluster-advertise", "cluster-store-opts", "cluster-store"):
+        if _deprecated(cfg, key, (23, 0), lambda v: bool(v),
+                       "Host-discovery and overlay networks with external k/v stores are deprecated. The "
+                       "'cluster-advertise', 'cluster-store', and 'cluster-store-opt' options have been removed"):
+            break
+
+
+def _deprecated(cfg: DaemonConfig, key: str, line: tuple[int, int], set_: Any, message: str,
+                instead: str | None = None) -> bool:
+    """A removed option that the last release to define it refuses when set (later ones call it unknown)."""
+    if cfg.version is None or cfg.version[:1] != line[:1] or key not in cfg.flat:
+        return False
+    value = cfg.flat[key]
+    try:
+        if value is None or not set_(value):
+            return False
+    except TypeError:
+        return False
+    hint = f"{key} was removed in Engine {line[0]}" + (f": use {instead!r}" if instead else ": remove it")
+    _fatal(cfg, key, value, message, hint)
+    return True
 
 
 def check_daemon(cfg: DaemonConfig) -> None:
@@ -199,8 +228,7 @@ def _cgroup_driver(cfg: DaemonConfig) -> None:
         return
     message = (f"native.cgroupdriver option {driver} is internally used and cannot be specified manually"
                if driver == "none" else f"native.cgroupdriver option {driver} not supported")
-    _daemon_fatal(cfg, "exec-opts", message, 'the cgroup driver must be "cgroupfs" or "systemd"',
-                  suggested=["native.cgroupdriver=systemd"])
+    _daemon_fatal(cfg, "exec-opts", message, 'the cgroup driver must be "cgroupfs" or "systemd"')
 
 
 def _cgroup_parent(cfg: DaemonConfig) -> None:
