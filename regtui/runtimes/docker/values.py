@@ -30,7 +30,7 @@ import ipaddress
 import re
 from typing import Any
 
-from regtui.runtimes.docker.model import DaemonConfig, invalid
+from regtui.runtimes.docker.model import DaemonConfig, invalid, shown
 
 __all__ = ["check_values", "check_daemon", "log_levels"]
 
@@ -275,7 +275,8 @@ def _log_opts(cfg: DaemonConfig) -> None:
         if key not in allowed and key not in _BUILTIN_LOG_OPTS:
             message = (f"{prefix}unknown log opt '{key}' for json-file log driver" if driver == "json-file"
                        else f"{prefix}unknown log opt '{key}' for log driver {driver}")
-            _fatal(cfg, "log-opts", opts[key], message, f"{driver} has no option {key!r}", key)
+            # Masked by the option's own name: a token or password under a misspelt key stays hidden.
+            _fatal(cfg, "log-opts", shown(str(key), opts[key]), message, f"{driver} has no option {key!r}", key)
             return
 
 
