@@ -62,7 +62,7 @@ _ENTRIES = (
        "same directive in daemon.json and in the daemon's command line (systemd ExecStart)",
        "edit: keep one"),
     _c("config.invalid-value", "error", "config", "edit",
-       "a value the runtime refuses (mirror without scheme, mirror with query or credentials, insecure entry with `://` other than http(s), bad capability, location with scheme in registries.conf)",
+       "a value the runtime refuses (mirror without scheme, mirror with query or credentials, insecure entry with `://` other than http(s), bad capability, location with scheme in registries.conf; a daemon.json value dockerd's start-up validation refuses for its Engine version: log-level, log-format, dns, dns-search, labels, download limits, mtu, runtimes, ipc/cgroupns modes, default-ulimits)",
        "edit: normalise the value"),
     _c("config.version-mismatch", "error", "config", "edit",
        "containerd config `version` unsupported by the installed containerd, or plugin names of the wrong version",

@@ -1,6 +1,6 @@
 """dockerd's registry settings: ``registry-mirrors`` and ``insecure-registries`` validated and
-normalised as dockerd's registry service loads them, from daemon.json or the command line, and
-the download limits (SEMANTICS §1.2; moby ``daemon/pkg/registry/config.go``).
+normalised as dockerd's registry service loads them, from daemon.json or the command line
+(SEMANTICS §1.2; moby ``daemon/pkg/registry/config.go``).
 
 - ``registry-mirrors``: scheme http/https required, no query/fragment/userinfo, a path only since
   Engine 25; normalised with a trailing ``/``, duplicates dropped;
@@ -161,18 +161,6 @@ def registry_settings(cfg: DaemonConfig) -> None:
         net = ipaddress.ip_network(default)
         if all(str(n) != default for n, _ in cfg.insecure_cidrs):
             cfg.insecure_cidrs.append((net, ""))
-    for key, label in (("max-concurrent-downloads", "max concurrent downloads"),
-                       ("max-concurrent-uploads", "max concurrent uploads"),
-                       ("max-download-attempts", "max download attempts")):
-        value = cfg.flat.get(key)
-        if type(value) is int and value < 0:
-            message = f"invalid {label}: {value}"
-            cfg.fatal.append(message)
-            cfg.findings.append(invalid(cfg, cfg.flat_lines.get(key, (key,)), value, message,
-                                        f"{key} must not be negative", key=key,
-                                        suggested={"max-concurrent-downloads": 3, "max-concurrent-uploads": 5,
-                                                   "max-download-attempts": 5}[key],
-                                        restart="reload docker"))
 
 
 def _registry_value(cfg: DaemonConfig, key: str, keypath: tuple[Any, ...], source: str, raw: str, error: str,
