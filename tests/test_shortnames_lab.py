@@ -45,6 +45,7 @@ def _podman_pull(workdir: Path, runroot: Path, policy: Path, conf: Path, image: 
            "CONTAINERS_CONF": "/dev/null", "CONTAINERS_STORAGE_CONF": str(storage),
            "REGISTRY_AUTH_FILE": str(workdir / "auth.json")}
     (workdir / "auth.json").write_text('{"auths": {}}\n')
+    (workdir / "xdg").mkdir(exist_ok=True)
     base = [need_binary("podman"), "--root", str(workdir / "root"), "--runroot", str(runroot),
             "--storage-driver", "vfs"]
     pulled = run([*base, "pull", "--signature-policy", str(policy), image], timeout=120, env=env)
@@ -117,3 +118,18 @@ def test_enforcing_ambiguous_short_name_fails_like_podman(tmp_path: Path, three:
     assert cause["code"] == "config.short-name-unresolved"
     assert cause["evidence"]["error"] in err
     assert data["routes"][0]["endpoints"] == []
+
+
+def test_every_candidate_failing_lists_each_like_podman(tmp_path: Path, three: dict[str, Any]) -> None:
+    """No search registry has the name: podman and regtui try both and report one error per candidate."""
+    (rc, err, names), data = _case(tmp_path, three, "permissive", "missing/app:1")
+    assert rc != 0 and names == {}
+    a, b = three["a"].host_port, three["b"].host_port
+    wanted = [f" * initializing source docker://{a}/missing/app:1: ", f" * initializing source docker://{b}/missing/app:1: "]
+    podman_lines = [line for line in err.splitlines() if line.startswith(" * ")]
+    ours = data["pull"]["runtime_error"].splitlines()
+    assert ours[0] == "2 errors occurred while pulling:" and "Error: 2 errors occurred while pulling:" in err
+    assert [line[:len(w)] for line, w in zip(ours[1:], wanted)] == wanted
+    assert [line[:len(w)] for line, w in zip(podman_lines, wanted)] == wanted
+    assert ours[1:] == podman_lines, (ours, err)
+    assert verdict(data, "crio")["status"] == "fails"

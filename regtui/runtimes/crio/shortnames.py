@@ -24,7 +24,6 @@ __all__ = [
     "read_aliases",
     "apply_aliases_cache",
     "short_name_prompt",
-    "short_name_notes",
     "Candidate",
     "Resolution",
     "resolve",
@@ -204,11 +203,6 @@ class Resolution:
     note: str = ""
 
 
-def _qualify(text: str) -> Reference:
-    """``reference.ParseNormalizedNamed`` + ``TagNameOnly`` of a candidate (raises ReferenceError)."""
-    return parse(text)
-
-
 def resolve(regs: RegistriesConf, ref: Reference, perspective: str) -> Resolution | None:
     """containers/image ``pkg/shortnames.Resolve`` for what the user typed; ``None`` when it is not a short name.
 
@@ -228,7 +222,7 @@ def resolve(regs: RegistriesConf, ref: Reference, perspective: str) -> Resolutio
     if alias is not None and alias.value:
         source = path_line(alias.file, alias.line or None)
         try:
-            cand = _qualify(alias.value + suffix)
+            cand = parse(alias.value + suffix)
         except ReferenceError as exc:
             return Resolution(typed, error=f"alias {alias.value!r} for {short!r}: {exc}", error_source=source)
         return Resolution(typed, (Candidate(cand, source, "alias"),),
@@ -243,7 +237,7 @@ def resolve(regs: RegistriesConf, ref: Reference, perspective: str) -> Resolutio
     candidates: list[Candidate] = []
     for registry in regs.search:
         try:
-            candidates.append(Candidate(_qualify(f"{registry}/{typed}"), regs.search_source, "search"))
+            candidates.append(Candidate(parse(f"{registry}/{typed}"), regs.search_source, "search"))
         except ReferenceError as exc:
             return Resolution(typed, error=f"creating reference with unqualified-search registry "
                                            f"{go_quote(registry)}: {exc}", error_source=regs.search_source)
@@ -281,11 +275,3 @@ def unresolved(resolution: Resolution, perspective: str, reference: str) -> Find
                   "error": resolution.error, "candidates": [str(c.ref) for c in resolution.candidates]},
         runtime=RUNTIME,
     )
-
-
-def short_name_notes(regs: RegistriesConf, ref: Reference) -> list[str]:
-    """How a short name the user typed is resolved (podman's view), as route notes."""
-    resolution = resolve(regs, ref, "podman")
-    if resolution is None:
-        return []
-    return [n for n in (resolution.note, resolution.error) if n]
