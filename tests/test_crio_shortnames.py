@@ -117,6 +117,7 @@ def test_no_alias_no_search_registries_is_no_route(tmp_path: Path) -> None:
                                      f'registries are defined in "{SYSTEM}"')
     _, findings = _view(tmp_path / "b", {SYSTEM: "# nothing\n"}).plan(parse("nginx:1"))
     err = next(f for f in findings if f.code == "config.short-name-unresolved")
+    assert err.evidence["file"] == SYSTEM and err.evidence["line"] is None
     assert err.evidence["error"] == ('short-name "nginx:1" did not resolve to an alias and no '
                                      'containers-registries.conf(5) was found')
 

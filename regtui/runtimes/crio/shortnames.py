@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from regtui.findings import finding, fix
-from regtui.model import Finding, SourceFile
+from regtui.model import Finding, SourceFile, split_location
 from regtui.refs import Reference, ReferenceError, parse
-from regtui.runtimes.crio.common import RELOAD, RUNTIME, SYSTEM_REGISTRIES_DIR, go_quote, nearest_key, path_line
+from regtui.runtimes.crio.common import (RELOAD, RUNTIME, SYSTEM_REGISTRIES_CONF, SYSTEM_REGISTRIES_DIR, go_quote,
+                                         nearest_key, path_line)
 from regtui.runtimes.crio.conffile import FileConf, invalid, parse_location
 from regtui.runtimes.crio.records import Alias, RegistriesConf
 
@@ -230,7 +231,7 @@ def resolve(regs: RegistriesConf, ref: Reference, perspective: str) -> Resolutio
                                f"unqualified-search-registries; podman and CRI-O pull {cand.name} only.")
     if not regs.search:
         where = regs.search_source
-        origin = (f"no unqualified-search registries are defined in {go_quote(where.rsplit(':', 1)[0])}"
+        origin = (f"no unqualified-search registries are defined in {go_quote(split_location(where)[0])}"
                   if not where.startswith("default") else "no containers-registries.conf(5) was found")
         return Resolution(typed, error=f"short-name {go_quote(typed)} did not resolve to an alias and {origin}",
                           error_source=where)
@@ -257,8 +258,9 @@ def resolve(regs: RegistriesConf, ref: Reference, perspective: str) -> Resolutio
 
 def unresolved(resolution: Resolution, perspective: str, reference: str) -> Finding:
     """``config.short-name-unresolved``: the short name resolves to nothing, so the pull fails before any request."""
-    path, line = (resolution.error_source.rsplit(":", 1) + [""])[:2] if not resolution.error_source.startswith(
-        "default") else (resolution.error_source, "")
+    path, line = split_location(resolution.error_source)
+    if resolution.error_source.startswith("default"):  # nothing set anywhere: the main file is where to add it
+        path, line = SYSTEM_REGISTRIES_CONF, None
     who = "CRI-O" if perspective == "crio" else "podman"
     if resolution.candidates:
         hint = ("Use the fully qualified name, add an [aliases] entry for it, or set short-name-mode = "
@@ -270,7 +272,7 @@ def unresolved(resolution: Resolution, perspective: str, reference: str) -> Find
         f"{who} cannot resolve the short name {resolution.typed!r}: {resolution.error}",
         f"containers/image resolves a name without a registry before contacting any registry, and this one "
         f"resolves to nothing it may pull ({resolution.error_source}). {hint}",
-        evidence={"file": path, "line": int(line) if line.isdigit() else None, "image": resolution.typed,
+        evidence={"file": path, "line": line, "image": resolution.typed,
                   "reference": reference,
                   "error": resolution.error, "candidates": [str(c.ref) for c in resolution.candidates]},
         runtime=RUNTIME,
