@@ -133,3 +133,24 @@ def test_every_candidate_failing_lists_each_like_podman(tmp_path: Path, three: d
     assert [line[:len(w)] for line, w in zip(podman_lines, wanted)] == wanted
     assert ours[1:] == podman_lines, (ours, err)
     assert verdict(data, "crio")["status"] == "fails"
+
+
+def test_platform_missing_at_first_candidate_moves_on_like_podman(
+    tmp_path: Path, registry_factory: Callable[..., Registry], image_factory: Callable[..., OciImage]
+) -> None:
+    """An index without this platform at A ends that candidate only: podman and regtui pull B's image."""
+    a, b = registry_factory(), registry_factory()
+    foreign = image_factory(seed=51, layers=1, platforms=("linux/s390x", "linux/ppc64le"))
+    native = image_factory(seed=52, layers=1)
+    push(foreign, a, "multi/app")
+    push(native, b, "multi/app")
+    text = (f'unqualified-search-registries = ["{a.host_port}", "{b.host_port}"]\n'
+            + "".join(f'[[registry]]\nlocation = "{h}"\ninsecure = true\n' for h in (a.host_port, b.host_port)))
+    root = write_root(tmp_path / "root", {SYSTEM: text})
+    rc, err, names = podman_pull(tmp_path / "podman", root / SYSTEM.lstrip("/"), "multi/app")
+    assert rc == 0, err
+    assert names == {f"{b.host_port}/multi/app:latest": native.digest}
+    _, data = check(root, "multi/app", runtime="crio")
+    assert data["pull"]["ok"] and data["pull"]["endpoint"] == f"{b.url}/v2"
+    assert data["pull"]["manifest"]["digest"] == native.digest
+    assert [(e["host"], e["kind"]) for e in data["pull"]["endpoints"]] == [(a.host_port, "platform-missing"), (b.host_port, None)]
