@@ -146,3 +146,14 @@ def test_recorded_alias_wins_and_empty_erases(tmp_path: Path) -> None:
     assert route.endpoints[0].source == f"alias {CACHE}:2"
     route, _ = view.plan(parse("old"))
     assert _targets(route) == [("quay.io", "old", "untested")]
+
+
+def test_candidate_that_cannot_be_rewritten_is_passed_over(tmp_path: Path) -> None:
+    """A mirror rewrite error ends only its candidate (a warning); the next search registry is still planned."""
+    text = ('unqualified-search-registries = ["bad.example", "quay.io"]\n'
+            '[[registry]]\nlocation = "bad.example"\n[[registry.mirror]]\nlocation = "localmirror/x"\n')
+    route, findings = _view(tmp_path, {SYSTEM: text}).plan(parse("app"))
+    assert _targets(route) == [("quay.io", "app", "untested")]
+    err = next(f for f in findings if f.code == "config.invalid-value")
+    assert err.severity == "warning" and err.evidence["line"] == 5
+    assert any(n.startswith("candidate bad.example/app:latest: rewriting reference") for n in route.notes)

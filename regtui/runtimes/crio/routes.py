@@ -344,15 +344,15 @@ def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
     """
     endpoints: list[Endpoint] = []
     for src in pull_sources(entry, ref):
-        if via is not None:
-            origin = f"{via.why} {via.source}"
-            src = replace(src, source=origin if entry is None else f"{src.source} (candidate from {origin})")
         physical, error = _parse_rewritten(src.rewritten)
         if physical is None:
             if src.skip:
                 continue  # never rewritten by the runtime, so it cannot fail
             findings.append(_rewrite_error(entry, src, error))
             return [], f"no route: {error} ({src.source}); the pull fails before any request."
+        if via is not None:
+            origin = f"{via.why} {via.source}"
+            src = replace(src, source=origin if entry is None else f"{src.source} (candidate from {origin})")
         ep, skip_evidence = _endpoint(cfg, src, physical, findings)
         endpoints.append(ep)
         if ep.role == "mirror" and ep.status == "skipped":
@@ -397,13 +397,19 @@ def plan(cfg: CrioConfig, ref: Reference) -> tuple[Route, list[Finding]]:
         found, failure = _endpoints(cfg, target, entry, findings, via)
         if failure and via is None:
             return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes + [failure])), findings
-        if failure:
+        if failure and len(targets) > 1:
+            # Only this candidate fails: podman and CRI-O go on to the next one.
+            findings[-1] = replace(findings[-1], severity="warning")
             notes.append(f"candidate {target}: {failure[len('no route: '):]} podman and CRI-O go on to the next.")
+        elif failure:
+            notes.append(failure)
         endpoints += found
         notes += _match_notes(entry, target)
     if not targets:
         return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes)), findings
+    shown = (f"\"{len(targets)} errors occurred while pulling:\" and one line per candidate" if len(targets) > 1
+             else "\"(Mirrors also failed: [...]): <primary>: <error>\"")
     notes.append("The first endpoint whose manifest fetch succeeds serves the whole image; any error moves on, and "
-                 "the error shown is \"(Mirrors also failed: [...]): <primary>: <error>\".")
+                 f"the error shown is {shown}.")
     notes.append(_credential_note(cfg))
     return Route(RUNTIME, str(ref), tuple(endpoints), mode, assumed, tuple(notes)), findings
