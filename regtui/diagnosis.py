@@ -516,9 +516,12 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
                    fix_check: FixCheck | None, first_image: str | None,
                    created: list[Finding] | None = None) -> Verdict:
     rt, image = route.runtime, route.image
-    stop = _stops(rt, findings, summary)
+    stop = _stops(rt, findings, summary) or next(
+        (f for f in _errors(findings) if f.runtime == rt and f.code == "config.short-name-unresolved"
+         and f.evidence.get("reference") == image), None)  # the short name resolves to nothing to pull
     if stop is not None:
-        why = "the configuration refuses this reference" if stop.code == "config.blocked" else (
+        why = "the configuration refuses this reference" if stop.code in (
+            "config.blocked", "config.short-name-unresolved") else (
             f"{rt} does not start with its configuration" if summary.get("starts") is False else
             f"{rt} cannot load its registry configuration")
         where = stop.evidence.get("file") or stop.subject
