@@ -13,6 +13,12 @@ def _cell(value: Any) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
+def _runtime(r: dict[str, Any]) -> str:
+    """A runtime and the files that made it count (``asked for`` when none did)."""
+    ev = ", ".join(_cell(p) for p in r["detected_by"])
+    return f"{r['name']} ({'detected by ' + ev if ev else 'asked for'})"
+
+
 _STATUS = {"ok": "OK", "degraded": "DEGRADED", "fails": "FAILS", "unknown": "UNKNOWN"}
 
 
@@ -42,7 +48,7 @@ def render(report: Report) -> str:
         f"- generated: {d['generated_at']}",
         f"- root: `{d['host']['root']}`; mode: {d['mode']}",
         f"- images: {', '.join(f'`{i}`' for i in d['images']) or 'none'}",
-        f"- runtimes: {', '.join(r['name'] for r in d['runtimes']) or 'none detected'}",
+        f"- runtimes: {', '.join(_runtime(r) for r in d['runtimes']) or 'none detected'}",
         f"- findings: **{c['error']} error(s)**, {c['warning']} warning(s), {c['info']} info",
         "",
         "## Findings",
