@@ -429,9 +429,11 @@ def _check_helper(host: Host, cfg: CliConfig, parsed: Parsed, keypath: tuple[Any
     cfg.findings.append(finding(
         "auth.helper-missing", f"{parsed.path}#{what}",
         f"{parsed.where(*keypath)}: {what} names {binary}, which is not installed",
-        f"The Docker CLI runs {binary} to get credentials; it is not on PATH, so docker pull fails with "
-        f"'error getting credentials - err: exec: \"{binary}\": executable file not found in $PATH' "
-        "(older CLIs pull anonymously instead). This is typical of a config.json copied from Docker Desktop.",
+        f"The Docker CLI runs {binary} to get and store credentials; it is not on PATH. docker pull goes on "
+        "without credentials: public images still pull, a registry that needs a login answers 'no basic auth "
+        f"credentials' or 'unauthorized', and docker login fails with 'error storing credentials - err: exec: "
+        f"\"{binary}\": executable file not found in $PATH'. This is typical of a config.json copied from "
+        "Docker Desktop.",
         evidence=parsed.evidence(*keypath, key=what, value=helper, binary=binary, path_searched=host.path_dirs()),
         runtime=_RUNTIME,
         fix=fix("auth.helper-missing", f"{parsed.path}#{what}", f"remove {what} from {parsed.path} "
