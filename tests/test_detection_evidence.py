@@ -20,7 +20,7 @@ from regtui import engine
 from regtui.cli import main
 from regtui.host import Host
 from regtui.options import CheckOptions
-from regtui.runtimes import docker
+from regtui.runtimes import crio, docker
 from rootfs import write_tree
 
 DATA = Path(__file__).parent / "data"
@@ -84,6 +84,17 @@ def test_one_file_makes_its_runtime_count(tmp_path: Path, files: dict[str, str],
     assert _detect(tmp_path) == {runtime: evidence}
 
 
+def test_client_variables_name_evidence_on_the_live_system(tmp_path: Path) -> None:
+    """On the live root, $DOCKER_CONFIG/config.json counts for docker, $CONTAINERS_REGISTRIES_CONF and $REGISTRY_AUTH_FILE for podman."""
+    write_tree(tmp_path, {"/cli/config.json": "{}", "/podman/registries.conf": "", "/podman/auth.json": "{}"})
+    environ = {"DOCKER_CONFIG": str(tmp_path / "cli"), "CONTAINERS_REGISTRIES_CONF": str(tmp_path / "podman/registries.conf"),
+               "REGISTRY_AUTH_FILE": str(tmp_path / "podman/auth.json")}
+    live = Host.from_args("/", environ=environ)
+    assert live.live
+    assert str(tmp_path / "cli/config.json") in docker.detect(live)
+    assert {str(tmp_path / "podman/registries.conf"), str(tmp_path / "podman/auth.json")} <= set(crio.detect(live))
+
+
 def test_nothing_of_a_runtime_detects_nothing(tmp_path: Path) -> None:
     """An empty root, and one with files no runtime reads (other units' drop-ins, ~/.docker without config.json), detect nothing."""
     (tmp_path / "empty").mkdir()
@@ -109,8 +120,7 @@ def test_data_roots_name_only_files_that_are_there() -> None:
 
 
 def test_cli_config_alone_reports_the_missing_helper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Only root's config.json with a credsStore helper that is not installed: docker counts by that file and the
-    one finding is auth.helper-missing (nothing about a daemon the host may not have)."""
+    """Only root's config.json, credsStore helper missing: docker counts by it, the one finding is auth.helper-missing (no daemon complaints)."""
     write_tree(tmp_path, {CLI_CONFIG: json.dumps({"credsStore": MISSING_HELPER})})
     rc, out = _run(capsys, "check", "--offline", "--root", str(tmp_path), "--format", "json")
     data = json.loads(out)
@@ -124,8 +134,7 @@ def test_cli_config_alone_reports_the_missing_helper(tmp_path: Path, capsys: pyt
 
 
 def test_fix_code_without_runtime_finds_and_applies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`regtui fix --code auth.helper-missing` without --runtime plans the edit of root's config.json, applies it,
-    and the next check is clean."""
+    """`fix --code auth.helper-missing` without --runtime plans the config.json edit, applies it, and the next check is clean."""
     write_tree(tmp_path, {CLI_CONFIG: json.dumps({"credsStore": MISSING_HELPER, "auths": {}})})
     state = str(tmp_path / "state")
     rc, out = _run(capsys, "fix", "--offline", "--root", str(tmp_path), "--state-dir", state,
@@ -142,8 +151,7 @@ def test_fix_code_without_runtime_finds_and_applies(tmp_path: Path, capsys: pyte
 
 def test_dropin_alone_reports_the_dead_proxy(tmp_path: Path, closed_port: int,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    """Only a docker.service.d drop-in whose HTTPS_PROXY is closed: docker counts by the drop-in, the proxy is
-    proxy.unreachable, the verdict names it, and `fix --code proxy.unreachable` without --runtime finds it."""
+    """Only a docker.service.d drop-in with a closed HTTPS_PROXY: docker counts, proxy.unreachable is the verdict's cause, fix --code finds it."""
     proxy = f"127.0.0.1:{closed_port}"
     write_tree(tmp_path, {
         DOCKER_DROPIN: f'[Service]\nEnvironment="HTTPS_PROXY=http://{proxy}"\n',
@@ -165,8 +173,7 @@ def test_dropin_alone_reports_the_dead_proxy(tmp_path: Path, closed_port: int,
 
 
 def test_other_users_cli_config_counts_but_root_s_is_checked(tmp_path: Path) -> None:
-    """alice's ~/.docker/config.json shows docker is used here; the report lists it as another user's file, not
-    as root's, and raises nothing from it."""
+    """alice's ~/.docker/config.json makes docker count; it is listed as another user's file and raises nothing."""
     write_tree(tmp_path, {"/etc/passwd": PASSWD,
                           "/home/alice/.docker/config.json": json.dumps({"credsStore": MISSING_HELPER})})
     view = docker.load(Host.from_args(tmp_path, environ={}), CheckOptions(root=str(tmp_path)))
@@ -189,9 +196,7 @@ def test_real_docker_cli_reads_root_config_like_regtui_says(
     registry_factory: Callable[..., Registry], image_factory: Callable[..., OciImage],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Referee: the real docker CLI with HOME at the root's /root reads that config.json: with its credsStore helper
-    missing it pulls a public image anonymously (regtui's verdict: it pulls), gets 'no basic auth credentials' from a
-    registry that needs a login, and docker login fails on the helper, as auth.helper-missing says."""
+    """Referee: the real docker CLI on that config.json pulls public images anonymously, gets 'no basic auth credentials' when a login is needed, fails docker login: as regtui says."""
     write_tree(tmp_path / "host", {CLI_CONFIG: json.dumps({"credsStore": MISSING_HELPER})})
     root = tmp_path / "host"
     private = registry_factory(auth=LAB_CREDENTIALS)
