@@ -281,7 +281,7 @@ def render(report: Report) -> str:
         *_verdicts(d),
         f"<p class=meta>Generated {_e(d['generated_at'])}; root <code>{_e(d['host']['root'])}</code>; mode "
         f"{_e(d['mode'])}; images: {_e(', '.join(d['images']) or 'none')}; runtimes: "
-        f"{_e(', '.join(r['name'] for r in d['runtimes']) or 'none detected')}; "
+        f"{_e('; '.join(sections.runtime_label(r) for r in d['runtimes']) or 'none detected')}; "
         f"<span class='tag error'>{c['error']} error(s)</span> <span class='tag warning'>{c['warning']} warning(s)</span> "
         f"<span class='tag info'>{c['info']} info</span></p>",
     ]

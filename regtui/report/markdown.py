@@ -199,7 +199,7 @@ def render(report: Report) -> str:
            f"- generated: {d['generated_at']}",
            f"- root: {_code(d['host']['root'])}; mode: {d['mode']}",
            f"- images: {', '.join(_code(i) for i in d['images']) or 'none'}",
-           f"- runtimes: {', '.join(r['name'] for r in d['runtimes']) or 'none detected'}",
+           f"- runtimes: {_cell('; '.join(sections.runtime_label(r) for r in d['runtimes']) or 'none detected')}",
            f"- findings: **{c['error']} error(s)**, {c['warning']} warning(s), {c['info']} info", ""]
     out += _findings(d) + _routes(d) + _certificates(d) + _proxy(d) + _clock(d) + _pull(d) + _reproducers(d)
     if d["notes"]:

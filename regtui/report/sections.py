@@ -12,12 +12,18 @@ from typing import Any, Mapping
 
 from regtui.report.reproducers import Copyable, endpoint_reproducers, failing_endpoints
 
-__all__ = ["SEVERITIES", "human_bytes", "rate", "ms", "where", "fix_command", "findings_by_severity",
+__all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "findings_by_severity",
            "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES"]
 
 SEVERITIES = ("error", "warning", "info")
 #: Timed phases of a blob request, in the order they happen (the waterfall's segments).
 PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
+
+
+def runtime_label(r: Mapping[str, Any]) -> str:
+    """A runtime and the files that made it count (``asked for`` when none did)."""
+    ev = ", ".join(str(p) for p in r.get("detected_by") or [])
+    return f"{r.get('name')} ({'detected by ' + ev if ev else 'asked for'})"
 
 
 def human_bytes(n: Any) -> str:

@@ -2,8 +2,10 @@
 
 Each runtime package (``regtui.runtimes.docker``, ``containerd``, ``crio``, ``k3s``) provides
 
-- ``detect(host) -> list[str]``: evidence the runtime is installed or configured (paths,
-  binaries); empty when it is not;
+- ``detect(host) -> list[str]``: evidence the runtime is installed or configured: its binaries
+  and every file it or its CLI reads that is present (config files, unit drop-ins, environment
+  files, client configs such as the Docker CLI's config.json); empty when there is none. The
+  report lists it as ``detected_by``;
 - ``load(host, options) -> RuntimeView``: read every file the runtime reads and return the
   view below, with the offline findings about those files.
 
