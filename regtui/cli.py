@@ -257,7 +257,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
         if not args.apply:
             print()
             continue
-        if plan.empty and plan.kind != "manual":
+        if plan.empty and plan.kind != "manual" and not plan.blocked:
             print("nothing to do\n")
             continue
         if not plan.can_apply:
