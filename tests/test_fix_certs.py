@@ -83,14 +83,25 @@ def test_containerd_ca_added_to_existing_hosts_toml(tmp_path: Path) -> None:
 
 
 def test_containerd_ca_without_hosts_toml_uses_cert_file_mode(tmp_path: Path) -> None:
-    """No hosts.toml: ca.crt in the hosts directory (cert-file mode) and a note when config_path misses it."""
+    """No hosts.toml: ca.crt in the hosts directory the CRI reads (cert-file mode)."""
     pem = ca_pem()
-    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16, "/etc/containerd/config.toml": "version = 2\n"})
+    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16,
+                                "/etc/containerd/config.toml": 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                                                               '  config_path = "/etc/containerd/certs.d"\n'})
     f = _trust("containerd", pem, install_to=f"/etc/containerd/certs.d/{HOST}/hosts.toml", via="hosts.toml ca",
                hosts_toml_table="")
     r = roundtrip(root, "tls.unknown-authority", runtime="containerd", finding=f, expect_gone=None)
     assert r.plan.files == (f"/etc/containerd/certs.d/{HOST}/ca.crt",)
-    assert any("config_path" in n for n in r.plan.notes)
+
+
+def test_containerd_ca_refused_where_the_cri_reads_no_hosts_dir(tmp_path: Path) -> None:
+    """config_path unset: nothing is written (only `ctr --hosts-dir` would read it); the refusal says to set it first."""
+    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16, "/etc/containerd/config.toml": "version = 2\n"})
+    f = _trust("containerd", ca_pem(), install_to=f"/etc/containerd/certs.d/{HOST}/hosts.toml", via="hosts.toml ca",
+               hosts_toml_table="")
+    p = fixes.plan(f, Host(root=root))
+    assert not p.can_apply and not p.changes
+    assert "config.hosts-dir-unused" in p.blocked and "config_path" in p.blocked
 
 
 def test_k3s_ca_file_and_registries_yaml(tmp_path: Path) -> None:

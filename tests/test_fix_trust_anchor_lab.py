@@ -175,3 +175,33 @@ def test_crio_fix_writes_the_root_and_skopeo_agrees(
         hosts_file=write_hosts_file(tmp_path / "hosts", HOSTS), timeout=60)
     assert result.returncode == 0, result.stderr[-600:]
     assert result.stdout.strip() == lab_image.digest
+
+
+def test_cri_without_config_path_gets_no_ca_until_it_reads_the_hosts_dir(
+    registry_factory: Callable[..., Registry], cert_factory: Callable[..., IssuedCert], lab_image: OciImage,
+    containerd: Containerd, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """config_path unset: the CA fix writes nothing (a CA there reaches `ctr --hosts-dir` only, not the CRI, so
+    regtui's re-check and ctr disagreed); once config.hosts-dir-unused sets it, the fix applies and ctr pulls."""
+    cert = cert_factory("with-root")
+    _, hostport, ref = _served(registry_factory, cert, lab_image)
+    root = tmp_path / "root"
+    hosts_dir = _containerd_root(root, hostport, "hosts.toml")
+    (root / "etc/containerd/config.toml").write_text("version = 2\n")
+    toml_before = (hosts_dir / hostport / "hosts.toml").read_bytes()
+
+    assert _fix(root, ref, "containerd") == 1
+    out = capsys.readouterr().out
+    assert "set config_path first" in out and "config.hosts-dir-unused" in out, out
+    assert (hosts_dir / hostport / "hosts.toml").read_bytes() == toml_before and _trusted(hosts_dir / hostport) == set()
+
+    rc = main(["fix", "config.hosts-dir-unused@etc/containerd/config.toml#config_path", "--root", str(root),
+               "--image", ref, "--runtime", "containerd", "--offline", "--containerd-version", LAB_CONTAINERD_VERSION,
+               "--apply", "--yes"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "restart containerd" in out, out
+    assert _fix(root, ref, "containerd") == 0, capsys.readouterr().out
+    assert _trusted(hosts_dir / hostport) == {cert.ca_sha256}
+    pulled = containerd.ctr_pull(ref, hosts_dir=hosts_dir, hosts_file=write_hosts_file(tmp_path / "hosts", HOSTS),
+                                 timeout=60)
+    assert pulled.ok and pulled.digest == lab_image.digest, pulled.output[-600:]

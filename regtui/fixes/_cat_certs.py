@@ -205,6 +205,7 @@ def install_ca(ctx: Context) -> None:
         return
     if via.startswith("hosts.toml") or install_to.endswith("hosts.toml"):
         directory = posixpath.dirname(install_to)
+        _require_containerd_reads(ctx, directory)
         data = ctx.read(install_to)
         if data is None or not data.strip():
             _write_ca(ctx, posixpath.join(directory, "ca.crt"), pem, fp, subject)
@@ -231,22 +232,26 @@ def install_ca(ctx: Context) -> None:
 
             endpoint_host = str(p.get("host") or ctx.finding.subject).lower()
             edit_toml(ctx, install_to, edit)
-        _containerd_reads(ctx, directory)
         return
     raise ManualOnly(f"regtui does not know where {runtime} reads a CA ({via or install_to})")
 
 
-def _containerd_reads(ctx: Context, directory: str) -> None:
-    """Say when containerd's CRI does not read this hosts directory at all (config_path unset)."""
+def _require_containerd_reads(ctx: Context, directory: str) -> None:
+    """Refuse when containerd's CRI reads no hosts directory there (``config_path`` unset or elsewhere).
+
+    A CA written there would change nothing for kubelet and crictl (only ``ctr --hosts-dir``
+    reads it), and the re-check, which follows the CRI, would still report the finding.
+    """
     if ctx.finding.runtime != "containerd":
         return
     try:
         from regtui.fixes._helpers import containerd_config
 
         cfg = containerd_config(ctx)
-    except Exception:
+    except Exception:  # the config cannot be read: the config panel says why; the CA goes where asked
         return
     root = posixpath.dirname(directory)
     if root not in cfg.roots:
-        ctx.note(f"the CRI does not read {root} (config_path = {cfg.config_path!r}); apply the "
-                 "config.hosts-dir-unused fix too, or the CA is not used by kubelet and crictl")
+        raise PlanRefused(f"containerd's CRI does not read {root} (config_path = {cfg.config_path!r}), so a CA there "
+                          "is not used by kubelet or crictl (only `ctr --hosts-dir` reads it): set config_path first "
+                          "(the config.hosts-dir-unused fix, then restart containerd), then apply this fix")
