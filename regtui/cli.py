@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list")
     p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+    p.add_argument("--ca-file", metavar="FILE",
+                   help="PEM file with the root CA to trust when the registry does not send its root "
+                        "(tls.unknown-authority, tls.intercepted); it must have issued the chain the server sends")
 
     p = sub.add_parser("undo", help="restore files changed by a fix")
     p.add_argument("--root", default="/", help="filesystem root of the host")
@@ -255,6 +258,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
         raise UsageError(f"--code {args.code}: not a finding code (see FINDINGS.md)")
     if args.apply and not args.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("--apply without a terminal to confirm on needs --yes (run without --apply to preview)")
+    supplied_ca = _read_ca_file(args.ca_file) if args.ca_file else None
     p = engine.plan(options, refs=_refs(options.images), debug=args.debug)
     net = None
     if not options.offline:
@@ -283,12 +287,12 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     status = EXIT_OK
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     for finding in selected:
-        plan = fixes.plan(finding, p.host, options=options, probes=report.probes)
+        plan = fixes.plan(finding, p.host, options=options, probes=report.probes, supplied_ca=supplied_ca)
         sys.stdout.write(fixes.render(plan))
         if not args.apply:
             print()
             continue
-        if plan.empty and plan.kind != "manual":
+        if plan.empty and plan.kind != "manual" and not plan.blocked:
             print("nothing to do\n")
             continue
         if not plan.can_apply:
@@ -318,6 +322,24 @@ def _cmd_fix(args: argparse.Namespace) -> int:
                 out = fixes.run_command(result.restart_command, p.host)
                 print(f"exit {out['returncode']}" + (f": {out['output']}" if out["output"] else ""))
     return status
+
+
+#: A CA file larger than this is not a certificate bundle anyone meant to give.
+_MAX_CA_FILE = 1024 * 1024
+
+
+def _read_ca_file(path: str) -> bytes:
+    """The bytes of ``--ca-file`` (a file on this machine, not under ``--root``), or a usage error."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_CA_FILE + 1)
+    except OSError as exc:
+        raise UsageError(f"--ca-file {path}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_CA_FILE:
+        raise UsageError(f"--ca-file {path}: larger than {_MAX_CA_FILE} bytes; not a CA certificate")
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise UsageError(f"--ca-file {path}: no PEM certificate in it")
+    return data
 
 
 def _ask(prompt: str) -> bool:

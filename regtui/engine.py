@@ -394,6 +394,8 @@ def _plan_refusal(p: Plan, f: Finding, probes: dict[str, Any], baselines: dict[C
         plan = fixes.plan(f, p.host, options=p.options, probes=probes, baselines=baselines)
     except Exception as exc:  # a planner that cannot plan this host is a refusal, not a crash
         return f"the fix cannot be planned here ({type(exc).__name__}: {exc})"
+    if not plan.can_apply and f.fix is not None and f.fix.params.get("anchor_missing") and not plan.blocked:
+        return None  # it plans once the user supplies the root (`regtui fix --ca-file`), which its steps ask for
     if not plan.can_apply:
         return plan.blocked or ("the fix would change nothing here" if plan.empty and plan.kind != "manual"
                                 else "this fix is done by hand")

@@ -300,6 +300,44 @@ async def test_fix_preview_apply_confirm_recheck_and_undo(tmp_path: Path) -> Non
         assert not isinstance(app.screen, FixScreen)
 
 
+class StubbornFixes(FakeFixes):
+    """Applies without removing the finding; the preview's restart is the one given."""
+
+    def __init__(self, restart: str) -> None:
+        super().__init__()
+        self.restart = restart
+
+    def preview(self, finding: Any, options: CheckOptions, probes: Any = None) -> Preview:
+        """The diff of FakeFixes with this restart."""
+        return replace(super().preview(finding, options, probes), restart=self.restart)
+
+    def apply(self, finding: Any, options: CheckOptions, probes: Any = None) -> Applied:
+        """Written, but the finding stays."""
+        self.calls.append(f"apply {finding.code}")
+        return Applied(True, "backed up and written", "backup-1")
+
+
+@pytest.mark.parametrize(("restart", "words"), [
+    ("none", "reads these files on the next pull; no restart needed"),
+    ("reload docker", "it takes effect after: reload docker"),
+])
+async def test_still_there_mentions_a_restart_only_when_the_fix_needs_one(tmp_path: Path, restart: str,
+                                                                         words: str) -> None:
+    """A finding still there after the re-check: a restart is named only for files read at start-up."""
+    fixes = StubbornFixes(restart)
+    app = _app(tmp_path, fixes=fixes)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await pilot.press("1", "f")
+        screen = app.screen
+        assert isinstance(screen, FixScreen)
+        await _settle(pilot)
+        await pilot.press("a", "y")
+        await _settle(pilot)
+        assert screen.outcome.startswith("still there after the re-check"), screen.outcome
+        assert words in screen.outcome and ("restart may be needed" not in screen.outcome)
+
+
 async def test_enter_opens_fix_and_n_cancels_apply(tmp_path: Path) -> None:
     """enter on a finding opens the dialog; n after a leaves the file alone."""
     fixes = FakeFixes()

@@ -137,22 +137,29 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
     elif missing:
         title = f"{t.runtime} does not trust {subject}: its chain ends at '{missing}', which is not trusted"
         what = (f"The chain the server sends ends with {cand_subject}, issued by '{missing}', a CA that is neither "
-                f"sent nor in {t.runtime}'s trust store. Trust that CA (preferred), or the certificate shown.")
+                f"sent nor in {t.runtime}'s trust store nor in another runtime's CA files here. Trust that root CA: get it "
+                f"from the registry's operators, check its fingerprint out of band and give it to `regtui fix "
+                f"--ca-file` (trusting {cand_subject} instead would last only until it is reissued).")
     else:
         title = f"{t.runtime} does not trust {subject}: root '{cand_subject}' is not in its trust store"
         what = (f"The chain ends at the self-signed root {cand_subject}"
                 f"{' (sent by the server)' if root_sent else ''}, which is not in {t.runtime}'s trust store.")
-    detail = (f"{what} {t.runtime} will fail with \"{d.go.error}\" on {t.url}. "
-              f"Trusting it means checking this fingerprint out of band first: SHA-256 {fp}.{note}")
+    check = (f"The last certificate sent ({cand_subject}) has SHA-256 {fp}." if missing else
+             f"Trusting it means checking this fingerprint out of band first: SHA-256 {fp}.")
+    detail = f"{what} {t.runtime} will fail with \"{d.go.error}\" on {t.url}. {check}{note}"
     params = {"runtime": t.runtime, "host": subject, "ca_pem_fingerprint": fp, "ca_subject": cand_subject,
               **target}
+    if missing:
+        # The anchor is not at hand: the fix needs it supplied (the certificate above is what it must issue).
+        params["anchor_missing"] = missing
+    summary = (f"trust the root CA '{missing}' (supply it with --ca-file) for {t.config_host} in {t.runtime}"
+               if missing else f"trust {cand_subject} (SHA-256 {(fp or '')[:16]}...) for {t.config_host} in {t.runtime}")
     evidence = {**_common(members), "runtime": t.runtime, "trust": s.trust.to_dict(),
                 "candidate_ca": {"sha256": fp, "subject": cand_subject, "sent_by_server": root_sent or code == "tls.self-signed",
                                  "is_ca": is_ca(cand) if cand is not None else None},
                 "missing_issuer": missing}
     return finding(code, subject, title, detail, evidence=evidence, severity=severity, runtime=t.runtime,
-                   fix=fix(code, subject, f"trust {cand_subject} (SHA-256 {fp[:16]}...) for {t.config_host} in {t.runtime}",
-                           kind="edit", files=[target["install_to"]], restart=_RESTART.get(t.runtime, "none"),
+                   fix=fix(code, subject, summary, kind="edit", files=[target["install_to"]], restart=_RESTART.get(t.runtime, "none"),
                            detail=t.runtime, params=params) if fp else None)
 
 
@@ -414,6 +421,8 @@ def _intercepted(ctx: ProbeContext, seen: list[Seen]) -> list[Finding]:
         fp = fingerprint(inspecting)
         trusted = bool(d and d.go.ok)
         offer = not trusted and is_ca(inspecting)
+        # The proxy's root is not sent: the fix needs it supplied, as for tls.unknown-authority.
+        missing = d.missing_issuer if d is not None and d.ends == "gap" and d.candidate is not None else None
         target = install_target(ctx, s.target)
         proxied_leaf, direct_leaf = cap.certs[0], direct.certs[0]
         out.append(finding(
@@ -432,10 +441,13 @@ def _intercepted(ctx: ProbeContext, seen: list[Seen]) -> list[Finding]:
                       "trusted_by_runtime": trusted},
             runtime=s.target.runtime,
             fix=None if not offer else fix(
-                "tls.intercepted", s.target.hostport, f"trust the proxy's CA {inspecting.subject.rfc4514_string()} in {s.target.runtime}",
+                "tls.intercepted", s.target.hostport,
+                f"trust the proxy's root CA '{missing}' (supply it with --ca-file) in {s.target.runtime}" if missing else
+                f"trust the proxy's CA {inspecting.subject.rfc4514_string()} in {s.target.runtime}",
                 kind="edit", files=[target["install_to"]], restart=_RESTART.get(s.target.runtime, "none"),
                 detail=s.target.runtime,
                 params={"runtime": s.target.runtime, "host": s.target.hostport, "ca_pem_fingerprint": fp,
-                        "ca_subject": inspecting.subject.rfc4514_string(), **target}),
+                        "ca_subject": inspecting.subject.rfc4514_string(), **target,
+                        **({"anchor_missing": missing} if missing else {})}),
         ))
     return out
