@@ -160,7 +160,7 @@ def _dedupe_targets(targets: Iterable[Target]) -> list[Target]:
     seen: set[tuple[Any, ...]] = set()
     out = []
     for t in targets:
-        k = (t.runtime, t.url, t.tls, t.proxy_url, t.role)
+        k = (t.runtime, t.url, t.tls, t.proxy_url, t.role, t.endpoint_key)
         if k not in seen:
             seen.add(k)
             out.append(t)
@@ -241,7 +241,8 @@ def _data(now: datetime, seen: list[Seen], caps: _Captures, notes: list[str], fi
     for s in seen:
         t = s.target
         endpoints.append({
-            "runtime": t.runtime, "image": t.image, "role": t.role, "url": t.url, "host": t.hostport,
+            "runtime": t.runtime, "image": t.image, "role": t.role, "url": t.url, "key": t.endpoint_key or None,
+            "host": t.hostport,
             "verify": t.tls.verify, "proxy": t.proxy_shown, "source": t.source,
             "capture": _capture_id(s.capture) if s.capture else None,
             "direct_capture": _capture_id(s.direct) if s.direct else None,

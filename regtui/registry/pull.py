@@ -96,7 +96,7 @@ class _Attempt:
         f = self.failure
         auth = self.session.authorizer.outcome.to_dict() if self.session else None
         return redact.value({
-            "url": self.endpoint.url, "host": self.endpoint.host, "role": self.endpoint.role,
+            "url": self.endpoint.url, "key": self.endpoint.key, "host": self.endpoint.host, "role": self.endpoint.role,
             "source": self.endpoint.source, "status": self.status, "reason": self.reason,
             "phase": f.phase if f else None, "kind": f.kind if f else None, "http_status": f.status if f else None,
             "error": f.message if f else None, "go_error": f.go_error if f else None,
