@@ -409,7 +409,9 @@ def _reported(attempts: list[_Attempt], rt: str, pull_error: Mapping[str, Any] |
     if not failed:
         return None
     shown: _Attempt | None = None
-    if pull_error and pull_error.get("url"):
+    if pull_error and pull_error.get("key"):
+        shown = next((a for a in failed if a.key == pull_error["key"]), None)
+    if shown is None and pull_error and pull_error.get("url"):
         shown = next((a for a in failed if _same_url(str(pull_error["url"]), a.url)
                       or _netloc(str(pull_error["url"])) == _netloc(a.url) and a.url.split(":", 1)[0]
                       == str(pull_error["url"]).split(":", 1)[0]), None)
@@ -575,15 +577,16 @@ def _would_fail(rt: str, image: str, a: _Attempt, untested: list[str]) -> Findin
 
 def _verdict(rt: str, image: str, status: str, summary: str, cause: Finding | None, a: _Attempt | None,
              chain: list[Finding | None], fix_check: FixCheck | None, untested: list[str],
-             endpoint: str | None = None, phase: str | None = None) -> Verdict:
+             endpoint: str | None = None, phase: str | None = None, endpoint_key: str | None = None) -> Verdict:
     fix_id, manual = _fix_for(cause, fix_check) if cause is not None else (None, None)
     if cause is not None and cause.code == "pull.failed":
         manual = _symptom_step(a, cause)
     c = None
     if cause is not None:
-        c = Cause(cause.code, cause.id, (a.url if a else endpoint), (a.phase if a and a.phase else phase))
+        c = Cause(cause.code, cause.id, (a.url if a else endpoint), (a.phase if a and a.phase else phase),
+                  a.key if a else None)
     return Verdict(rt, image, status, summary, c, _ids(chain), fix_id, manual, tuple(untested),
-                   endpoint)
+                   endpoint, endpoint_key)
 
 
 def _degrading(rt: str, image: str, findings: list[Finding], route: Route, served: _Attempt) -> list[Finding]:
@@ -679,18 +682,20 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
         if costs:  # a failure no finding explains still costs time
             a = costs[0]
             return Verdict(rt, image, "degraded", f"{base}, after {a.host} fails{_where(a.url, a.phase)}.",
-                           untested=tuple(untested), endpoint=served.url)
+                           untested=tuple(untested), endpoint=served.url, endpoint_key=served.key)
         status = "unknown" if no_pull else "ok"
         text = f"{base}." if status == "ok" else f"{rt}: {image} resolves at {_netloc(served.url)}; layers not downloaded (--no-pull)."
-        return Verdict(rt, image, status, text, untested=tuple(untested), endpoint=served.url)
+        return Verdict(rt, image, status, text, untested=tuple(untested), endpoint=served.url, endpoint_key=served.key)
     degrading.sort(key=lambda t: t[0])
     _, cause, a, between = degrading[0]
     where = _where(a.url, a.phase if a is not served else "manifest") if a is not None else _where(
         str(cause.evidence.get("endpoint") or ""), None)
     text = f"{base}, but {_reason(cause, rt, a)}{where}."
     endpoint = a.url if a is not None else str(cause.evidence.get("endpoint") or "") or None
+    key = a.key if a is not None else (cause.evidence.get("endpoint_key") or None)
     return _verdict(rt, image, "degraded", text, cause, a if a is not served else None, between + [cause],
-                    fix_check, untested, endpoint=endpoint, phase="manifest" if a is served else None)
+                    fix_check, untested, endpoint=endpoint, phase="manifest" if a is served else None,
+                    endpoint_key=key if isinstance(key, str) else None)
 
 
 def diagnose(findings: list[Finding], routes: list[Route], pull: Mapping[str, Any] | None, *, mode: str = "network",

@@ -320,10 +320,13 @@ class Cause:
     """The endpoint URL the runtime reports the failure for (or the costly one), ``None`` for configuration."""
     phase: str | None = None
     """Where it fails: ``config``, ``dns``, ``connect``, ``proxy``, ``tls``, ``http``, ``auth``, ``manifest``, ``blob``."""
+    endpoint_key: str | None = None
+    """``Endpoint.key`` of that endpoint (one URL can be several endpoints with other TLS inputs)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract's ``cause`` object."""
-        return {"code": self.code, "finding": self.finding, "endpoint": self.endpoint, "phase": self.phase}
+        return {"code": self.code, "finding": self.finding, "endpoint": self.endpoint, "phase": self.phase,
+                "endpoint_key": self.endpoint_key}
 
 
 @dataclass(frozen=True)
@@ -347,6 +350,8 @@ class Verdict:
     """What this verdict did not test (offline, --no-pull, the test pull ran as another runtime)."""
     endpoint: str | None = None
     """The endpoint that serves (or would serve) the pull, when one does."""
+    endpoint_key: str | None = None
+    """``Endpoint.key`` of that endpoint."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract's verdict object."""
@@ -361,4 +366,5 @@ class Verdict:
             "manual": self.manual,
             "untested": list(self.untested),
             "endpoint": self.endpoint,
+            "endpoint_key": self.endpoint_key,
         }

@@ -94,7 +94,7 @@ def test_the_server_fallback_failing_tls_is_information_and_the_verdict_ok() -> 
     assert f.evidence["served_first_by_key"] == host_entry.key and "Not an error" in f.detail
     assert [ep.status for ep in routes[0].endpoints] == ["ok", "failed"], "one URL, two endpoints, two statuses"
     (v,) = diagnosis.diagnose(assign_ids(findings), routes, pull, probes=probes)
-    assert v.status == "ok" and v.cause is None and v.endpoint == URL
+    assert v.status == "ok" and v.cause is None and v.endpoint == URL and v.endpoint_key == host_entry.key
 
 
 def test_without_a_test_pull_the_mirrors_probe_decides_who_serves_first() -> None:
@@ -116,6 +116,7 @@ def test_the_endpoint_tried_first_failing_stays_an_error_and_costs() -> None:
     assert [ep.status for ep in routes[0].endpoints] == ["failed", "ok"]
     (v,) = diagnosis.diagnose(assign_ids(findings), routes, pull)
     assert v.status == "degraded" and v.cause is not None and v.cause.code == "tls.unknown-authority"
+    assert v.cause.endpoint_key == first.key and v.endpoint_key == first.key
 
 
 def test_same_url_through_another_proxy_keeps_its_own_result() -> None:
@@ -148,3 +149,21 @@ def test_same_url_with_other_credentials_keeps_its_own_result() -> None:
     assert findings[0].severity == "error"
     assert [ep.status for ep in routes[0].endpoints] == ["failed", "ok"]
     assert [r["status"] for r in probes["panels"]["mirrors"]["data"]["routes"][0]["endpoints"]] == ["failed", "ok"]
+
+
+def test_the_verdict_tree_ends_at_the_line_of_the_endpoint_that_failed() -> None:
+    """The workbench's "configured at" line is the failing endpoint's (hosts.toml:1), not the first of its URL."""
+    from regtui.tui.verdicts import verdict_views
+
+    first, second = _host_entry_then_server().endpoints[::-1]
+    route = Route("containerd", IMAGE, (second, first))  # [host] with the CA listed first, failing one second
+    pull = _pull([_row(second, "failed", phase="tls", kind="unknown-authority"), _row(first, "failed", phase="tls",
+                                                                                         kind="unknown-authority")],
+                 ok=False)
+    pull["error"] = {"url": URL, "key": first.key, "phase": "tls", "kind": "unknown-authority"}
+    findings = assign_ids([_untrusted(first)])
+    (v,) = diagnosis.diagnose(findings, [route], pull)
+    assert v.status == "fails" and v.cause is not None and v.cause.endpoint_key == first.key
+    data = {"routes": [route.to_dict()], "findings": [f.to_dict() for f in findings], "verdicts": [v.to_dict()]}
+    (view,) = verdict_views(data)
+    assert (view.setting_what, view.setting) == ("configured at", f"{HOSTS_TOML}:1")

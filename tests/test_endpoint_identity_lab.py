@@ -60,7 +60,7 @@ def test_ctr_and_regtui_agree_on_the_host_entry_with_the_ca(
     assert (host_entry["status"], server["status"]) == ("ok", "failed"), "one URL, two endpoints, two results"
 
     served = [r for r in data["pull"]["endpoints"] if r["status"] == "ok"]
-    assert [r["key"] for r in served] == [host_entry["key"]]
+    assert [r["key"] for r in served] == [host_entry["key"]] == [v["endpoint_key"]]
     assert data["pull"]["ok"] and data["pull"]["manifest"]["digest"] == pulled.digest
 
     (untrusted,) = [f for f in data["findings"] if f["code"] == "tls.unknown-authority"]

@@ -365,6 +365,12 @@ def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
     }
 
 
+def _error_dict(pull: _Pull, failure: Failure) -> dict[str, Any]:
+    """The reported failure, with the identity key of the endpoint it happened on (one URL can be two endpoints)."""
+    at = next((a for a in pull.attempts if a.failure is failure), None)
+    return {**failure.to_dict(), "key": at.endpoint.key if at is not None else None}
+
+
 def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
     """The failure the runtime reports to the user and its wording."""
     if pull.setup_failure is not None:
@@ -432,7 +438,7 @@ def _report(pull: _Pull, ended: float) -> dict[str, Any]:
         "layers": [_blob_dict(b, origin) for b in layers],
         "endpoints": [a.to_dict(pull.flavor, str(pull.ref)) for a in pull.attempts],
         "extra_endpoints": redact.value(extra),
-        "error": failure.to_dict() if failure and not ok else None,
+        "error": _error_dict(pull, failure) if failure and not ok else None,
         "runtime_error": user_error if not ok else None,
         "output": str(pull.output) if pull.output and ok else None,
         "route_mode": pull.route.mode, "route_notes": list(pull.route.notes),
