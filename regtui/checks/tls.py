@@ -34,7 +34,11 @@ offline by :mod:`regtui.checks.certs`), trust problems are still shown, at ``inf
 ``tls.expired`` / ``tls.not-yet-valid``, whether the measured skew explains it. The probe also
 shares each registry's ``Date`` header with the clock panel (``observations["registry_dates"]``).
 
-Data (``ProbeResult.data``, JSON-ready): ``endpoints`` (one row per runtime x endpoint: role, URL,
+Targets are endpoints by identity (``Endpoint.key``: URL, TLS inputs, proxy, credentials): one URL
+listed twice with other CA files is judged twice, and a trust finding that concerns only some of a
+runtime's endpoints at a server names them (``endpoint_keys``, ``endpoint_labels`` in its evidence).
+
+Data (``ProbeResult.data``, JSON-ready): ``endpoints`` (one row per runtime x endpoint: key, role, URL,
 proxy, trust inputs, ``verdict`` with Go's error and the walked chain, ``status`` trusted /
 rejected / not-verified / no-chain), ``captures`` (per connection: TLS version, cipher, every
 certificate described, the challenge, errors), ``ca_candidates`` (fingerprint -> subject and PEM
