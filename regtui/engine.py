@@ -227,7 +227,7 @@ class NetworkResults:
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     endpoint_status: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
-    """(runtime, endpoint url) -> (status, reason) learnt from probes."""
+    """(runtime, endpoint key) -> (status, reason) learnt from probes (``Endpoint.key``: URL, TLS inputs, proxy, credentials)."""
 
 
 def probe_context(p: Plan, progress: Callable[[str, Any], None] | None = None) -> Any:
@@ -282,7 +282,7 @@ def _with_status(routes: list[Route], status: dict[tuple[str, str], tuple[str, s
     for r in routes:
         eps = []
         for ep in r.endpoints:
-            st = status.get((r.runtime, ep.url))
+            st = status.get((r.runtime, ep.key))
             eps.append(replace(ep, status=st[0], reason=st[1]) if st and ep.status != "skipped" else ep)
         out.append(replace(r, endpoints=tuple(eps)))
     return out

@@ -9,7 +9,7 @@ targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,14 +55,37 @@ def build_findings(ctx: ProbeContext, now: datetime, seen: list[Seen]) -> list[F
             cert_key = p.cert.sha256 if p.cert else ""
             who = s.target.runtime if p.trust_dependent else ""
             groups.setdefault((p.code, s.target.hostport, cert_key, who), []).append((s, p))
-    for (code, subject, _, _), members in groups.items():
+    for (code, subject, _, who), members in groups.items():
         builder = _BUILDERS.get(code)
         if builder is not None:
-            out.append(builder(ctx, subject, members))
+            out.append(_name_endpoints(builder(ctx, subject, members), members, seen) if who else
+                       builder(ctx, subject, members))
     out += _old_protocol(seen)
     out += _trust_differs(ctx, seen)
     out += _intercepted(ctx, seen)
     return out
+
+
+def _name_endpoints(f: Finding, members: list[tuple[Seen, Problem]], seen: list[Seen]) -> Finding:
+    """A trust problem of some of one runtime's endpoints at a server, not all: name the ones it concerns.
+
+    One URL can be several endpoints (containerd's ``server`` without ``ca`` and a ``[host]``
+    table with it); the one that verifies with other inputs is not affected, and saying only
+    ``host:port`` would blame it too.
+    """
+    rt, subject = members[0][0].target.runtime, members[0][0].target.hostport
+    mine = {id(s) for s, _ in members}
+    others = [s for s in seen if id(s) not in mine and s.target.runtime == rt and s.target.hostport == subject
+              and s.target.endpoint_key and s.diagnosis is not None and s.diagnosis.go.ok]
+    labels = sorted({s.target.endpoint_label for s, _ in members if s.target.endpoint_label})
+    if not others or not labels:
+        return f
+    fine = sorted({s.target.endpoint_label for s in others})
+    where = sorted({s.target.source for s, _ in members if s.target.endpoint_key})
+    return replace(f, title=f"{f.title} (the endpoint from {_join(where)})",
+                   detail=f"{f.detail} This concerns {_join(labels)} only: {rt} verifies {_join(fine)} with other "
+                          "trust inputs, and that succeeds.",
+                   evidence={**f.evidence, "unaffected_endpoints": fine})
 
 
 def _runtimes(members: list[tuple[Seen, Problem]]) -> list[str]:
@@ -83,6 +106,8 @@ def _common(members: list[tuple[Seen, Problem]]) -> dict[str, Any]:
     s0, p0 = members[0]
     return {
         "endpoints": sorted({s.target.url for s, _ in members}),
+        "endpoint_keys": sorted({s.target.endpoint_key for s, _ in members if s.target.endpoint_key}),
+        "endpoint_labels": sorted({s.target.endpoint_label for s, _ in members if s.target.endpoint_label}),
         "roles": sorted({s.target.role for s, _ in members}),
         "runtimes": _runtimes(members),
         "verifying_runtimes": _verifying(members),

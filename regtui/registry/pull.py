@@ -96,7 +96,7 @@ class _Attempt:
         f = self.failure
         auth = self.session.authorizer.outcome.to_dict() if self.session else None
         return redact.value({
-            "url": self.endpoint.url, "host": self.endpoint.host, "role": self.endpoint.role,
+            "url": self.endpoint.url, "key": self.endpoint.key, "host": self.endpoint.host, "role": self.endpoint.role,
             "source": self.endpoint.source, "status": self.status, "reason": self.reason,
             "phase": f.phase if f else None, "kind": f.kind if f else None, "http_status": f.status if f else None,
             "error": f.message if f else None, "go_error": f.go_error if f else None,
@@ -391,6 +391,12 @@ def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
     }
 
 
+def _error_dict(pull: _Pull, failure: Failure) -> dict[str, Any]:
+    """The reported failure, with the identity key of the endpoint it happened on (one URL can be two endpoints)."""
+    at = next((a for a in pull.attempts if a.failure is failure), None)
+    return {**failure.to_dict(), "key": at.endpoint.key if at is not None else None}
+
+
 def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
     """The failure the runtime reports to the user and its wording."""
     if pull.setup_failure is not None:
@@ -484,7 +490,7 @@ def _report(pull: _Pull, ended: float) -> dict[str, Any]:
         "layers": [_blob_dict(b, origin) for b in layers],
         "endpoints": [a.to_dict(pull.flavor, str(pull.ref)) for a in pull.attempts],
         "extra_endpoints": redact.value(extra),
-        "error": failure.to_dict() if failure and not ok else None,
+        "error": _error_dict(pull, failure) if failure and not ok else None,
         "runtime_error": user_error if not ok else None,
         "output": str(pull.output) if pull.output and ok else None,
         "route_mode": pull.route.mode, "route_notes": list(pull.route.notes),
