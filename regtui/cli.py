@@ -47,7 +47,7 @@ def _add_check_options(p: argparse.ArgumentParser, with_format: bool = True) -> 
     p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     if with_format:
-        p.add_argument("--format", default="text", choices=("text", "json", "markdown", "html"))
+        p.add_argument("--format", default="text", choices=("text", "json", "markdown", "html", "prometheus"))
         p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
 
 
@@ -64,10 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check configuration, probe endpoints and run a test pull; print a report")
     _add_check_options(p)
 
-    p = sub.add_parser("report", help="write a report file (json, markdown, html)")
+    p = sub.add_parser("report", help="write a report file (json, markdown, html, prometheus), or merge "
+                                      "many hosts' JSON reports into one (--merge)")
     _add_check_options(p, with_format=False)
-    p.add_argument("--format", required=True, choices=("json", "markdown", "html"))
-    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--format", required=True, choices=("json", "markdown", "html", "prometheus"))
+    p.add_argument("--output", metavar="FILE", help="write to FILE (atomically; required unless --merge, which "
+                                                     "prints to stdout without it)")
+    p.add_argument("--merge", nargs="+", metavar="REPORT.json",
+                   help="merge these JSON reports (one per host) into one markdown or html report; no check runs")
 
     p = sub.add_parser("pull", help="instrumented test pull of one image")
     p.add_argument("ref", metavar="REF")
@@ -89,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list")
     p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+    p.add_argument("--ca-file", metavar="FILE",
+                   help="PEM file with the root CA to trust when the registry does not send its root "
+                        "(tls.unknown-authority, tls.intercepted); it must have issued the chain the server sends")
 
     p = sub.add_parser("undo", help="restore files changed by a fix")
     p.add_argument("--root", default="/", help="filesystem root of the host")
@@ -181,6 +188,29 @@ def _write(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    """``report --merge``: many hosts' JSON reports as one; exit 1 when any host's check would exit 1."""
+    from regtui.report import merge
+
+    if args.format not in ("markdown", "html", "json"):
+        raise UsageError(f"--merge writes markdown, html or json, not {args.format}")
+    try:
+        reports = [(path, merge.load(path)) for path in args.merge]
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    merged = merge.merge(reports)
+    if args.format == "json":
+        import json
+
+        text = json.dumps(merged, indent=2) + "\n"
+    else:
+        text = merge.render_markdown(merged) if args.format == "markdown" else merge.render_html(merged)
+    _write(text, args.output)
+    if args.output:
+        print(f"regtui: merged {len(reports)} report(s) into {args.output}", file=sys.stderr)
+    return 1 if any(h["exit_code"] for h in merged["hosts"]) else 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from regtui.engine import run_check
     from regtui.report import render
@@ -190,7 +220,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     progress = _progress(args.format)
     with progress or contextlib.nullcontext():
         report = run_check(options, refs=refs, debug=args.debug, progress=progress)
-    _write(render(report, args.format), args.output)
+    if args.format == "prometheus" and args.output:
+        from regtui.report import prometheus
+
+        try:
+            prometheus.write(report, args.output)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    else:
+        _write(render(report, args.format), args.output)
     if args.output:
         c = report.counts()
         print(f"regtui: wrote {args.format} report to {args.output} "
@@ -223,6 +261,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
         raise UsageError(f"--code {args.code}: not a finding code (see FINDINGS.md)")
     if args.apply and not args.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("--apply without a terminal to confirm on needs --yes (run without --apply to preview)")
+    supplied_ca = _read_ca_file(args.ca_file) if args.ca_file else None
     p = engine.plan(options, refs=_refs(options.images), debug=args.debug)
     net = None
     if not options.offline:
@@ -251,12 +290,12 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     status = EXIT_OK
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     for finding in selected:
-        plan = fixes.plan(finding, p.host, options=options, probes=report.probes)
+        plan = fixes.plan(finding, p.host, options=options, probes=report.probes, supplied_ca=supplied_ca)
         sys.stdout.write(fixes.render(plan))
         if not args.apply:
             print()
             continue
-        if plan.empty and plan.kind != "manual":
+        if plan.empty and plan.kind != "manual" and not plan.blocked:
             print("nothing to do\n")
             continue
         if not plan.can_apply:
@@ -286,6 +325,24 @@ def _cmd_fix(args: argparse.Namespace) -> int:
                 out = fixes.run_command(result.restart_command, p.host)
                 print(f"exit {out['returncode']}" + (f": {out['output']}" if out["output"] else ""))
     return status
+
+
+#: A CA file larger than this is not a certificate bundle anyone meant to give.
+_MAX_CA_FILE = 1024 * 1024
+
+
+def _read_ca_file(path: str) -> bytes:
+    """The bytes of ``--ca-file`` (a file on this machine, not under ``--root``), or a usage error."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_CA_FILE + 1)
+    except OSError as exc:
+        raise UsageError(f"--ca-file {path}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_CA_FILE:
+        raise UsageError(f"--ca-file {path}: larger than {_MAX_CA_FILE} bytes; not a CA certificate")
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise UsageError(f"--ca-file {path}: no PEM certificate in it")
+    return data
 
 
 def _ask(prompt: str) -> bool:
@@ -403,6 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["tui", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "report" and not args.merge and not args.output:
+        parser.error("report: the following arguments are required: --output (or --merge)")
     if args.command == "tui":
         return _dispatch(args)
     saved = sys.stdout, sys.stderr
@@ -416,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; usage and internal errors become one line on stderr."""
     try:
+        if args.command == "report" and args.merge:
+            return _cmd_merge(args)
         if args.command in ("check", "report"):
             return _cmd_check(args)
         if args.command == "fix":

@@ -81,9 +81,26 @@ def _same_url(a: str, url: str) -> bool:
     return a == url or a.rstrip("/") == base or a.startswith(base + "/")
 
 
-def _at(f: Finding, url: str, host: str) -> bool:
-    """``f`` is about the endpoint ``url`` (``host`` is its ``host[:port]``)."""
+def _keys(f: Finding) -> set[str]:
+    """The endpoint identity keys a finding is about (``Endpoint.key``), when it says."""
     ev = f.evidence
+    one, many = ev.get("endpoint_key"), ev.get("endpoint_keys")
+    out = {one} if isinstance(one, str) and one else set()
+    if isinstance(many, list):
+        out |= {k for k in many if isinstance(k, str) and k}
+    return out
+
+
+def _at(f: Finding, url: str, host: str, key: str | None = None) -> bool:
+    """``f`` is about the endpoint ``url`` (``host`` is its ``host[:port]``, ``key`` its identity key).
+
+    When both sides know the endpoint's identity, that decides: one URL can be two endpoints
+    with other TLS inputs, proxy or credentials, and a failure of one is not the other's.
+    """
+    ev = f.evidence
+    keys = _keys(f)
+    if key and keys:
+        return key in keys
     one = ev.get("endpoint")
     if isinstance(one, str) and one and _same_url(one, url):
         return True
@@ -101,10 +118,58 @@ def _errors(findings: Iterable[Finding]) -> list[Finding]:
 
 
 # -- consistency rules ----------------------------------------------------------------------------
-def _served_urls(pull: Mapping[str, Any] | None) -> set[str]:
+def _row_key(row: Mapping[str, Any]) -> str:
+    """A probe or pull row's endpoint identity: its ``key``, or its URL in rows from before keys."""
+    return str(row.get("key") or row.get("url") or "")
+
+
+def _ep_key(ep: Any, keyed: bool) -> str:
+    return ep.key if keyed else ep.url
+
+
+def _served(pull: Mapping[str, Any] | None) -> dict[str, str]:
+    """Endpoint key -> URL of each endpoint that served the (successful) test pull."""
     if not pull or not pull.get("ok"):
-        return set()
-    return {str(r.get("url")) for r in pull.get("endpoints") or [] if r.get("status") == "ok" and r.get("url")}
+        return {}
+    return {_row_key(r): str(r.get("url")) for r in pull.get("endpoints") or [] if r.get("status") == "ok" and r.get("url")}
+
+
+def _first_serving(routes: list[Route], pull: Mapping[str, Any] | None,
+                   probes: Mapping[str, Any] | None) -> dict[tuple[str, str], int]:
+    """(runtime, image) -> index in the route of the endpoint that serves first: the test pull's, else the
+    first one the mirrors probe resolved the image on (the runtime takes the first that answers)."""
+    rows_by_route = _mirror_routes(probes)
+    out: dict[tuple[str, str], int] = {}
+    for route in routes:
+        if pull and pull.get("runtime") == route.runtime and pull.get("image") == route.image:
+            ok = {_row_key(r) for r in pull.get("endpoints") or [] if r.get("status") == "ok"} if pull.get("ok") else set()
+        else:
+            ok = {_row_key(r) for r in rows_by_route.get((route.runtime, route.image), []) if r.get("status") == "ok"}
+        index = next((i for i, ep in enumerate(route.endpoints)
+                      if ep.status != "skipped" and (ep.key in ok or ep.url in ok)), None)
+        if index is not None:
+            out[(route.runtime, route.image)] = index
+    return out
+
+
+def _only_fallback(f: Finding, routes: list[Route], first: dict[tuple[str, str], int]) -> Route | None:
+    """The route (of ``f``'s runtime) on which every endpoint ``f`` is about comes after the one that serves
+    first, when that holds on every route that has them; ``None`` otherwise."""
+    keys = _keys(f)
+    if not keys or not f.runtime:
+        return None
+    found = None
+    for route in routes:
+        if route.runtime != f.runtime:
+            continue
+        where = [i for i, ep in enumerate(route.endpoints) if ep.key in keys and ep.status != "skipped"]
+        if not where:
+            continue
+        served = first.get((route.runtime, route.image))
+        if served is None or min(where) <= served:
+            return None
+        found = found or route
+    return found
 
 
 def reconcile(findings: list[Finding], routes: list[Route], pull: Mapping[str, Any] | None,
@@ -114,41 +179,60 @@ def reconcile(findings: list[Finding], routes: list[Route], pull: Mapping[str, A
     1. An endpoint that served the test pull carries no error finding (of the pulled runtime)
        claiming it fails: such a finding is lowered to a warning that says so; its route row is
        ``ok`` (and so is the mirrors panel's row).
-    2. Where the test pull tried an endpoint, the route shows the pull's result (it tested more
+    2. An error finding about endpoints the runtime reaches only after one that serves (the test
+       pull's, else the first the mirrors probe resolved on) is lowered to information: it says
+       the fallback would fail, which does not stop the pull (containerd's ``server`` without
+       ``ca`` behind a ``[host]`` table with it).
+    3. Where the test pull tried an endpoint, the route shows the pull's result (it tested more
        than the probe did).
-    3. One endpoint of one route has one status: repeated rows of the same URL are unified.
+    4. One endpoint of one route has one status: repeated rows of the same endpoint (same
+       ``Endpoint.key``: URL, TLS inputs, proxy, credentials) are unified; rows of one URL with
+       other inputs keep their own.
     """
     rt = str(pull.get("runtime")) if pull else ""
     image = str(pull.get("image")) if pull else ""
-    served = _served_urls(pull)
+    served = _served(pull)
+    keyed = not pull or all(r.get("key") for r in pull.get("endpoints") or [])
     tried: dict[str, tuple[str, str]] = {}
     for row in (pull or {}).get("endpoints") or []:
         if row.get("status") in ("ok", "failed") and row.get("url"):
             reason = "served the test pull" if row["status"] == "ok" else (row.get("error") or row.get("reason") or "")
-            tried.setdefault(str(row["url"]), (row["status"], reason))
+            tried.setdefault(_row_key(row) if keyed else str(row["url"]), (row["status"], reason))
+    first = _first_serving(routes, pull, probes)
     out_findings = []
     for f in findings:
         if f.severity == "error" and f.code in ENDPOINT_FAILURE_CODES and f.runtime == rt:
-            url = next((u for u in served if _at(f, u, _netloc(u))), None)
-            if url is not None:
+            key = next((k for k, u in served.items() if _at(f, u, _netloc(u), k if keyed else None)), None)
+            if key is not None:
+                url = served[key]
                 f = replace(f, severity="warning", detail=(f.detail + " " if f.detail else "")
                             + f"The test pull as {rt} was served by {url}, so this did not stop it.",
                             evidence={**f.evidence, "served_test_pull": url})
+        if f.severity == "error" and f.code in ENDPOINT_FAILURE_CODES:
+            route = _only_fallback(f, routes, first)
+            if route is not None:
+                ep = route.endpoints[first[(route.runtime, route.image)]]
+                f = replace(f, severity="info", detail=(f.detail + " " if f.detail else "")
+                            + f"Not an error: {route.runtime} tries {ep.label()} first and it serves {route.image}; "
+                            "the endpoint this is about is only a fallback, tried when that one fails.",
+                            evidence={**f.evidence, "fallback_only": True, "served_first_by": ep.url,
+                                      "served_first_by_key": ep.key})
         out_findings.append(f)
     out_routes = []
     for route in routes:
         eps = []
         for ep in route.endpoints:
-            if route.runtime == rt and route.image == image and ep.status != "skipped" and ep.url in tried:
-                status, reason = tried[ep.url]
+            k = _ep_key(ep, keyed)
+            if route.runtime == rt and route.image == image and ep.status != "skipped" and k in tried:
+                status, reason = tried[k]
                 ep = replace(ep, status=status, reason=reason if status == "failed" else "")
             eps.append(ep)
         unified: dict[str, str] = {}
         for ep in eps:
             if ep.status in ("ok", "failed"):
-                unified[ep.url] = "ok" if "ok" in (unified.get(ep.url), ep.status) else "failed"
-        eps = [replace(ep, status=unified[ep.url], reason="" if unified[ep.url] == "ok" else ep.reason)
-               if ep.url in unified and ep.status != unified[ep.url] and ep.status != "skipped" else ep for ep in eps]
+                unified[ep.key] = "ok" if "ok" in (unified.get(ep.key), ep.status) else "failed"
+        eps = [replace(ep, status=unified[ep.key], reason="" if unified[ep.key] == "ok" else ep.reason)
+               if ep.key in unified and ep.status != unified[ep.key] and ep.status != "skipped" else ep for ep in eps]
         out_routes.append(replace(route, endpoints=tuple(eps)))
     return out_findings, out_routes, _reconcile_probes(probes, rt, image, tried)
 
@@ -160,8 +244,9 @@ def _reconcile_probes(probes: dict[str, Any] | None, rt: str, image: str,
         return probes
     new_rows = []
     for row in rows_by_route[(rt, image)]:
-        if row.get("status") in ("ok", "failed") and row.get("url") in tried and tried[row["url"]][0] != row["status"]:
-            status, reason = tried[row["url"]]
+        k = _row_key(row) if _row_key(row) in tried else str(row.get("url"))
+        if row.get("status") in ("ok", "failed") and k in tried and tried[k][0] != row["status"]:
+            status, reason = tried[k]
             row = {**row, "status": status, "note": (f"{reason}; the probe had: {row.get('error') or 'ok'}"
                                                      if status == "ok" else f"the test pull failed here: {reason}")}
         new_rows.append(row)
@@ -191,6 +276,7 @@ class _Attempt:
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self.url = str(row.get("url") or "")
+        self.key = row.get("key") or None
         self.host = str(row.get("host") or _netloc(self.url))
         self.role = str(row.get("role") or "")
         self.status = str(row.get("status") or "untested")
@@ -236,7 +322,7 @@ def _pick(cands: list[Finding], codes: tuple[str, ...]) -> Finding | None:
 def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tuple[Finding | None, list[Finding]]:
     """The finding behind ``a``'s failure, and the findings between the symptom and it (symptom first)."""
     mine = [f for f in findings if _for_runtime(f, rt) and f.severity in ("error", "warning")]
-    here = [f for f in mine if _at(f, a.url, a.host)]
+    here = [f for f in mine if _at(f, a.url, a.host, a.key)]
     between = [f for f in here if f.code == "mirror.unreachable"]
     phase, kind = a.phase or "", a.kind or ""
     if phase == "proxy":
@@ -330,7 +416,9 @@ def _reported(attempts: list[_Attempt], rt: str, pull_error: Mapping[str, Any] |
     if not failed:
         return None
     shown: _Attempt | None = None
-    if pull_error and pull_error.get("url"):
+    if pull_error and pull_error.get("key"):
+        shown = next((a for a in failed if a.key == pull_error["key"]), None)
+    if shown is None and pull_error and pull_error.get("url"):
         shown = next((a for a in failed if _same_url(str(pull_error["url"]), a.url)
                       or _netloc(str(pull_error["url"])) == _netloc(a.url) and a.url.split(":", 1)[0]
                       == str(pull_error["url"]).split(":", 1)[0]), None)
@@ -498,21 +586,22 @@ def _would_fail(rt: str, image: str, a: _Attempt, untested: list[str]) -> Findin
 
 def _verdict(rt: str, image: str, status: str, summary: str, cause: Finding | None, a: _Attempt | None,
              chain: list[Finding | None], fix_check: FixCheck | None, untested: list[str],
-             endpoint: str | None = None, phase: str | None = None) -> Verdict:
+             endpoint: str | None = None, phase: str | None = None, endpoint_key: str | None = None) -> Verdict:
     fix_id, manual = _fix_for(cause, fix_check) if cause is not None else (None, None)
     if cause is not None and cause.code == "pull.failed":
         manual = _symptom_step(a, cause)
     c = None
     if cause is not None:
-        c = Cause(cause.code, cause.id, (a.url if a else endpoint), (a.phase if a and a.phase else phase))
+        c = Cause(cause.code, cause.id, (a.url if a else endpoint), (a.phase if a and a.phase else phase),
+                  a.key if a else None)
     return Verdict(rt, image, status, summary, c, _ids(chain), fix_id, manual, tuple(untested),
-                   endpoint)
+                   endpoint, endpoint_key)
 
 
 def _degrading(rt: str, image: str, findings: list[Finding], route: Route, served: _Attempt) -> list[Finding]:
     """Findings that make a working pull cost time or serve old content."""
     mine = [f for f in findings if _for_runtime(f, rt) and f.severity in ("error", "warning")]
-    out = [f for f in mine if f.code == "mirror.stale" and _at(f, served.url, served.host)]
+    out = [f for f in mine if f.code == "mirror.stale" and _at(f, served.url, served.host, served.key)]
     urls = [ep.url for ep in route.endpoints]
     out += [f for f in mine if f.code == "mirror.slower-than-upstream"
             and any(_at(f, u, _netloc(u)) for u in urls)]
@@ -525,9 +614,12 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
                    fix_check: FixCheck | None, first_image: str | None,
                    created: list[Finding] | None = None) -> Verdict:
     rt, image = route.runtime, route.image
-    stop = _stops(rt, findings, summary)
+    stop = _stops(rt, findings, summary) or next(
+        (f for f in _errors(findings) if f.runtime == rt and f.code == "config.short-name-unresolved"
+         and f.evidence.get("reference") == image), None)  # the short name resolves to nothing to pull
     if stop is not None:
-        why = "the configuration refuses this reference" if stop.code == "config.blocked" else (
+        why = "the configuration refuses this reference" if stop.code in (
+            "config.blocked", "config.short-name-unresolved") else (
             f"{rt} does not start with its configuration" if summary.get("starts") is False else
             f"{rt} cannot load its registry configuration")
         where = stop.evidence.get("file") or stop.subject
@@ -602,18 +694,20 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
         if costs:  # a failure no finding explains still costs time
             a = costs[0]
             return Verdict(rt, image, "degraded", f"{base}, after {a.host} fails{_where(a.url, a.phase)}.",
-                           untested=tuple(untested), endpoint=served.url)
+                           untested=tuple(untested), endpoint=served.url, endpoint_key=served.key)
         status = "unknown" if no_pull else "ok"
         text = f"{base}." if status == "ok" else f"{rt}: {image} resolves at {_netloc(served.url)}; layers not downloaded (--no-pull)."
-        return Verdict(rt, image, status, text, untested=tuple(untested), endpoint=served.url)
+        return Verdict(rt, image, status, text, untested=tuple(untested), endpoint=served.url, endpoint_key=served.key)
     degrading.sort(key=lambda t: t[0])
     _, cause, a, between = degrading[0]
     where = _where(a.url, a.phase if a is not served else "manifest") if a is not None else _where(
         str(cause.evidence.get("endpoint") or ""), None)
     text = f"{base}, but {_reason(cause, rt, a)}{where}."
     endpoint = a.url if a is not None else str(cause.evidence.get("endpoint") or "") or None
+    key = a.key if a is not None else (cause.evidence.get("endpoint_key") or None)
     return _verdict(rt, image, "degraded", text, cause, a if a is not served else None, between + [cause],
-                    fix_check, untested, endpoint=endpoint, phase="manifest" if a is served else None)
+                    fix_check, untested, endpoint=endpoint, phase="manifest" if a is served else None,
+                    endpoint_key=key if isinstance(key, str) else None)
 
 
 def diagnose(findings: list[Finding], routes: list[Route], pull: Mapping[str, Any] | None, *, mode: str = "network",

@@ -26,7 +26,7 @@ from regtui.report import Report
 from regtui.runtimes import containerd, crio, docker, k3s
 from regtui.runtimes.view import RuntimeView
 
-__all__ = ["run_check", "plan", "network", "build_report", "probe_context", "pull_runtime", "load_runtimes",
+__all__ = ["run_check", "plan", "resolve_routes", "network", "build_report", "probe_context", "pull_runtime", "load_runtimes",
            "select_runtimes", "Plan", "NetworkResults", "RUNTIME_MODULES"]
 
 #: The package of each runtime (``detect`` and ``load``), in the order they are reported.
@@ -120,21 +120,16 @@ class Plan:
     sources: list[Any]
     kubelet: dict[str, Any] | None
     errors: list[str]
+    kubelet_findings: list[Finding] = field(default_factory=list)
 
 
-def plan(options: CheckOptions, host: Host | None = None, *, debug: bool = False,
-         refs: list[Reference] | None = None) -> Plan:
-    """Read every selected runtime's configuration and plan the route of every image (no network)."""
-    host = host or Host.from_args(options.root)
-    refs = refs if refs is not None else [parse(i) for i in options.images]
-    errors: list[str] = []
-    views = load_runtimes(host, options, errors, debug)
+def _routes(host: Host, views: list[RuntimeView], refs: list[Reference], errors: list[str],
+            debug: bool) -> tuple[list[Route], list[Finding]]:
+    """Every view's routes for ``refs`` and the findings of the configuration and of those routes."""
     findings: list[Finding] = []
-    sources: list[Any] = []
     routes: list[Route] = []
     for view in views:
         findings += view.findings
-        sources += view.sources
         for ref in refs:
             try:
                 route, ref_findings = view.plan(ref)
@@ -145,10 +140,71 @@ def plan(options: CheckOptions, host: Host | None = None, *, debug: bool = False
             findings += ref_findings
     findings += cert_checks.verify_disabled(routes)
     findings += proxy_checks.offline_findings(views, routes, dict(host.environ))
+    return routes, findings
+
+
+def plan(options: CheckOptions, host: Host | None = None, *, debug: bool = False,
+         refs: list[Reference] | None = None) -> Plan:
+    """Read every selected runtime's configuration and plan the route of every image (no network)."""
+    host = host or Host.from_args(options.root)
+    refs = refs if refs is not None else [parse(i) for i in options.images]
+    errors: list[str] = []
+    views = load_runtimes(host, options, errors, debug)
+    sources: list[Any] = [s for view in views for s in view.sources]
+    routes, findings = _routes(host, views, refs, errors, debug)
     kubelet, kubelet_findings, kubelet_sources = _kubelet(host, errors, debug)
     findings += kubelet_findings
     sources += kubelet_sources
-    return Plan(host, options, refs, views, routes, findings, sources, kubelet, errors)
+    return Plan(host, options, refs, views, routes, findings, sources, kubelet, errors, kubelet_findings)
+
+
+async def resolve_routes(p: Plan, ctx: Any, *, debug: bool = False) -> None:
+    """Online: resolve the names a runtime decides its route by, as that runtime does, and plan again.
+
+    dockerd treats a registry as insecure when its name resolves into an insecure CIDR (127.0.0.0/8
+    always); the lookup uses the probes' resolver (the root's files or ``--dns-server``), so it is
+    logged for the DNS panel. ``p`` and ``ctx`` get the new routes and findings; a failed lookup is an
+    answer too (dockerd then finds no CIDR match).
+    """
+    import asyncio
+
+    from regtui.net.resolver import ResolveError
+
+    wanted: dict[str, list[RuntimeView]] = {}
+    for view in p.views:
+        if view.resolves is None:
+            continue
+        for ref in p.refs:
+            try:
+                names = view.resolves(ref)
+            except Exception as exc:
+                _internal(p.errors, f"planning {ref} for {view.name}", exc, debug)
+                continue
+            for name in names:
+                if name not in view.resolved:
+                    wanted.setdefault(name, []).append(view)
+    if not wanted:
+        return
+
+    async def lookup(name: str) -> tuple[str, tuple[str, ...], str] | None:
+        try:
+            found = await ctx.resolver.resolve(name)
+        except ResolveError as exc:
+            return name, (), f" (lookup failed: {exc})"
+        except Exception as exc:  # a resolver bug leaves the route as planned offline (its note says so)
+            _internal(p.errors, f"resolving {name}", exc, debug)
+            return None
+        return name, tuple(found.addresses), f" via {found.server or found.source}, {found.resolver} resolver"
+
+    for answer in await asyncio.gather(*(lookup(n) for n in sorted(wanted))):
+        if answer is not None:
+            for view in wanted[answer[0]]:
+                view.resolved[answer[0]] = (answer[1], answer[2])
+    errors: list[str] = []
+    routes, findings = _routes(p.host, p.views, p.refs, errors, debug)
+    p.routes, p.findings = routes, findings + p.kubelet_findings
+    p.errors += [e for e in errors if e not in p.errors]
+    ctx.routes = p.routes
 
 
 def pull_runtime(p: Plan) -> str | None:
@@ -171,7 +227,7 @@ class NetworkResults:
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     endpoint_status: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
-    """(runtime, endpoint url) -> (status, reason) learnt from probes."""
+    """(runtime, endpoint key) -> (status, reason) learnt from probes (``Endpoint.key``: URL, TLS inputs, proxy, credentials)."""
 
 
 def probe_context(p: Plan, progress: Callable[[str, Any], None] | None = None) -> Any:
@@ -190,6 +246,7 @@ async def network(p: Plan, ctx: Any, *, debug: bool = False, pull_progress: Call
     from regtui.probes import run_probes
 
     out = NetworkResults()
+    await resolve_routes(p, ctx, debug=debug)
     results = await run_probes(ctx, debug=debug)
     for panel, result in results.items():
         out.probes[panel] = {"data": result.data, "elapsed_ms": round(result.elapsed_ms, 1), "error": result.error}
@@ -225,7 +282,7 @@ def _with_status(routes: list[Route], status: dict[tuple[str, str], tuple[str, s
     for r in routes:
         eps = []
         for ep in r.endpoints:
-            st = status.get((r.runtime, ep.url))
+            st = status.get((r.runtime, ep.key))
             eps.append(replace(ep, status=st[0], reason=st[1]) if st and ep.status != "skipped" else ep)
         out.append(replace(r, endpoints=tuple(eps)))
     return out
@@ -337,6 +394,8 @@ def _plan_refusal(p: Plan, f: Finding, probes: dict[str, Any], baselines: dict[C
         plan = fixes.plan(f, p.host, options=p.options, probes=probes, baselines=baselines)
     except Exception as exc:  # a planner that cannot plan this host is a refusal, not a crash
         return f"the fix cannot be planned here ({type(exc).__name__}: {exc})"
+    if not plan.can_apply and f.fix is not None and f.fix.params.get("anchor_missing") and not plan.blocked:
+        return None  # it plans once the user supplies the root (`regtui fix --ca-file`), which its steps ask for
     if not plan.can_apply:
         return plan.blocked or ("the fix would change nothing here" if plan.empty and plan.kind != "manual"
                                 else "this fix is done by hand")

@@ -6,6 +6,7 @@ Everything here is plain data with a ``to_dict`` that produces the JSON report c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -201,6 +202,37 @@ class Endpoint:
     query: str = ""
     """Query string the runtime adds (containerd's ``ns=`` for mirrors)."""
 
+    def identity(self) -> tuple[Any, ...]:
+        """What makes two endpoints the same for a probe: URL, repository and query, TLS inputs, proxy, credentials.
+
+        Two entries with one URL but other TLS inputs (containerd's ``server`` without ``ca`` next
+        to a ``[host]`` table with it) are two endpoints: a result of one says nothing of the other.
+        """
+        t = self.tls
+        return (self.url, self.repository, self.query, self.http_fallback, t.verify, t.ca_files, t.client_cert,
+                t.system_roots, self.proxy, self.credentials)
+
+    @property
+    def key(self) -> str:
+        """Stable, printable identity key (a digest of :meth:`identity`; the proxy and credential source it
+        covers are already redacted, and the digest hides them anyway)."""
+        return "ep-" + hashlib.sha256(repr(self.identity()).encode()).hexdigest()[:12]
+
+    def label(self) -> str:
+        """The endpoint in words for a finding: URL, where it is configured, and the trust it is verified with."""
+        t = self.tls
+        if not self.url.startswith("https://"):
+            trust = "plain HTTP"
+        elif not t.verify:
+            trust = "certificate not verified"
+        else:
+            trust = ", ".join(([] if not t.system_roots else ["system roots"]) + list(t.ca_files)) or "no trust anchors"
+            if t.client_cert:
+                trust += ", client certificate"
+        extra = "".join(f", {x}" for x in (f"proxy {self.proxy}" if self.proxy else "",
+                                           f"credentials {self.credentials}" if self.credentials else "") if x)
+        return f"{self.url} ({self.source}; {trust}{extra})"
+
     def manifest_url(self, reference: str) -> str:
         """URL of the manifest request for ``reference`` (tag or digest) on this endpoint."""
         url = f"{self.url.rstrip('/')}/{self.repository}/manifests/{reference}"
@@ -210,6 +242,7 @@ class Endpoint:
         """The JSON contract's endpoint object."""
         return {
             "url": self.url,
+            "key": self.key,
             "host": self.host,
             "role": self.role,
             "source": self.source,
@@ -287,10 +320,13 @@ class Cause:
     """The endpoint URL the runtime reports the failure for (or the costly one), ``None`` for configuration."""
     phase: str | None = None
     """Where it fails: ``config``, ``dns``, ``connect``, ``proxy``, ``tls``, ``http``, ``auth``, ``manifest``, ``blob``."""
+    endpoint_key: str | None = None
+    """``Endpoint.key`` of that endpoint (one URL can be several endpoints with other TLS inputs)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract's ``cause`` object."""
-        return {"code": self.code, "finding": self.finding, "endpoint": self.endpoint, "phase": self.phase}
+        return {"code": self.code, "finding": self.finding, "endpoint": self.endpoint, "phase": self.phase,
+                "endpoint_key": self.endpoint_key}
 
 
 @dataclass(frozen=True)
@@ -314,6 +350,8 @@ class Verdict:
     """What this verdict did not test (offline, --no-pull, the test pull ran as another runtime)."""
     endpoint: str | None = None
     """The endpoint that serves (or would serve) the pull, when one does."""
+    endpoint_key: str | None = None
+    """``Endpoint.key`` of that endpoint."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract's verdict object."""
@@ -328,4 +366,5 @@ class Verdict:
             "manual": self.manual,
             "untested": list(self.untested),
             "endpoint": self.endpoint,
+            "endpoint_key": self.endpoint_key,
         }

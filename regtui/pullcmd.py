@@ -97,7 +97,7 @@ async def _pull(options: CheckOptions, ref: Reference, output_dir: str | None, d
 
 async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | None, debug: bool,
                     progress: Any = None) -> tuple[Any, Any, Any]:
-    from regtui.engine import NetworkResults, pull_runtime, plan, probe_context
+    from regtui.engine import NetworkResults, plan, probe_context, pull_runtime, resolve_routes
     from regtui.registry.pull import test_pull
 
     p = plan(options, refs=[ref], debug=debug)
@@ -107,6 +107,7 @@ async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | Non
         net.notes.append("no runtime detected under this root: use --runtime docker|containerd|crio|k3s")
         return p, net, runtime
     ctx = probe_context(p)
+    await resolve_routes(p, ctx, debug=debug)
     net.notes.append("regtui pull runs the test pull only; `regtui check` also probes every endpoint")
     if progress is not None:
         progress.phase(f"pulling {ref} as {runtime}")

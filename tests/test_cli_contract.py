@@ -100,7 +100,7 @@ def test_output_file_and_report_command(tmp_path: Path, capsys: pytest.CaptureFi
                         "--format", "markdown", "--output", str(target))
     assert rc == 1 and out == "" and "wrote markdown report" in err
     text = target.read_text()
-    assert text.startswith("# regtui report: node-1") and "| error | `config." in text
+    assert text.startswith("# regtui report: node-1") and "### Error (" in text and "- **`config." in text
     with pytest.raises(SystemExit) as exc:
         main(["report", "--root", str(BUSY), "--format", "json"])
     assert exc.value.code == 2

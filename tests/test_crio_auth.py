@@ -215,7 +215,7 @@ def test_secrets_never_in_view_or_routes(tmp_path: Path) -> None:
         "/etc/systemd/system/crio.service.d/proxy.conf": f"[Service]\nEnvironment=HTTPS_PROXY=http://svc:{PASSWORD}@proxy.corp:3128\n",
     }
     view = crio.load(_host(tmp_path, files), client_env={})
-    routes = [view.plan(parse(i)) for i in ("nginx", "quay.io/team-a/app:1", "ghcr.io/o/a:1", "x.io/a:1")]
+    routes = [view.plan(parse(i)) for i in ("docker.io/library/nginx", "quay.io/team-a/app:1", "ghcr.io/o/a:1", "x.io/a:1")]
     blob = json.dumps({
         "findings": [f.to_dict() for f in view.findings] + [f.to_dict() for _, fs in routes for f in fs],
         "sources": [s.to_dict() for s in view.sources],

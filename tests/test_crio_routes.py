@@ -92,7 +92,7 @@ def test_no_match_is_the_reference_itself(tmp_path: Path) -> None:
 
 def test_mirrors_in_file_order_primary_last_with_hub_host(tmp_path: Path) -> None:
     """Mirrors come in file order, the primary last; docker.io is reached at registry-1.docker.io."""
-    route, findings = _plan(_view(tmp_path, {SYSTEM: HUB}), "nginx:1.27")
+    route, findings = _plan(_view(tmp_path, {SYSTEM: HUB}), "docker.io/library/nginx:1.27")
     assert _urls(route) == [
         ("mirror", "https://mirror.gcr.io/v2", "untested"),
         ("mirror", "https://harbor.corp.example/v2", "untested"),
@@ -113,7 +113,7 @@ def test_mirrors_in_file_order_primary_last_with_hub_host(tmp_path: Path) -> Non
 
 def test_pull_from_mirror_tag_only_skipped_for_digest(tmp_path: Path) -> None:
     """A tag-only mirror is skipped for a digest reference, a digest-only one is used."""
-    route, findings = _plan(_view(tmp_path, {SYSTEM: HUB}), f"nginx@{DIGEST}")
+    route, findings = _plan(_view(tmp_path, {SYSTEM: HUB}), f"docker.io/library/nginx@{DIGEST}")
     status = {e.host: e.status for e in route.endpoints}
     assert status["harbor.corp.example"] == "skipped"
     assert status["nexus.corp.example:8443"] == "untested"
@@ -154,7 +154,7 @@ def test_rewrite_keeps_what_follows_the_prefix(tmp_path: Path) -> None:
 def test_docker_io_alpine_prefix_not_applied_pattern_22(tmp_path: Path) -> None:
     """Pattern 22: prefix docker.io/alpine never matches docker.io/library/alpine: mirror.not-applied."""
     text = '[[registry]]\nprefix = "docker.io/alpine"\nlocation = "docker.io/alpine"\n[[registry.mirror]]\nlocation = "mirror.corp.example/alpine"\n'
-    route, findings = _plan(_view(tmp_path, {SYSTEM: text}), "alpine:3.20")
+    route, findings = _plan(_view(tmp_path, {SYSTEM: text}), "docker.io/library/alpine:3.20")
     assert _urls(route) == [("upstream", "https://registry-1.docker.io/v2", "untested")]
     miss = next(f for f in findings if f.code == "mirror.not-applied")
     assert miss.severity == "warning"
@@ -170,7 +170,7 @@ def test_near_misses_port_wildcard_apex_and_index_host(tmp_path: Path) -> None:
             '[[registry]]\nprefix = "index.docker.io"\nlocation = "mirror.corp.example/hub"\n')
     view = _view(tmp_path, {SYSTEM: text})
     for image, prefix in (("registry.lan/app:1", "registry.lan:5000"), ("corp.example/app:1", "*.corp.example"),
-                          ("busybox", "index.docker.io")):
+                          ("docker.io/library/busybox", "index.docker.io")):
         _, findings = _plan(view, image)
         assert [f.evidence["value"] for f in findings if f.code == "mirror.not-applied"] == [prefix], image
     route, findings = _plan(view, "build.corp.example/app:1")
@@ -181,7 +181,7 @@ def test_near_misses_port_wildcard_apex_and_index_host(tmp_path: Path) -> None:
 def test_blocked_without_mirrors_refuses(tmp_path: Path) -> None:
     """blocked = true with no usable mirror: every endpoint skipped and config.blocked is an error."""
     dropin = '[[registry]]\nlocation = "docker.io"\nblocked = true\n'
-    route, findings = _plan(_view(tmp_path, {f"{DROPINS}/99-block-hub.conf": dropin}), "nginx")
+    route, findings = _plan(_view(tmp_path, {f"{DROPINS}/99-block-hub.conf": dropin}), "docker.io/library/nginx")
     assert route.tried() == ()
     assert "is blocked in registries.conf" in route.endpoints[0].reason
     blocked = next(f for f in findings if f.code == "config.blocked")
@@ -204,7 +204,7 @@ def test_blocked_with_mirrors_tries_only_mirrors(tmp_path: Path) -> None:
 def test_mirror_under_a_blocked_entry_is_skipped(tmp_path: Path) -> None:
     """A mirror whose own name falls under a blocked entry fails before any request."""
     text = (HUB + '\n[[registry]]\nlocation = "mirror.gcr.io"\nblocked = true\n')
-    route, findings = _plan(_view(tmp_path, {SYSTEM: text}), "nginx")
+    route, findings = _plan(_view(tmp_path, {SYSTEM: text}), "docker.io/library/nginx")
     assert route.endpoints[0].status == "skipped"
     assert "mirror.gcr.io is blocked" in route.endpoints[0].reason
     assert any(f.code == "mirror.skipped" and f.evidence["key"] == "blocked" for f in findings)
@@ -247,7 +247,7 @@ def test_credentials_per_endpoint_host(tmp_path: Path) -> None:
     """Each endpoint's credentials come from the auth entry for its own name; mirrors don't get Hub's."""
     auth = ('{\n  "auths": {\n    "docker.io": {"auth": "aHVidXNlcjpodWJwYXNz"},\n'
             '    "harbor.corp.example": {"auth": "cm9ib3QkY2k6czNjcjN0"}\n  }\n}\n')
-    route, _ = _plan(_view(tmp_path, {SYSTEM: HUB, "/run/containers/0/auth.json": auth}), "nginx")
+    route, _ = _plan(_view(tmp_path, {SYSTEM: HUB, "/run/containers/0/auth.json": auth}), "docker.io/library/nginx")
     creds = {e.host: e.credentials for e in route.endpoints}
     assert creds["mirror.gcr.io"] is None
     assert creds["harbor.corp.example"] == "/run/containers/0/auth.json:4 (harbor.corp.example)"
@@ -266,7 +266,7 @@ def test_broken_auth_file_fails_endpoints(tmp_path: Path) -> None:
 def test_refused_configuration_has_no_route(tmp_path: Path) -> None:
     """Pattern 23 in a drop-in: no endpoint at all, and a note naming the error."""
     dropin = '[[registry]]\nprefix = "docker.io"\nlocation = "https://mirror.corp.example"\n'
-    route, findings = _plan(_view(tmp_path, {SYSTEM: HUB, f"{DROPINS}/10-mirror.conf": dropin}), "nginx")
+    route, findings = _plan(_view(tmp_path, {SYSTEM: HUB, f"{DROPINS}/10-mirror.conf": dropin}), "docker.io/library/nginx")
     assert route.endpoints == () and findings == []
     assert any("URI schemes are not supported" in n for n in route.notes)
 
@@ -274,24 +274,11 @@ def test_refused_configuration_has_no_route(tmp_path: Path) -> None:
 def test_location_that_is_not_a_host_fails_rewrite(tmp_path: Path) -> None:
     """A mirror location without a dot or port ("mirror/hub") rewrites to a non-canonical name: no route."""
     text = '[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n[[registry.mirror]]\nlocation = "localmirror/hub"\n'
-    route, findings = _plan(_view(tmp_path, {SYSTEM: text}), "nginx")
+    route, findings = _plan(_view(tmp_path, {SYSTEM: text}), "docker.io/library/nginx")
     assert route.endpoints == ()
     err = next(f for f in findings if f.code == "config.invalid-value")
     assert err.evidence["error"] == "rewriting reference: repository name must be canonical"
     assert err.evidence["line"] == 5
-
-
-def test_short_name_note_lists_search_order(tmp_path: Path) -> None:
-    """A short name gets a note with the search registries in order, normalised; pattern 21 is named."""
-    text = ('unqualified-search-registries = ["registry.fedoraproject.org", "docker.io"]\n'
-            'short-name-mode = "enforcing"\n')
-    view = _view(tmp_path, {SYSTEM: text})
-    route, _ = _plan(view, "alpine")
-    note = route.notes[0]
-    assert "registry.fedoraproject.org/alpine, docker.io/library/alpine" in note
-    assert "without a TTY" in note
-    route, _ = _plan(view, "docker.io/library/alpine")
-    assert not any("short name" in n for n in route.notes)
 
 
 def test_proxy_from_crio_unit_environment(tmp_path: Path) -> None:
@@ -303,7 +290,7 @@ def test_proxy_from_crio_unit_environment(tmp_path: Path) -> None:
         SYSTEM: HUB,
     }
     view = _view(tmp_path, files)
-    route, _ = _plan(view, "nginx")
+    route, _ = _plan(view, "docker.io/library/nginx")
     proxies = {e.host: e.proxy for e in route.endpoints}
     assert proxies["mirror.gcr.io"] == "http://proxy.corp.example:3128"
     assert proxies["harbor.corp.example"] is None

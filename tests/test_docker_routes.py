@@ -65,7 +65,7 @@ def test_insecure_mirror_exact_key_and_cidr(tmp_path: Path) -> None:
     assert gcr.tls.verify
     assert not cache.tls.verify and "'hub-cache.corp.example:5000'" in cache.tls.verify_reason
     assert ip.url.startswith("http://")
-    assert any("CIDR match needs resolution" in n for n in route.notes)
+    assert any("depends on resolution" in n for n in route.notes)
 
 
 def test_mirror_certs_from_its_own_dir(tmp_path: Path) -> None:

@@ -83,14 +83,25 @@ def test_containerd_ca_added_to_existing_hosts_toml(tmp_path: Path) -> None:
 
 
 def test_containerd_ca_without_hosts_toml_uses_cert_file_mode(tmp_path: Path) -> None:
-    """No hosts.toml: ca.crt in the hosts directory (cert-file mode) and a note when config_path misses it."""
+    """No hosts.toml: ca.crt in the hosts directory the CRI reads (cert-file mode)."""
     pem = ca_pem()
-    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16, "/etc/containerd/config.toml": "version = 2\n"})
+    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16,
+                                "/etc/containerd/config.toml": 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                                                               '  config_path = "/etc/containerd/certs.d"\n'})
     f = _trust("containerd", pem, install_to=f"/etc/containerd/certs.d/{HOST}/hosts.toml", via="hosts.toml ca",
                hosts_toml_table="")
     r = roundtrip(root, "tls.unknown-authority", runtime="containerd", finding=f, expect_gone=None)
     assert r.plan.files == (f"/etc/containerd/certs.d/{HOST}/ca.crt",)
-    assert any("config_path" in n for n in r.plan.notes)
+
+
+def test_containerd_ca_refused_where_the_cri_reads_no_hosts_dir(tmp_path: Path) -> None:
+    """config_path unset: nothing is written (only `ctr --hosts-dir` would read it); the refusal says to set it first."""
+    root = make_root(tmp_path, {"/var/lib/dpkg/status": CONTAINERD_16, "/etc/containerd/config.toml": "version = 2\n"})
+    f = _trust("containerd", ca_pem(), install_to=f"/etc/containerd/certs.d/{HOST}/hosts.toml", via="hosts.toml ca",
+               hosts_toml_table="")
+    p = fixes.plan(f, Host(root=root))
+    assert not p.can_apply and not p.changes
+    assert "config.hosts-dir-unused" in p.blocked and "config_path" in p.blocked
 
 
 def test_k3s_ca_file_and_registries_yaml(tmp_path: Path) -> None:
@@ -123,3 +134,60 @@ def test_offline_without_the_certificate_says_how_to_get_it(tmp_path: Path) -> N
     f = _trust("docker", ca_pem(), with_pem=False, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
     p = fixes.plan(f, Host(root=root))
     assert not p.can_apply and "not --offline" in p.blocked
+
+
+def _chain_pems(tmp_path: Path) -> tuple[bytes, bytes, bytes]:
+    """(root, intermediate, leaf) PEM of a three-level lab PKI."""
+    from lab.pki import LabPKI
+
+    pki = LabPKI("anchor")
+    issued = pki.issue(tmp_path / "pki")
+    served = issued.chain_file.read_bytes().split(b"-----BEGIN CERTIFICATE-----")
+    return pki.root.pem, b"-----BEGIN CERTIFICATE-----" + served[2], issued.cert_file.read_bytes()
+
+
+def _unsent_root(pem_top: bytes, missing: str = "CN=regtui anchor root CA,O=regtui anchor"):  # type: ignore[no-untyped-def]
+    """tls.unknown-authority as built when the server sends leaf + intermediate and its root is nowhere here."""
+    f = _trust("docker", pem_top, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
+    f.fix.params["anchor_missing"] = missing  # type: ignore[index]
+    return f
+
+
+def test_root_not_sent_is_manual_and_names_what_to_supply(tmp_path: Path) -> None:
+    """No root at hand: no file is planned (not the intermediate either); the steps ask for --ca-file."""
+    _, intermediate, _ = _chain_pems(tmp_path)
+    p = fixes.plan(_unsent_root(intermediate), Host(root=make_root(tmp_path, {})))
+    assert p.kind == "manual" and not p.changes and not p.can_apply
+    assert "--ca-file ROOT.pem" in p.steps and "CN=regtui anchor root CA" in p.steps
+
+
+def test_supplied_root_is_what_is_written(tmp_path: Path) -> None:
+    """--ca-file with the root (in a bundle with other certificates): the root alone is written, its SHA-256 confirmed."""
+    root_pem, intermediate, _ = _chain_pems(tmp_path)
+    host = Host(root=make_root(tmp_path, {}))
+    p = fixes.plan(_unsent_root(intermediate), host, supplied_ca=ca_pem("Unrelated") + intermediate + root_pem)
+    assert p.can_apply, p.blocked or p.steps
+    (change,) = p.changes
+    assert change.after == root_pem and _fp(root_pem) in p.confirm
+
+
+def test_supplied_file_must_hold_the_issuing_root(tmp_path: Path) -> None:
+    """--ca-file with the intermediate, another root, or a CA that is itself issued: refused, nothing planned."""
+    root_pem, intermediate, leaf = _chain_pems(tmp_path)
+    host = Host(root=make_root(tmp_path, {}))
+    for supplied in (intermediate, ca_pem("Other Root")):
+        p = fixes.plan(_unsent_root(intermediate), host, supplied_ca=supplied)
+        assert not p.can_apply and "no certificate in the --ca-file issued" in p.blocked and not p.changes
+    p = fixes.plan(_unsent_root(leaf, "CN=regtui anchor intermediate CA"), host, supplied_ca=intermediate)
+    assert not p.can_apply and "supply the root CA" in p.blocked and not p.changes
+
+
+def test_supplied_file_must_hold_the_anchor_the_server_sent(tmp_path: Path) -> None:
+    """Root sent by the server: a --ca-file without that exact certificate is refused; with it, it is written."""
+    root_pem, _, _ = _chain_pems(tmp_path)
+    host = Host(root=make_root(tmp_path, {}))
+    f = _trust("docker", root_pem, install_to=f"/etc/docker/certs.d/{HOST}/ca.crt", via="certs.d")
+    p = fixes.plan(f, host, supplied_ca=ca_pem("Other Root"))
+    assert not p.can_apply and "does not hold the certificate the chain ends with" in p.blocked
+    p = fixes.plan(f, host, supplied_ca=root_pem)
+    assert p.can_apply and p.changes[0].after == root_pem

@@ -48,7 +48,7 @@ def test_prefix_for_hub_official_image_corrected(tmp_path: Path) -> None:
     text = ('[[registry]]\nprefix = "docker.io/alpine"\nlocation = "docker.io/library/alpine"\n\n'
             '[[registry.mirror]]\nlocation = "mirror.example.com/library/alpine"\n')
     root = make_root(tmp_path, {CONF: text})
-    r = roundtrip(root, "mirror.not-applied", runtime="crio", images=("alpine:3.19",))
+    r = roundtrip(root, "mirror.not-applied", runtime="crio", images=("docker.io/library/alpine:3.19",))
     assert 'prefix = "docker.io/library/alpine"' in r.texts[CONF]
 
 

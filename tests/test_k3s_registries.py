@@ -288,10 +288,10 @@ def test_config_yaml_garbage(tmp_path: Path) -> None:
 
 
 def test_detect_k3s_and_rke2(tmp_path: Path) -> None:
-    """Detection names the directories, binaries and units found."""
+    """Detection names the files (registries.yaml rather than its directory), binaries and units found."""
     assert k3s.detect(_host(tmp_path / "none", {"/etc/hostname": "node\n"})) == []
     found = k3s.detect(_host(tmp_path / "k3s", {REG: "", UNIT: K3S_UNIT}))
-    assert "/etc/rancher/k3s" in found and UNIT in found
+    assert REG in found and "/etc/rancher/k3s" not in found and UNIT in found
     found = k3s.detect(_host(tmp_path / "rke2", {"/usr/local/lib/systemd/system/rke2-agent.service": "[Service]\n",
                                                  "/var/lib/rancher/rke2/agent/": ""}))
     assert "/var/lib/rancher/rke2" in found and "/usr/local/lib/systemd/system/rke2-agent.service" in found

@@ -569,7 +569,7 @@ def test_custom_template_drops_auth(tmp_path: Path) -> None:
 def test_runtime_view_contract(tmp_path: Path) -> None:
     """load() returns the k3s RuntimeView: sources with statuses, a planner, credentials and a summary."""
     view = k3s.load(_host(tmp_path, _generated()))
-    assert view.name == "k3s" and "/etc/rancher/k3s" in view.detected_by
+    assert view.name == "k3s" and REG in view.detected_by
     kinds = {s.kind: s.status for s in view.sources}
     assert kinds["registries.yaml"] == "ok" and kinds["generated containerd config"] == "ok"
     assert kinds["generated hosts.toml"] == "ok"

@@ -86,7 +86,8 @@ def test_stale_mirror_and_row_contents(
     finding = by_code(result.findings, "mirror.stale")
     assert finding.subject == mirror.host_port
     assert finding.evidence["mirror_digest"] == other.digest and finding.evidence["upstream_digest"] == lab_image.digest
-    assert ctx.observations["endpoint_status"][("containerd", f"{mirror.url}/v2")][0] == "ok"
+    assert first["key"] == ctx.routes[0].endpoints[0].key and first["url"] == f"{mirror.url}/v2"
+    assert ctx.observations["endpoint_status"][("containerd", first["key"])][0] == "ok"
 
 
 def test_empty_mirror_is_missing_image(tmp_path: Path, registry_tls: Registry, lab_image: OciImage,

@@ -109,6 +109,15 @@ def test_verify_disabled_for_docker_loopback(tmp_path: Path) -> None:
     p = _plan(tmp_path, {"/etc/docker/daemon.json": "{}\n"}, image="127.0.0.1:5000/app:1", runtime="docker")
     (f,) = _codes(p)["tls.verify-disabled"]
     assert f.subject == "127.0.0.1:5000" and f.runtime == "docker" and "127.0.0.0/8" in f.evidence["reason"]
+    assert f.severity == "info" and f.fix is None, "no daemon.json setting turns verification on for 127.0.0.0/8"
+
+
+def test_verify_disabled_by_a_user_cidr_is_a_warning_with_a_fix(tmp_path: Path) -> None:
+    """A user-written insecure-registries CIDR is a choice with a fix (trust the CA instead): warning, edit fix."""
+    p = _plan(tmp_path, {"/etc/docker/daemon.json": '{"insecure-registries": ["10.0.0.0/8"]}\n'},
+              image="10.1.2.3:5000/app:1", runtime="docker")
+    (f,) = _codes(p)["tls.verify-disabled"]
+    assert f.severity == "warning" and f.fix is not None and f.fix.kind == "edit"
 
 
 def test_unreadable_file_is_a_permission_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

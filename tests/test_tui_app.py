@@ -250,6 +250,25 @@ async def test_e_exports_markdown_and_says_where(tmp_path: Path) -> None:
         assert any(str(path) in n.message for n in app._notifications)
 
 
+async def test_e_then_p_exports_a_prometheus_textfile(tmp_path: Path) -> None:
+    """e then p writes the Prometheus textfile (the same writer as --format prometheus), redacted."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await pilot.press("e")
+        await pilot.press("p")
+        await _settle(pilot)
+        path = tmp_path / "regtui-report-node-a.prom"
+        assert path.exists()
+        text = path.read_text()
+        names = {f.name for f in text_string_to_metric_families(text)}
+        assert {"regtui_pull_ok", "regtui_check_timestamp_seconds", "regtui_finding"} <= names
+        assert not any(s in text for s in SECRETS)
+        assert f"exported prometheus {path}" in app.events
+
+
 async def test_fix_preview_apply_confirm_recheck_and_undo(tmp_path: Path) -> None:
     """f shows evidence and the diff; a asks; y applies and re-checks (finding gone); u undoes (back)."""
     fixes = FakeFixes()
@@ -279,6 +298,44 @@ async def test_fix_preview_apply_confirm_recheck_and_undo(tmp_path: Path) -> Non
         assert finding_key(target) in {finding_key(f) for f in app.data["findings"]}
         await pilot.press("escape")
         assert not isinstance(app.screen, FixScreen)
+
+
+class StubbornFixes(FakeFixes):
+    """Applies without removing the finding; the preview's restart is the one given."""
+
+    def __init__(self, restart: str) -> None:
+        super().__init__()
+        self.restart = restart
+
+    def preview(self, finding: Any, options: CheckOptions, probes: Any = None) -> Preview:
+        """The diff of FakeFixes with this restart."""
+        return replace(super().preview(finding, options, probes), restart=self.restart)
+
+    def apply(self, finding: Any, options: CheckOptions, probes: Any = None) -> Applied:
+        """Written, but the finding stays."""
+        self.calls.append(f"apply {finding.code}")
+        return Applied(True, "backed up and written", "backup-1")
+
+
+@pytest.mark.parametrize(("restart", "words"), [
+    ("none", "reads these files on the next pull; no restart needed"),
+    ("reload docker", "it takes effect after: reload docker"),
+])
+async def test_still_there_mentions_a_restart_only_when_the_fix_needs_one(tmp_path: Path, restart: str,
+                                                                         words: str) -> None:
+    """A finding still there after the re-check: a restart is named only for files read at start-up."""
+    fixes = StubbornFixes(restart)
+    app = _app(tmp_path, fixes=fixes)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await pilot.press("1", "f")
+        screen = app.screen
+        assert isinstance(screen, FixScreen)
+        await _settle(pilot)
+        await pilot.press("a", "y")
+        await _settle(pilot)
+        assert screen.outcome.startswith("still there after the re-check"), screen.outcome
+        assert words in screen.outcome and ("restart may be needed" not in screen.outcome)
 
 
 async def test_enter_opens_fix_and_n_cancels_apply(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from regtui.findings import finding, fix
-from regtui.model import Finding, Route
+from regtui.model import Endpoint, Finding, Route
 
 __all__ = ["verify_disabled"]
 
@@ -20,6 +20,9 @@ def verify_disabled(routes: list[Route]) -> list[Finding]:
             if key in seen:
                 continue
             seen.add(key)
+            if route.runtime == "docker" and "is always insecure" in (ep.tls.verify_reason or ""):
+                out.append(_always_insecure(route.runtime, ep))
+                continue
             out.append(finding(
                 "tls.verify-disabled", ep.host,
                 f"{route.runtime} does not verify the certificate of {ep.host}",
@@ -33,3 +36,20 @@ def verify_disabled(routes: list[Route]) -> list[Finding]:
                         detail=route.runtime, params={"runtime": route.runtime, "host": ep.host, "source": ep.source}),
             ))
     return out
+
+
+def _always_insecure(runtime: str, ep: Endpoint) -> Finding:
+    """dockerd's built-in insecure range (127.0.0.0/8; ::1/128 from Engine 28): information, and no fix.
+
+    moby adds the range at start-up whatever daemon.json says, so no setting turns verification on
+    for it; offering an edit would be offering a fix that cannot be applied.
+    """
+    return finding(
+        "tls.verify-disabled", ep.host,
+        f"{runtime} does not verify the certificate of {ep.host} (loopback is always insecure to dockerd)",
+        f"{runtime} connects to {ep.url} without checking the certificate ({ep.tls.verify_reason}). dockerd adds this "
+        "range to its insecure registries itself, so certificate problems there never fail a pull and no daemon.json "
+        "setting changes it; reach the registry by a name outside the range if it must be verified.",
+        evidence={"runtime": runtime, "endpoint": ep.url, "source": ep.source, "reason": ep.tls.verify_reason},
+        severity="info", runtime=runtime,
+    )

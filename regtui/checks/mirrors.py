@@ -101,7 +101,7 @@ async def probe_endpoint(ctx: ProbeContext, route: Route, ep: Endpoint, ref: Ref
     """Ping, authenticate and HEAD the manifest on one endpoint; returns its panel row (with private keys)."""
     view = ctx.view(route.runtime)
     session = open_session(ctx, ep, view, flavor, 2)
-    row: dict[str, Any] = {"url": ep.url, "host": ep.host, "role": ep.role, "source": ep.source, "status": "failed",
+    row: dict[str, Any] = {"url": ep.url, "key": ep.key, "host": ep.host, "role": ep.role, "source": ep.source, "status": "failed",
                            "phase": None, "http_status": None, "digest": None, "media_type": None, "latency_ms": None,
                            "ping_ms": None, "error": None, "runtime_error": None, "ratelimit": None,
                            "base_url": ep.url, "note": ""}
@@ -185,13 +185,14 @@ def _confirmed_tls(rows: list[dict[str, Any]]) -> None:
              (r["status"] == "ok" or (r.get("_failure") is not None and r["_failure"].transport_ok))}
     for i, r in enumerate(rows):
         if r["url"].startswith("http://") and r["host"] in spoke and r["status"] != "skipped":
-            rows[i] = _skipped(Endpoint(r["url"], r["host"], r["role"], r["source"], ""),
-                               "dockerd skips plain http once the https endpoint answered (confirmedTLSRegistries)")
+            rows[i] = {**_skipped(Endpoint(r["url"], r["host"], r["role"], r["source"], ""),
+                                  "dockerd skips plain http once the https endpoint answered (confirmedTLSRegistries)"),
+                       "key": r.get("key")}
 
 
 def _skipped(ep: Endpoint, reason: str) -> dict[str, Any]:
     """The row of an endpoint the runtime does not try for this reference."""
-    return {"url": ep.url, "host": ep.host, "role": ep.role, "source": ep.source, "status": "skipped",
+    return {"url": ep.url, "key": ep.key, "host": ep.host, "role": ep.role, "source": ep.source, "status": "skipped",
             "reason": reason, "_failure": None, "_outcome": None}
 
 
@@ -237,8 +238,8 @@ def _stale(route: Route, rows: list[dict[str, Any]]) -> list[Finding]:
                 "mirror.stale", ep.host, f"{route.runtime}: mirror {ep.host} serves another image for {route.image}",
                 f"{ep.url} resolves the tag to {row['digest']}, upstream {upstream['host']} to {upstream['digest']}. "
                 f"{route.runtime} takes the first endpoint that answers, so it pulls the mirror's (older) image.",
-                evidence={"runtime": route.runtime, "image": route.image, "endpoint": ep.url, "source": ep.source,
-                          "mirror_digest": row["digest"], "upstream": upstream["url"], "upstream_digest": upstream["digest"]},
+                evidence={"runtime": route.runtime, "image": route.image, "endpoint": ep.url, "endpoint_key": ep.key,
+                          "source": ep.source, "mirror_digest": row["digest"], "upstream": upstream["url"], "upstream_digest": upstream["digest"]},
                 runtime=route.runtime,
                 fix=fix("mirror.stale", ep.host, f"refresh {route.image} on {ep.host} (or shorten its cache TTL)",
                         detail=route.runtime, params={"runtime": route.runtime, "endpoint": ep.url}),
@@ -262,7 +263,7 @@ def _slower(route: Route, rows: list[dict[str, Any]]) -> list[Finding]:
                 f"{route.runtime}: mirror {ep.host} answers slower than {faster['host']} behind it",
                 f"Resolving {route.image} took {row['latency_ms']:.0f} ms at {ep.url} and {faster['latency_ms']:.0f} ms at "
                 f"{faster['url']}, which {route.runtime} only tries afterwards (one measurement each).",
-                evidence={"runtime": route.runtime, "endpoint": ep.url, "latency_ms": row["latency_ms"],
+                evidence={"runtime": route.runtime, "endpoint": ep.url, "endpoint_key": ep.key, "latency_ms": row["latency_ms"],
                           "faster_endpoint": faster["url"], "faster_latency_ms": faster["latency_ms"], "source": ep.source},
                 runtime=route.runtime,
                 fix=fix("mirror.slower-than-upstream", ep.host, f"move {ep.host} after {faster['host']}",
@@ -297,9 +298,9 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
     status = ctx.observations.setdefault("endpoint_status", {})
     for route, rows in zip(ctx.routes, all_rows):
         findings += _route_findings(ctx, route, rows)
-        for row in rows:
-            if row["status"] in ("ok", "failed"):
-                status[(route.runtime, row["url"])] = (row["status"], row.get("error") or row.get("note") or "")
+        for ep, row in zip(route.endpoints, rows):
+            if row["status"] in ("ok", "failed"):  # by identity: one URL may be two endpoints (other TLS inputs)
+                status[(route.runtime, ep.key)] = (row["status"], row.get("error") or row.get("note") or "")
         for row in rows:
             for entry in row.get("extra_endpoints", []) or []:
                 if not any(e.get("host") == entry.get("host") and e.get("runtime") == route.runtime for e in extra):

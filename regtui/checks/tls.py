@@ -34,7 +34,11 @@ offline by :mod:`regtui.checks.certs`), trust problems are still shown, at ``inf
 ``tls.expired`` / ``tls.not-yet-valid``, whether the measured skew explains it. The probe also
 shares each registry's ``Date`` header with the clock panel (``observations["registry_dates"]``).
 
-Data (``ProbeResult.data``, JSON-ready): ``endpoints`` (one row per runtime x endpoint: role, URL,
+Targets are endpoints by identity (``Endpoint.key``: URL, TLS inputs, proxy, credentials): one URL
+listed twice with other CA files is judged twice, and a trust finding that concerns only some of a
+runtime's endpoints at a server names them (``endpoint_keys``, ``endpoint_labels`` in its evidence).
+
+Data (``ProbeResult.data``, JSON-ready): ``endpoints`` (one row per runtime x endpoint: key, role, URL,
 proxy, trust inputs, ``verdict`` with Go's error and the walked chain, ``status`` trusted /
 rejected / not-verified / no-chain), ``captures`` (per connection: TLS version, cipher, every
 certificate described, the challenge, errors), ``ca_candidates`` (fingerprint -> subject and PEM
@@ -160,7 +164,7 @@ def _dedupe_targets(targets: Iterable[Target]) -> list[Target]:
     seen: set[tuple[Any, ...]] = set()
     out = []
     for t in targets:
-        k = (t.runtime, t.url, t.tls, t.proxy_url, t.role)
+        k = (t.runtime, t.url, t.tls, t.proxy_url, t.role, t.endpoint_key)
         if k not in seen:
             seen.add(k)
             out.append(t)
@@ -241,7 +245,8 @@ def _data(now: datetime, seen: list[Seen], caps: _Captures, notes: list[str], fi
     for s in seen:
         t = s.target
         endpoints.append({
-            "runtime": t.runtime, "image": t.image, "role": t.role, "url": t.url, "host": t.hostport,
+            "runtime": t.runtime, "image": t.image, "role": t.role, "url": t.url, "key": t.endpoint_key or None,
+            "host": t.hostport,
             "verify": t.tls.verify, "proxy": t.proxy_shown, "source": t.source,
             "capture": _capture_id(s.capture) if s.capture else None,
             "direct_capture": _capture_id(s.direct) if s.direct else None,

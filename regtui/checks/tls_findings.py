@@ -9,7 +9,7 @@ targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,14 +55,37 @@ def build_findings(ctx: ProbeContext, now: datetime, seen: list[Seen]) -> list[F
             cert_key = p.cert.sha256 if p.cert else ""
             who = s.target.runtime if p.trust_dependent else ""
             groups.setdefault((p.code, s.target.hostport, cert_key, who), []).append((s, p))
-    for (code, subject, _, _), members in groups.items():
+    for (code, subject, _, who), members in groups.items():
         builder = _BUILDERS.get(code)
         if builder is not None:
-            out.append(builder(ctx, subject, members))
+            out.append(_name_endpoints(builder(ctx, subject, members), members, seen) if who else
+                       builder(ctx, subject, members))
     out += _old_protocol(seen)
     out += _trust_differs(ctx, seen)
     out += _intercepted(ctx, seen)
     return out
+
+
+def _name_endpoints(f: Finding, members: list[tuple[Seen, Problem]], seen: list[Seen]) -> Finding:
+    """A trust problem of some of one runtime's endpoints at a server, not all: name the ones it concerns.
+
+    One URL can be several endpoints (containerd's ``server`` without ``ca`` and a ``[host]``
+    table with it); the one that verifies with other inputs is not affected, and saying only
+    ``host:port`` would blame it too.
+    """
+    rt, subject = members[0][0].target.runtime, members[0][0].target.hostport
+    mine = {id(s) for s, _ in members}
+    others = [s for s in seen if id(s) not in mine and s.target.runtime == rt and s.target.hostport == subject
+              and s.target.endpoint_key and s.diagnosis is not None and s.diagnosis.go.ok]
+    labels = sorted({s.target.endpoint_label for s, _ in members if s.target.endpoint_label})
+    if not others or not labels:
+        return f
+    fine = sorted({s.target.endpoint_label for s in others})
+    where = sorted({s.target.source for s, _ in members if s.target.endpoint_key})
+    return replace(f, title=f"{f.title} (the endpoint from {_join(where)})",
+                   detail=f"{f.detail} This concerns {_join(labels)} only: {rt} verifies {_join(fine)} with other "
+                          "trust inputs, and that succeeds.",
+                   evidence={**f.evidence, "unaffected_endpoints": fine})
 
 
 def _runtimes(members: list[tuple[Seen, Problem]]) -> list[str]:
@@ -83,6 +106,8 @@ def _common(members: list[tuple[Seen, Problem]]) -> dict[str, Any]:
     s0, p0 = members[0]
     return {
         "endpoints": sorted({s.target.url for s, _ in members}),
+        "endpoint_keys": sorted({s.target.endpoint_key for s, _ in members if s.target.endpoint_key}),
+        "endpoint_labels": sorted({s.target.endpoint_label for s, _ in members if s.target.endpoint_label}),
         "roles": sorted({s.target.role for s, _ in members}),
         "runtimes": _runtimes(members),
         "verifying_runtimes": _verifying(members),
@@ -137,22 +162,29 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
     elif missing:
         title = f"{t.runtime} does not trust {subject}: its chain ends at '{missing}', which is not trusted"
         what = (f"The chain the server sends ends with {cand_subject}, issued by '{missing}', a CA that is neither "
-                f"sent nor in {t.runtime}'s trust store. Trust that CA (preferred), or the certificate shown.")
+                f"sent nor in {t.runtime}'s trust store nor in another runtime's CA files here. Trust that root CA: get it "
+                f"from the registry's operators, check its fingerprint out of band and give it to `regtui fix "
+                f"--ca-file` (trusting {cand_subject} instead would last only until it is reissued).")
     else:
         title = f"{t.runtime} does not trust {subject}: root '{cand_subject}' is not in its trust store"
         what = (f"The chain ends at the self-signed root {cand_subject}"
                 f"{' (sent by the server)' if root_sent else ''}, which is not in {t.runtime}'s trust store.")
-    detail = (f"{what} {t.runtime} will fail with \"{d.go.error}\" on {t.url}. "
-              f"Trusting it means checking this fingerprint out of band first: SHA-256 {fp}.{note}")
+    check = (f"The last certificate sent ({cand_subject}) has SHA-256 {fp}." if missing else
+             f"Trusting it means checking this fingerprint out of band first: SHA-256 {fp}.")
+    detail = f"{what} {t.runtime} will fail with \"{d.go.error}\" on {t.url}. {check}{note}"
     params = {"runtime": t.runtime, "host": subject, "ca_pem_fingerprint": fp, "ca_subject": cand_subject,
               **target}
+    if missing:
+        # The anchor is not at hand: the fix needs it supplied (the certificate above is what it must issue).
+        params["anchor_missing"] = missing
+    summary = (f"trust the root CA '{missing}' (supply it with --ca-file) for {t.config_host} in {t.runtime}"
+               if missing else f"trust {cand_subject} (SHA-256 {(fp or '')[:16]}...) for {t.config_host} in {t.runtime}")
     evidence = {**_common(members), "runtime": t.runtime, "trust": s.trust.to_dict(),
                 "candidate_ca": {"sha256": fp, "subject": cand_subject, "sent_by_server": root_sent or code == "tls.self-signed",
                                  "is_ca": is_ca(cand) if cand is not None else None},
                 "missing_issuer": missing}
     return finding(code, subject, title, detail, evidence=evidence, severity=severity, runtime=t.runtime,
-                   fix=fix(code, subject, f"trust {cand_subject} (SHA-256 {fp[:16]}...) for {t.config_host} in {t.runtime}",
-                           kind="edit", files=[target["install_to"]], restart=_RESTART.get(t.runtime, "none"),
+                   fix=fix(code, subject, summary, kind="edit", files=[target["install_to"]], restart=_RESTART.get(t.runtime, "none"),
                            detail=t.runtime, params=params) if fp else None)
 
 
@@ -414,6 +446,8 @@ def _intercepted(ctx: ProbeContext, seen: list[Seen]) -> list[Finding]:
         fp = fingerprint(inspecting)
         trusted = bool(d and d.go.ok)
         offer = not trusted and is_ca(inspecting)
+        # The proxy's root is not sent: the fix needs it supplied, as for tls.unknown-authority.
+        missing = d.missing_issuer if d is not None and d.ends == "gap" and d.candidate is not None else None
         target = install_target(ctx, s.target)
         proxied_leaf, direct_leaf = cap.certs[0], direct.certs[0]
         out.append(finding(
@@ -432,10 +466,13 @@ def _intercepted(ctx: ProbeContext, seen: list[Seen]) -> list[Finding]:
                       "trusted_by_runtime": trusted},
             runtime=s.target.runtime,
             fix=None if not offer else fix(
-                "tls.intercepted", s.target.hostport, f"trust the proxy's CA {inspecting.subject.rfc4514_string()} in {s.target.runtime}",
+                "tls.intercepted", s.target.hostport,
+                f"trust the proxy's root CA '{missing}' (supply it with --ca-file) in {s.target.runtime}" if missing else
+                f"trust the proxy's CA {inspecting.subject.rfc4514_string()} in {s.target.runtime}",
                 kind="edit", files=[target["install_to"]], restart=_RESTART.get(s.target.runtime, "none"),
                 detail=s.target.runtime,
                 params={"runtime": s.target.runtime, "host": s.target.hostport, "ca_pem_fingerprint": fp,
-                        "ca_subject": inspecting.subject.rfc4514_string(), **target}),
+                        "ca_subject": inspecting.subject.rfc4514_string(), **target,
+                        **({"anchor_missing": missing} if missing else {})}),
         ))
     return out

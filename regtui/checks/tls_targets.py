@@ -50,6 +50,10 @@ class Target:
     proxy_shown: str | None = None
     api_path: str = "/v2/"
     use_tls: bool = True
+    endpoint_key: str = ""
+    """``Endpoint.key`` of the route endpoint this target belongs to (a realm or redirect: its parent's)."""
+    endpoint_label: str = ""
+    """That endpoint in words (URL, where configured, trust inputs), for findings."""
 
     @property
     def hostport(self) -> str:
@@ -74,7 +78,7 @@ def _split(url: str) -> tuple[str, str, int, str] | None:
 
 
 def _target(ctx: ProbeContext, runtime: str, image: str, role: str, url: str, tls_inputs: TLSInputs,
-            config_host: str, config_url: str, source: str) -> Target | None:
+            config_host: str, config_url: str, source: str, endpoint_key: str = "", endpoint_label: str = "") -> Target | None:
     split = _split(url)
     if split is None:
         return None
@@ -84,14 +88,15 @@ def _target(ctx: ProbeContext, runtime: str, image: str, role: str, url: str, tl
     api_path = path.rstrip("/") + "/" if role not in ("token-realm", "blob-redirect") else None
     return Target(runtime, image, role, url, hostname, port, tls_inputs, config_host, config_url, source,
                   decision.url if decision else None, decision.proxy if decision else None,
-                  api_path or "", scheme == "https")
+                  api_path or "", scheme == "https", endpoint_key, endpoint_label)
 
 
 def route_targets(ctx: ProbeContext) -> list[Target]:
     out: list[Target] = []
     for route in ctx.routes:
         for ep in route.tried():
-            t = _target(ctx, route.runtime, route.image, ep.role, ep.url, ep.tls, ep.host, ep.url, ep.source)
+            t = _target(ctx, route.runtime, route.image, ep.role, ep.url, ep.tls, ep.host, ep.url, ep.source,
+                        ep.key, ep.label())
             if t is not None:
                 out.append(t)
     return out
@@ -108,11 +113,13 @@ def extra_targets(ctx: ProbeContext, known: list[Target]) -> list[Target]:
             url = item
         elif isinstance(item, Endpoint):
             url, role = item.url, item.role or role
-            parent = Target("", "", role, item.url, "", 0, item.tls, item.host, item.url, item.source)
+            parent = Target("", "", role, item.url, "", 0, item.tls, item.host, item.url, item.source,
+                            endpoint_key=item.key, endpoint_label=item.label())
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Endpoint):
             runtime, ep = str(item[0]), item[1]
             url, role = ep.url, ep.role or role
-            parent = Target(runtime, "", role, ep.url, "", 0, ep.tls, ep.host, ep.url, ep.source)
+            parent = Target(runtime, "", role, ep.url, "", 0, ep.tls, ep.host, ep.url, ep.source,
+                            endpoint_key=ep.key, endpoint_label=ep.label())
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
             url, runtime, role = item["url"], item.get("runtime"), str(item.get("role") or role)
             parent = by_url.get(str(item.get("from") or ""))
@@ -123,7 +130,9 @@ def extra_targets(ctx: ProbeContext, known: list[Target]) -> list[Target]:
             tls_inputs = base.tls if parent is not None and base is not None else TLSInputs()
             image = base.image if base is not None else ""
             t = _target(ctx, rt, image, role, url, tls_inputs, base.config_host if base else "",
-                        base.config_url if base else "", f"observed: {role}")
+                        base.config_url if base else "", f"observed: {role}",
+                        base.endpoint_key if parent is not None and base is not None else "",
+                        base.endpoint_label if parent is not None and base is not None else "")
             if t is not None and t.use_tls:
                 out.append(t)
     return out
@@ -132,7 +141,7 @@ def extra_targets(ctx: ProbeContext, known: list[Target]) -> list[Target]:
 def realm_target(ctx: ProbeContext, parent: Target, realm: str) -> Target | None:
     """The token realm as one more endpoint, with the TLS inputs of the endpoint that challenged."""
     t = _target(ctx, parent.runtime, parent.image, "token-realm", realm, parent.tls, parent.config_host,
-                parent.config_url, f"WWW-Authenticate from {parent.url}")
+                parent.config_url, f"WWW-Authenticate from {parent.url}", parent.endpoint_key, parent.endpoint_label)
     return t if t is not None and t.use_tls else None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from regtui import redact
 from regtui.config._yaml import read_yaml
 from regtui.config.systemd import UnitConfig, env_file, load_unit
+from regtui.config.systemd import unit_paths as systemd_unit_paths
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile, split_location
@@ -119,23 +120,22 @@ class K3sService:
 
 # -- detection -------------------------------------------------------------------------------------
 
-_UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
-
 
 def _flavour_evidence(host: Host, flavour: Flavour) -> list[str]:
     found: list[str] = []
-    for path in (flavour.etc_dir, flavour.data_dir):
-        if host.is_dir(path):
-            found.append(path)
+    # the files that make the config dir count, when it holds any (registries.yaml alone is enough)
+    files = [p for name in ("registries.yaml", "config.yaml") if host.is_file(p := posixpath.join(flavour.etc_dir, name))]
+    found += files or ([flavour.etc_dir] if host.is_dir(flavour.etc_dir) else [])
+    if host.is_dir(flavour.data_dir):
+        found.append(flavour.data_dir)
     binary = host.which(flavour.name)
     if binary:
         found.append(binary)
     for unit in flavour.units:
-        for d in _UNIT_DIRS:
-            path = posixpath.join(d, unit)
-            if host.is_file(path):
-                found.append(path)
-                break
+        # the unit file, and its drop-ins (proxy variables live there) even without the unit file
+        found += systemd_unit_paths(host, unit)
+    # the installer's environment files (K3S_*, CONTAINERD_HTTPS_PROXY) are read by the service
+    found += [p for p in flavour.env_files if host.is_file(p)]
     return found
 
 

@@ -28,7 +28,7 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 
-__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "env_file", "env_assignments", "parse_unit",
+__all__ = ["UNIT_DIRS", "UnitConfig", "load_unit", "unit_paths", "env_file", "env_assignments", "parse_unit",
            "parse_environment_value", "expand_specifiers", "expand_argv"]
 
 #: System unit search path, highest priority first.
@@ -279,6 +279,12 @@ def _dropins(host: Host, unit: str) -> list[str]:
         for p in host.glob(posixpath.join(d, f"{unit}.d"), ".conf"):
             chosen.setdefault(posixpath.basename(p), p)
     return [chosen[name] for name in sorted(chosen)]
+
+
+def unit_paths(host: Host, unit: str) -> list[str]:
+    """The unit file and drop-ins systemd would read for ``unit`` (a drop-in counts without a unit file)."""
+    main = _find_unit_file(host, unit)
+    return ([main] if main else []) + _dropins(host, unit)
 
 
 def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:

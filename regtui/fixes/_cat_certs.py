@@ -9,8 +9,10 @@
   one, ``ca.crt`` in cert-file mode;
 - k3s: a CA file under /etc/rancher/k3s and ``configs."<host>".tls.ca_file`` in registries.yaml.
 
-The certificate is the one the TLS probe captured (``params.ca_pem`` or the probe data's
-``ca_candidates``); its SHA-256 must equal the fingerprint the finding shows, else nothing is planned.
+The certificate is the trust anchor of the chain: the one the TLS probe captured (``params.ca_pem``
+or the probe data's ``ca_candidates``), whose SHA-256 must equal the fingerprint the finding shows,
+or, when the server does not send its root, the root the user supplies (``--ca-file``), which must
+have issued the last certificate the server sends; without it the fix is manual.
 """
 
 from __future__ import annotations
@@ -27,14 +29,40 @@ __all__ = ["install_ca", "certificate_pem"]
 
 
 def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
-    """(PEM bytes, SHA-256 of the DER, subject) of the certificate the finding asks to trust."""
-    from cryptography import x509
+    """(PEM bytes, SHA-256 of the DER, subject) of the trust anchor the fix installs.
 
-    from regtui.net.tls.certs import cert_pem, fingerprint
-
+    That is the certificate the runtime's chain ends with: the root the server sent (or the
+    self-signed certificate, or a root found in another runtime's CA files), whose SHA-256 the
+    finding shows. When the server does not send its root (``anchor_missing``) the root must be
+    supplied (``--ca-file``) and must have issued the last certificate sent; without it the fix
+    is manual and says so. Trusting the intermediate instead would work in Go only until the
+    intermediate is reissued.
+    """
     p = ctx.params
     fp = str(p.get("ca_pem_fingerprint") or "").lower().replace(":", "")
     require(fp, "the finding carries no certificate fingerprint")
+    missing = str(p.get("anchor_missing") or "")
+    if ctx.supplied_ca is not None:
+        cert = _supplied_anchor(ctx, fp, missing)
+    elif missing:
+        raise ManualOnly(_supply_steps(ctx, missing))
+    else:
+        cert = _captured(ctx, fp)
+        if cert is None:
+            raise PlanRefused("the certificate itself is not at hand: run the fix with the network (not --offline) "
+                              "so the TLS probe captures it")
+    from regtui.net.tls.certs import cert_pem, fingerprint
+
+    return cert_pem(cert).encode("ascii"), fingerprint(cert), cert.subject.rfc4514_string()
+
+
+def _captured(ctx: Context, fp: str) -> Any:
+    """The certificate with SHA-256 ``fp`` the TLS probe captured (``params.ca_pem`` or ``ca_candidates``), or ``None``."""
+    from cryptography import x509
+
+    from regtui.net.tls.certs import fingerprint
+
+    p = ctx.params
     pem = p.get("ca_pem")
     if not pem:
         tls_data = ctx.probes.get("tls")
@@ -42,8 +70,7 @@ def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
         entry = (candidates or {}).get(fp) or (candidates or {}).get(p.get("ca_pem_fingerprint"))
         pem = entry.get("pem") if isinstance(entry, dict) else None
     if not pem:
-        raise PlanRefused("the certificate itself is not at hand: run the fix with the network (not --offline) so the "
-                          "TLS probe captures it")
+        return None
     data = pem.encode() if isinstance(pem, str) else bytes(pem)
     try:
         cert = x509.load_pem_x509_certificate(data)
@@ -51,7 +78,45 @@ def certificate_pem(ctx: Context) -> tuple[bytes, str, str]:
         raise PlanRefused("the captured certificate is not valid PEM") from None
     got = fingerprint(cert)
     require(got == fp, f"the captured certificate's SHA-256 ({got}) is not the finding's ({fp}); nothing planned")
-    return cert_pem(cert).encode("ascii"), got, cert.subject.rfc4514_string()
+    return cert
+
+
+def _supply_steps(ctx: Context, missing: str) -> str:
+    """What the user must supply when the server does not send its root."""
+    fx = ctx.finding.fix
+    fix_id = fx.id if fx else ctx.finding.code
+    return (f"The server does not send its root CA '{missing}', and it is not on this host, so regtui cannot "
+            f"capture it (trusting the intermediate {ctx.params.get('ca_subject') or ''} would break when it is "
+            f"reissued). Get that root certificate (PEM) from the registry's operators, check its SHA-256 out of "
+            f"band, then run: regtui fix {fix_id} --ca-file ROOT.pem --apply")
+
+
+def _supplied_anchor(ctx: Context, fp: str, missing: str) -> Any:
+    """The certificate of ``--ca-file`` that ends the chain: the finding's anchor, or the root that issued
+    the last certificate sent when the server does not send its root."""
+    from regtui.net.tls.certs import fingerprint, name_text, parse_pem_bundle, self_issued
+    from regtui.net.tls.verify import signature_valid
+
+    supplied, _ = parse_pem_bundle(ctx.supplied_ca or b"")
+    require(supplied, "the --ca-file holds no PEM certificate")
+    if not missing:
+        found = next((c for c in supplied if fingerprint(c) == fp), None)
+        require(found is not None, f"the --ca-file does not hold the certificate the chain ends with "
+                f"({ctx.params.get('ca_subject') or ''}, SHA-256 {fp}); nothing planned")
+        return found
+    top = _captured(ctx, fp)
+    if top is None:
+        raise PlanRefused("the chain the server sends is not at hand: run the fix with the network (not --offline) "
+                          "so the TLS probe captures it and the supplied root can be checked against it")
+    issuer = next((c for c in supplied if c.subject == top.issuer and signature_valid(top, c)), None)
+    if issuer is None:
+        raise PlanRefused(f"no certificate in the --ca-file issued {name_text(top.subject)} (the last certificate "
+                          f"the server sends, issued by '{missing}'); nothing planned")
+    if not (self_issued(issuer) and signature_valid(issuer, issuer)):
+        raise PlanRefused(f"'{name_text(issuer.subject)}' in the --ca-file issued the chain but is itself issued "
+                          f"by '{name_text(issuer.issuer)}': supply the root CA, which the runtime must trust "
+                          "(the server must send every intermediate; Go does not fetch them)")
+    return issuer
 
 
 def _write_ca(ctx: Context, path: str, pem: bytes, fp: str, subject: str) -> str:
@@ -108,6 +173,8 @@ def install_ca(ctx: Context) -> None:
     via = str(p.get("via") or "")
     install_to = str(p.get("install_to") or "")
     require(install_to.startswith("/"), "the finding does not say where the runtime reads a CA")
+    if ctx.supplied_ca is not None:
+        ctx.summary = f"trust {subject} (from --ca-file) for {p.get('host') or ctx.finding.subject} in {runtime}"
     ctx.confirm = (f"trust {subject} for {p.get('host') or ctx.finding.subject} in {runtime}: check its SHA-256 {fp} "
                    "out of band (with the registry's or network team's records) before you agree")
     if via == "certs.d" or install_to.endswith(".crt"):
@@ -138,6 +205,7 @@ def install_ca(ctx: Context) -> None:
         return
     if via.startswith("hosts.toml") or install_to.endswith("hosts.toml"):
         directory = posixpath.dirname(install_to)
+        _require_containerd_reads(ctx, directory)
         data = ctx.read(install_to)
         if data is None or not data.strip():
             _write_ca(ctx, posixpath.join(directory, "ca.crt"), pem, fp, subject)
@@ -164,22 +232,26 @@ def install_ca(ctx: Context) -> None:
 
             endpoint_host = str(p.get("host") or ctx.finding.subject).lower()
             edit_toml(ctx, install_to, edit)
-        _containerd_reads(ctx, directory)
         return
     raise ManualOnly(f"regtui does not know where {runtime} reads a CA ({via or install_to})")
 
 
-def _containerd_reads(ctx: Context, directory: str) -> None:
-    """Say when containerd's CRI does not read this hosts directory at all (config_path unset)."""
+def _require_containerd_reads(ctx: Context, directory: str) -> None:
+    """Refuse when containerd's CRI reads no hosts directory there (``config_path`` unset or elsewhere).
+
+    A CA written there would change nothing for kubelet and crictl (only ``ctr --hosts-dir``
+    reads it), and the re-check, which follows the CRI, would still report the finding.
+    """
     if ctx.finding.runtime != "containerd":
         return
     try:
         from regtui.fixes._helpers import containerd_config
 
         cfg = containerd_config(ctx)
-    except Exception:
+    except Exception:  # the config cannot be read: the config panel says why; the CA goes where asked
         return
     root = posixpath.dirname(directory)
     if root not in cfg.roots:
-        ctx.note(f"the CRI does not read {root} (config_path = {cfg.config_path!r}); apply the "
-                 "config.hosts-dir-unused fix too, or the CA is not used by kubelet and crictl")
+        raise PlanRefused(f"containerd's CRI does not read {root} (config_path = {cfg.config_path!r}), so a CA there "
+                          "is not used by kubelet or crictl (only `ctr --hosts-dir` reads it): set config_path first "
+                          "(the config.hosts-dir-unused fix, then restart containerd), then apply this fix")

@@ -44,6 +44,8 @@ class Context:
     secret_paths: set[str] = field(default_factory=set)
     verbatim: set[str] = field(default_factory=set)
     """Files copied or moved byte for byte: not re-parsed (their content is not the fix's)."""
+    supplied_ca: bytes | None = None
+    """PEM the user gave for a CA install (``regtui fix --ca-file``): the anchor the server does not send."""
     modes: dict[str, int] = field(default_factory=dict)
     change_notes: dict[str, str] = field(default_factory=dict)
     _orig: dict[str, bytes | None] = field(default_factory=dict)

@@ -100,7 +100,7 @@ def restart_command(restart: str, *, daemon_reload: bool = False) -> str:
 
 def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
          probes: Mapping[str, Any] | None = None, predict: bool = True,
-         baselines: dict[CheckOptions, Any] | None = None) -> FixPlan:
+         baselines: dict[CheckOptions, Any] | None = None, supplied_ca: bytes | None = None) -> FixPlan:
     """What fixing ``finding`` on ``host`` would do (nothing is written).
 
     ``probes`` is the network stage's data by panel (``report.probes`` or ``NetworkResults.probes``);
@@ -108,6 +108,7 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
     ``predict`` runs the offline check on the planned files (validation and predicted re-check).
     ``baselines`` keeps the offline check of the unchanged host between plans of one caller that
     plans several fixes on the same host at once (the verdicts of one report).
+    ``supplied_ca`` is PEM the user gave (``--ca-file``) for a CA install whose root the server does not send.
     """
     fx = finding.fix
     base = dict(fix_id=fx.id if fx else f"{finding.code}@{finding.subject}", code=finding.code,
@@ -116,7 +117,7 @@ def plan(finding: Finding, host: Host, *, options: CheckOptions | None = None,
         return FixPlan(summary="no suggested fix", kind="manual", steps=redact.text(finding.detail),
                        blocked="this finding has no suggested fix", **base)  # type: ignore[arg-type]
     opts = _options_for(host, options, finding)
-    ctx = Context(finding, host, opts, _probe_data(probes))
+    ctx = Context(finding, host, opts, _probe_data(probes), supplied_ca=supplied_ca)
     planner = catalogue.planner_for(finding)
     restart = fx.restart
     if planner is None:

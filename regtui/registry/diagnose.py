@@ -55,8 +55,8 @@ def is_transport(failure: Failure) -> bool:
 
 def _base_evidence(route: Route, ep: Endpoint, failure: Failure, runtime_error: str, elapsed_ms: float | None) -> dict[str, Any]:
     return redact.value({
-        "runtime": route.runtime, "image": route.image, "endpoint": ep.url, "role": ep.role, "source": ep.source,
-        "phase": failure.phase, "kind": failure.kind, "error": failure.message, "go_error": failure.go_error,
+        "runtime": route.runtime, "image": route.image, "endpoint": ep.url, "endpoint_key": ep.key, "role": ep.role,
+        "source": ep.source, "phase": failure.phase, "kind": failure.kind, "error": failure.message, "go_error": failure.go_error,
         "http_status": failure.status, "timed_out": failure.timed_out,
         "elapsed_ms": None if elapsed_ms is None else round(elapsed_ms, 1),
         "runtime_will_report": runtime_error,
@@ -131,7 +131,8 @@ def redirect_challenge_finding(route: Route, ep: Endpoint, record: dict[str, Any
     failed = record.get("status") != "ok"
     target = str(record.get("host") or "")
     evidence = redact.value({
-        "runtime": rt, "image": route.image, "endpoint": ep.url, "role": ep.role, "endpoint_host": ep.host,
+        "runtime": rt, "image": route.image, "endpoint": ep.url, "endpoint_key": ep.key, "role": ep.role,
+        "endpoint_host": ep.host,
         "redirect_host": target, "redirect_url": record.get("url"), "scheme": record.get("scheme"),
         "endpoint_credentials": ep.credentials, "redirect_credentials": record.get("credentials"),
         "runtime_sends": record.get("runtime_sends"), "result": "the request fails" if failed else "authorized",
@@ -154,8 +155,8 @@ def redirect_challenge_finding(route: Route, ep: Endpoint, record: dict[str, Any
 
 def _auth_status_findings(route: Route, ep: Endpoint, outcome: AuthOutcome, *, runtime_error: str = "") -> list[Finding]:
     rt = route.runtime
-    evidence = redact.value({"runtime": rt, "image": route.image, "endpoint": ep.url, "role": ep.role,
-                             "authentication": outcome.to_dict(), "credentials_source": ep.credentials or outcome.credentials,
+    evidence = redact.value({"runtime": rt, "image": route.image, "endpoint": ep.url, "endpoint_key": ep.key,
+                             "role": ep.role, "authentication": outcome.to_dict(), "credentials_source": ep.credentials or outcome.credentials,
                              "runtime_will_report": runtime_error})
     if outcome.status == "missing":
         return [finding(
@@ -197,7 +198,7 @@ def rate_limit_findings(route: Route, ep: Endpoint, *, status: int | None, ratel
         f"{ep.url} " + ("answers 429 Too Many Requests" if status == 429 else "reports ratelimit-remaining 0")
         + "; pulls fail until the window resets. Authenticated pulls (with credentials keyed as the runtime looks "
         "them up) or a pull-through cache raise the limit.",
-        evidence=redact.value({"runtime": rt, "endpoint": ep.url, "http_status": status, "ratelimit": ratelimit,
+        evidence=redact.value({"runtime": rt, "endpoint": ep.url, "endpoint_key": ep.key, "http_status": status, "ratelimit": ratelimit,
                                "retry_after": retry_after}),
         runtime=rt,
         fix=fix("auth.rate-limited", ep.host, "authenticate pulls or add a pull-through cache", detail=rt,

@@ -26,7 +26,7 @@ from regtui import redact
 from regtui.findings import dedupe, finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
 from regtui.net.proxy import ProxyEnv
-from regtui.refs import HUB_API_HOST, Reference
+from regtui.refs import DOCKER_HUB, HUB_API_HOST, Reference
 from regtui.registry.blobs import BlobResult, FileSink, NullSink, Progress, download_blob
 from regtui.registry.client import Session
 from regtui.registry.diagnose import (
@@ -96,7 +96,7 @@ class _Attempt:
         f = self.failure
         auth = self.session.authorizer.outcome.to_dict() if self.session else None
         return redact.value({
-            "url": self.endpoint.url, "host": self.endpoint.host, "role": self.endpoint.role,
+            "url": self.endpoint.url, "key": self.endpoint.key, "host": self.endpoint.host, "role": self.endpoint.role,
             "source": self.endpoint.source, "status": self.status, "reason": self.reason,
             "phase": f.phase if f else None, "kind": f.kind if f else None, "http_status": f.status if f else None,
             "error": f.message if f else None, "go_error": f.go_error if f else None,
@@ -229,35 +229,61 @@ class _Pull:
             # Docker moved on after a blob failure and nothing later served: report that attempt.
             self.resolved, self.manifest_attempt, self.blobs = self.abandoned
 
+    def _candidates(self) -> list[list[int]]:
+        """containers-image: the endpoints of each short-name candidate (its mirrors, then its primary)."""
+        groups: list[list[int]] = [[]]
+        for i, a in enumerate(self.attempts):
+            groups[-1].append(i)
+            if a.endpoint.role == "upstream" and i + 1 < len(self.attempts):
+                groups.append([])
+        return groups if self.flavor.name == "containers-image" else [list(range(len(self.attempts)))]
+
+    def _next_candidate(self, index: int) -> int | None:
+        """The first endpoint of the candidate after the one holding ``index`` (podman and CRI-O move on after any error)."""
+        return next((g[0] for g in self._candidates() if g and g[0] > index), None)
+
     async def _walk(self) -> None:
         confirmed_tls: set[str] = set()
-        for index, attempt in enumerate(self.attempts):
+        index = 0
+        while index < len(self.attempts):
+            attempt = self.attempts[index]
             why = self._usable(attempt, confirmed_tls, for_blobs=False)
             if why:
                 attempt.status, attempt.reason = "skipped", why
+                index += 1
                 continue
             try:
                 self.resolved = await self._resolve_at(attempt)
             except RegistryError as err:
                 self._failed(index, attempt, err.failure, confirmed_tls)
-                if self.flavor.moves_on(err.failure, attempt.endpoint):
-                    continue
-                return
+                following = index + 1 if self.flavor.moves_on(err.failure, attempt.endpoint) else self._next_candidate(index)
+                if following is None:
+                    return
+                index = following
+                continue
             attempt.status, attempt.served = "ok", "manifest"
             self.manifest_attempt = attempt
             self._write_manifests()
             await self._download(index)
             failed = next((b.failure for b in self.blobs if not b.ok and b.failure), None)
-            if failed is None or not self.flavor.blob_failure_moves_on or not self.flavor.moves_on(failed, attempt.endpoint):
+            if failed is None:
                 return
-            # dockerd retries the whole pull on the next endpoint (the layer error is a fallbackError
-            # with transportOK, so this host's plain-http endpoint is skipped).
+            if self.flavor.blob_failure_moves_on and self.flavor.moves_on(failed, attempt.endpoint):
+                # dockerd retries the whole pull on the next endpoint (the layer error is a fallbackError
+                # with transportOK, so this host's plain-http endpoint is skipped).
+                following: int | None = index + 1
+                attempt.reason = "a blob failed; dockerd retries the whole pull on the next endpoint"
+            else:
+                following = self._next_candidate(index)
+                if following is None:
+                    return
+                attempt.reason = "a blob failed; podman and CRI-O go on to the next short-name candidate"
             self._failed(index, attempt, failed, confirmed_tls)
-            attempt.reason = "a blob failed; dockerd retries the whole pull on the next endpoint"
             if attempt.endpoint.url.startswith("https://"):
                 confirmed_tls.add(attempt.endpoint.host)
             self.abandoned = (self.resolved, attempt, self.blobs)
             self.resolved, self.manifest_attempt, self.blobs = None, None, []
+            index = following  # type: ignore[assignment]
 
     def _failed(self, index: int, attempt: _Attempt, failure: Failure, confirmed_tls: set[str]) -> None:
         attempt.status, attempt.failure = "failed", failure
@@ -365,6 +391,12 @@ def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
     }
 
 
+def _error_dict(pull: _Pull, failure: Failure) -> dict[str, Any]:
+    """The reported failure, with the identity key of the endpoint it happened on (one URL can be two endpoints)."""
+    at = next((a for a in pull.attempts if a.failure is failure), None)
+    return {**failure.to_dict(), "key": at.endpoint.key if at is not None else None}
+
+
 def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
     """The failure the runtime reports to the user and its wording."""
     if pull.setup_failure is not None:
@@ -388,6 +420,32 @@ def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
         best = max(failed, key=rank).failure
         assert best is not None
         return best, runtime_error("containerd", best, reference)
+    groups = [[pull.attempts[i] for i in g] for g in pull._candidates()]
+    if len(groups) == 1:
+        return _candidate_error(failed, reference)
+    # A short name: podman lists one error per candidate (shortnames Resolved.FormatPullErrors).
+    failed_ids = {id(a) for a in failed}
+    errors = [_candidate_error([a for a in g if id(a) in failed_ids], _candidate_name(g[-1].endpoint, pull.ref))
+              for g in groups]
+    shown = [(f, f"initializing source docker://{_candidate_name(g[-1].endpoint, pull.ref)}: {t}")
+             for g, (f, t) in zip(groups, errors) if t]
+    if not shown:
+        return None, None
+    if len(shown) == 1:
+        return shown[0]
+    return shown[-1][0], f"{len(shown)} errors occurred while pulling:" + "".join(f"\n * {t}" for _, t in shown)
+
+
+def _candidate_name(ep: Endpoint, ref: Reference) -> str:
+    """The reference a short-name candidate is pulled as, from its primary endpoint."""
+    domain = DOCKER_HUB if ep.host == HUB_API_HOST else ep.host
+    return f"{domain}/{ep.repository}" + (f"@{ref.digest}" if ref.digest else f":{ref.tag or 'latest'}")
+
+
+def _candidate_error(failed: list[_Attempt], reference: str) -> tuple[Failure | None, str | None]:
+    """containers/image's error for one reference: the primary's, after the mirrors that also failed."""
+    if not failed:
+        return None, None
     primary = failed[-1].failure
     assert primary is not None
     mirrors = [a for a in failed[:-1] if a.failure]
@@ -432,7 +490,7 @@ def _report(pull: _Pull, ended: float) -> dict[str, Any]:
         "layers": [_blob_dict(b, origin) for b in layers],
         "endpoints": [a.to_dict(pull.flavor, str(pull.ref)) for a in pull.attempts],
         "extra_endpoints": redact.value(extra),
-        "error": failure.to_dict() if failure and not ok else None,
+        "error": _error_dict(pull, failure) if failure and not ok else None,
         "runtime_error": user_error if not ok else None,
         "output": str(pull.output) if pull.output and ok else None,
         "route_mode": pull.route.mode, "route_notes": list(pull.route.notes),

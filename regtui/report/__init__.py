@@ -91,13 +91,15 @@ class Report:
 
 
 def render(report: Report, fmt: str) -> str:
-    """Render ``report`` as ``text``, ``json``, ``markdown`` or ``html``."""
+    """Render ``report`` as ``text``, ``json``, ``markdown``, ``html`` or ``prometheus``."""
     if fmt == "json":
         from regtui.report.json_report import render as r
     elif fmt == "markdown":
         from regtui.report.markdown import render as r
     elif fmt == "html":
         from regtui.report.html import render as r
+    elif fmt == "prometheus":
+        from regtui.report.prometheus import render as r
     else:
         from regtui.report.text import render as r
     return r(report)

@@ -2,13 +2,16 @@
 
 Each runtime package (``regtui.runtimes.docker``, ``containerd``, ``crio``, ``k3s``) provides
 
-- ``detect(host) -> list[str]``: evidence the runtime is installed or configured (paths,
-  binaries); empty when it is not;
+- ``detect(host) -> list[str]``: evidence the runtime is installed or configured: its binaries
+  and every file it or its CLI reads that is present (config files, unit drop-ins, environment
+  files, client configs such as the Docker CLI's config.json); empty when there is none. The
+  report lists it as ``detected_by``;
 - ``load(host, options) -> RuntimeView``: read every file the runtime reads and return the
   view below, with the offline findings about those files.
 
 The engine calls ``view.plan(reference)`` for every image to get the route and the findings
 that depend on the reference (``mirror.not-applied``, ``mirror.skipped``, ``config.blocked``).
+Online, names listed by ``view.resolves(reference)`` are resolved first and the route planned again.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ class RuntimeView:
     """Credentials the runtime would send to an endpoint host (``host[:port]``), or ``None``."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Effective values worth showing (store, version, config_path, pull mode, concurrency...)."""
+    resolves: Callable[[Reference], list[str]] | None = None
+    """Host names whose addresses decide ``ref``'s route (dockerd's insecure CIDRs); an online check
+    looks them up with the probes' resolver, puts the answers in :attr:`resolved` and plans again."""
+    resolved: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    """Name -> (addresses, how it was resolved); no addresses when the lookup failed. The planner reads it."""
 
     def plan(self, ref: Reference) -> tuple[Route, list[Finding]]:
         """Route and reference-specific findings for ``ref``."""

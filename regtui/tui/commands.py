@@ -13,7 +13,8 @@ from regtui.tui.data import PANEL_TITLES, Copyable, panel_findings
 __all__ = ["Workbench", "WorkbenchCommands", "workbench_commands"]
 
 #: Export formats offered in the palette: (format, extension, words).
-_EXPORTS = (("markdown", "md", "Markdown"), ("json", "json", "JSON"), ("html", "html", "HTML"))
+_EXPORTS = (("markdown", "md", "Markdown"), ("json", "json", "JSON"), ("html", "html", "HTML"),
+            ("prometheus", "prom", "Prometheus textfile"))
 
 
 class Workbench(Protocol):

@@ -7,13 +7,11 @@ lists, how a filter matches, which reproducer command an item gets) is testable 
 from __future__ import annotations
 
 import re
-import shlex
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
-from urllib.parse import urlsplit
 
 from regtui import redact
 from regtui.model import PANELS, severity_rank
+from regtui.report.reproducers import Copyable, endpoint_reproducers, finding_reproducers
 
 __all__ = [
     "PANEL_TITLES",
@@ -59,14 +57,6 @@ PROBE_PANELS: dict[str, str] = {"mirrors": "mirrors", "certs": "tls", "proxy": "
 
 #: What the engine says when a probe module is missing.
 NOT_BUILT = "not built in this version"
-
-
-@dataclass(frozen=True)
-class Copyable:
-    """Something the user can copy with ``c``: a label for the notification and the text."""
-
-    label: str
-    text: str
 
 
 def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -171,99 +161,6 @@ def finding_text(f: Mapping[str, Any]) -> str:
         restart = f" (then {fx['restart']})" if fx.get("restart") not in (None, "", "none") else ""
         lines.append(f"fix ({fx.get('kind')}): {fx.get('summary')}{restart}")
     return redact.text("\n".join(lines))
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    """Host and port of ``url``; a bad port (a config typo) falls back to the scheme's default."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unbalanced IPv6 bracket
-        return "", 443 if url.startswith("https://") else 80
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return parts.hostname or "", port or (443 if parts.scheme == "https" else 80)
-
-
-def endpoint_reproducers(ep: Mapping[str, Any], image: str = "") -> list[Copyable]:
-    """Shell commands that reproduce what the runtime does against one endpoint (redacted)."""
-    url = str(ep.get("url", ""))
-    if not url:
-        return []
-    host, port = _host_port(url)
-    tls = ep.get("tls") or {}
-    proxy = ep.get("proxy")
-    https = url.startswith("https://")
-    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}s\\n"]
-    if proxy:
-        curl += ["--proxy", str(proxy)]
-    else:
-        curl += ["--noproxy", "*"]
-    if https and not tls.get("verify", True):
-        curl.append("-k")
-    for ca in tls.get("ca_files") or []:
-        curl += ["--cacert", str(ca)]
-    repo = ep.get("repository") or ""
-    tag = image.rsplit("@", 1)[1] if "@" in image else (image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "")
-    target = f"{url.rstrip('/')}/{repo}/manifests/{tag}" if repo and tag else f"{url.rstrip('/')}/"
-    if ep.get("query") and repo and tag:
-        target += f"?{ep['query']}"
-    curl += ["-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
-             target]
-    out = [Copyable(f"curl {host}", shlex.join(curl))]
-    if https:
-        s_client = ["openssl", "s_client", "-connect", f"{host}:{port}", "-servername", host, "-showcerts"]
-        if proxy:
-            phost, pport = _host_port(str(proxy))
-            s_client += ["-proxy", f"{phost}:{pport}"]
-        for ca in tls.get("ca_files") or []:
-            s_client += ["-CAfile", str(ca)]
-        out.append(Copyable(f"openssl s_client {host}", shlex.join(s_client) + " </dev/null"))
-    if repo:
-        netloc = re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0].rsplit("@", 1)[-1]
-        ref = f"{netloc}/{repo}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag or 'latest'}")
-        skopeo = ["skopeo", "inspect", "--raw"]
-        if not https or not tls.get("verify", True):
-            skopeo.append("--tls-verify=false")
-        out.append(Copyable(f"skopeo inspect {netloc}", shlex.join(skopeo + [f"docker://{ref}"])))
-    return [Copyable(c.label, redact.text(c.text)) for c in out]
-
-
-def _endpoint_for(data: Mapping[str, Any], f: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    ev = f.get("evidence") or {}
-    want_url = ev.get("endpoint") or ev.get("url")
-    subject = str(f.get("subject", ""))
-    for route in data.get("routes", []):
-        if f.get("runtime") and route.get("runtime") != f.get("runtime"):
-            continue
-        for ep in route.get("endpoints", []):
-            if (want_url and ep.get("url") == want_url) or ep.get("host") == subject:
-                return ep, route.get("image", "")
-    return None, ""
-
-
-def finding_reproducers(data: Mapping[str, Any], f: Mapping[str, Any]) -> list[Copyable]:
-    """Reproducer commands for a finding: the endpoint's curl/openssl/skopeo, or a panel-specific one."""
-    ep, image = _endpoint_for(data, f)
-    out = endpoint_reproducers(ep, image) if ep else []
-    ev = f.get("evidence") or {}
-    panel = f.get("panel")
-    if panel == "dns":
-        name = str(ev.get("host") or ev.get("name") or f.get("subject", "")).rsplit(":", 1)[0]
-        server = ev.get("server")
-        cmd = ["dig"] + ([f"@{str(server).rsplit(':', 1)[0]}"] if server else []) + [name]
-        out.insert(0, Copyable(f"dig {name}", shlex.join(cmd)))
-    elif panel == "clock":
-        server = str(ev.get("server") or "pool.ntp.org")
-        out.insert(0, Copyable(f"query {server}", shlex.join(["chronyc", "-n", "sources", "-v"]) + " ; "
-                               + shlex.join(["ntpdate", "-q", server.rsplit(":", 1)[0]])))
-    elif panel == "config" and ev.get("file"):
-        line = ev.get("line")
-        cmd = ["sed", "-n", f"{max(1, int(line) - 3)},{int(line) + 3}p", str(ev["file"])] if isinstance(line, int) \
-            else ["cat", str(ev["file"])]
-        out.insert(0, Copyable(f"show {ev['file']}", shlex.join(cmd)))
-    return [Copyable(c.label, redact.text(c.text)) for c in out]
 
 
 def first_value(d: Mapping[str, Any], keys: Iterable[str]) -> Any:

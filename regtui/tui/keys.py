@@ -18,7 +18,7 @@ MAIN_KEYS: tuple[tuple[str, str], ...] = (
     ("i", "change the image reference (re-plans routes, re-probes)"),
     ("/", "filter findings (words match code, severity, subject, title)"),
     ("c", "copy the selected item: finding, or the reproducer (curl, openssl, skopeo, dig)"),
-    ("e", "export the report (JSON, Markdown, HTML) to a file"),
+    ("e", "export the report (JSON, Markdown, HTML, Prometheus) to a file"),
     ("u", "undo the last applied fix"),
     ("ctrl+p", "command palette: fix, export, copy reproducer, panels"),
     ("? / f1", "this help"),

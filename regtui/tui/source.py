@@ -181,6 +181,7 @@ class LiveSource:
             emit(Update(self._report(), frozenset(running)))
 
         ctx = engine.probe_context(plan, progress=arrived)
+        await engine.resolve_routes(plan, ctx, debug=self.debug)
         probe_panels = tuple(p for p in _PROBE_PANELS if p in live)
         if probe_panels:
             results = await run_probes(ctx, panels=probe_panels, debug=self.debug)

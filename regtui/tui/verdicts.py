@@ -86,7 +86,7 @@ def _setting(data: Mapping[str, Any], v: Mapping[str, Any], chain: list[ChainNod
         if route.get("runtime") != v.get("runtime"):
             continue
         for ep in route.get("endpoints", []):
-            if ep.get("url") != url:
+            if ep.get("url") != url or cause.get("endpoint_key") and ep.get("key") != cause.get("endpoint_key"):
                 continue
             if cause.get("phase") == "proxy":
                 src = _proxy_source(data, str(v.get("runtime")), ep)

@@ -5,13 +5,13 @@ planner of :mod:`.routes` into a :class:`~regtui.runtimes.view.RuntimeView`.
 
 from __future__ import annotations
 
-from regtui.config.systemd import load_unit
+from regtui.config.systemd import load_unit, unit_paths
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import ProxyEnv, from_environ
 from regtui.options import CheckOptions
 from regtui.runtimes.containerd.config import CONFIG_PATH, load_config
-from regtui.runtimes.containerd.model import RUNTIME
+from regtui.runtimes.containerd.model import DEFAULT_HOSTS_DIR, RUNTIME
 from regtui.runtimes.containerd.routes import plan
 from regtui.runtimes.containerd.versions import installed_version
 from regtui.runtimes.view import RuntimeView
@@ -22,10 +22,20 @@ _SOCKET = "/run/containerd/containerd.sock"
 _UNIT = "containerd.service"
 
 
+#: Drop-ins the default configuration of recent containerd releases imports (``imports =
+#: ['/etc/containerd/conf.d/*.toml']``, upstream PR 12323): files only containerd reads.
+_CONF_D = "/etc/containerd/conf.d"
+
+
 def detect(host: Host) -> list[str]:
-    """Paths and binaries that show containerd is installed or configured here."""
-    found = [p for p in (CONFIG_PATH, _SOCKET, f"/lib/systemd/system/{_UNIT}", f"/usr/lib/systemd/system/{_UNIT}",
-                         f"/etc/systemd/system/{_UNIT}") if host.exists(p)]
+    """Paths and binaries that show containerd is installed or configured here: its config.toml,
+    conf.d drop-ins, hosts directories (read by the CRI and by ctr/nerdctl), the socket, the unit
+    and its drop-ins, the binary."""
+    found = [p for p in (CONFIG_PATH, _SOCKET) if host.exists(p)]
+    found += host.glob(_CONF_D, ".toml")
+    if host.listdir(DEFAULT_HOSTS_DIR):
+        found.append(DEFAULT_HOSTS_DIR)
+    found += unit_paths(host, _UNIT)
     binary = host.which("containerd")
     if binary:
         found.append(binary)

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs, split_location
@@ -27,7 +27,7 @@ from regtui.runtimes.crio.certs import read_certs
 from regtui.runtimes.crio.common import RELOAD, RUNTIME
 from regtui.runtimes.crio.config import CrioConfig
 from regtui.runtimes.crio.records import Mirror, RegistryEntry, find_registry, prefix_match
-from regtui.runtimes.crio.shortnames import short_name_notes
+from regtui.runtimes.crio.shortnames import Candidate, resolve, unresolved
 from regtui.runtimes.endpoints import endpoint
 
 __all__ = ["plan", "pull_sources", "rewrite", "near_miss", "PullSource"]
@@ -336,8 +336,12 @@ def _match_notes(entry: RegistryEntry | None, ref: Reference) -> list[str]:
 
 
 def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
-               findings: list[Finding]) -> tuple[list[Endpoint], str]:
-    """The endpoints in order, or ``([], why)`` when rewriting fails and nothing is tried."""
+               findings: list[Finding], via: Candidate | None = None) -> tuple[list[Endpoint], str]:
+    """The endpoints in order, or ``([], why)`` when rewriting fails and nothing is tried.
+
+    ``via`` is the short-name candidate ``ref`` came from: its alias or search-registries line is
+    the provenance of an endpoint no ``[[registry]]`` names, and is added to one that does.
+    """
     endpoints: list[Endpoint] = []
     for src in pull_sources(entry, ref):
         physical, error = _parse_rewritten(src.rewritten)
@@ -346,6 +350,9 @@ def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
                 continue  # never rewritten by the runtime, so it cannot fail
             findings.append(_rewrite_error(entry, src, error))
             return [], f"no route: {error} ({src.source}); the pull fails before any request."
+        if via is not None:
+            origin = f"{via.why} {via.source}"
+            src = replace(src, source=origin if entry is None else f"{src.source} (candidate from {origin})")
         ep, skip_evidence = _endpoint(cfg, src, physical, findings)
         endpoints.append(ep)
         if ep.role == "mirror" and ep.status == "skipped":
@@ -356,22 +363,53 @@ def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
     return endpoints, ""
 
 
+def _candidates(cfg: CrioConfig, ref: Reference) -> tuple[list[tuple[Reference, Candidate | None]], list[str],
+                                                          list[Finding]]:
+    """The fully qualified names tried for ``ref`` in order (``Resolve``), notes, and the finding when none is."""
+    resolution = resolve(cfg.registries, ref, cfg.perspective)
+    if resolution is None:
+        return [(ref, None)], [], []
+    notes = [resolution.note] if resolution.note else []
+    if resolution.error:
+        notes.append(f"no route: {resolution.error} ({resolution.error_source}); the pull fails before any request.")
+        return [], notes, [unresolved(resolution, cfg.perspective, str(ref))]
+    return [(c.ref, c) for c in resolution.candidates], notes, []
+
+
 def plan(cfg: CrioConfig, ref: Reference) -> tuple[Route, list[Finding]]:
-    """The route containers/image takes for ``ref`` and the findings specific to it."""
+    """The route containers/image takes for ``ref`` and the findings specific to it.
+
+    A short name becomes its candidates (alias, or each search registry in order); each candidate
+    gets the ``[[registry]]`` rules of a qualified name, and the route lists their endpoints in
+    the order they are tried: podman and CRI-O move to the next candidate when one fails.
+    """
     mode, assumed = _mode(cfg)
-    notes = short_name_notes(cfg.registries, ref)
     regs = cfg.registries
     if regs.refused is not None:
-        notes.append(f"no route: {regs.refused.title}. podman/skopeo refuse every pull and CRI-O does not start "
-                     "(a reload keeps its previous registries) until that is fixed.")
-        return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes)), []
-    entry = find_registry(regs.registries, ref.name)
-    findings = _near_misses(cfg, ref, entry)
-    endpoints, failure = _endpoints(cfg, ref, entry, findings)
-    if failure:
-        return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes + [failure])), findings
-    notes += _match_notes(entry, ref)
+        note = (f"no route: {regs.refused.title}. podman/skopeo refuse every pull and CRI-O does not start "
+                "(a reload keeps its previous registries) until that is fixed.")
+        return Route(RUNTIME, str(ref), (), mode, assumed, (note,)), []
+    targets, notes, findings = _candidates(cfg, ref)
+    endpoints: list[Endpoint] = []
+    for target, via in targets:
+        entry = find_registry(regs.registries, target.name)
+        findings += _near_misses(cfg, target, entry)
+        found, failure = _endpoints(cfg, target, entry, findings, via)
+        if failure and via is None:
+            return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes + [failure])), findings
+        if failure and len(targets) > 1:
+            # Only this candidate fails: podman and CRI-O go on to the next one.
+            findings[-1] = replace(findings[-1], severity="warning")
+            notes.append(f"candidate {target}: {failure[len('no route: '):]} podman and CRI-O go on to the next.")
+        elif failure:
+            notes.append(failure)
+        endpoints += found
+        notes += _match_notes(entry, target)
+    if not targets:
+        return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes)), findings
+    shown = (f"\"{len(targets)} errors occurred while pulling:\" and one line per candidate" if len(targets) > 1
+             else "\"(Mirrors also failed: [...]): <primary>: <error>\"")
     notes.append("The first endpoint whose manifest fetch succeeds serves the whole image; any error moves on, and "
-                 "the error shown is \"(Mirrors also failed: [...]): <primary>: <error>\".")
+                 f"the error shown is {shown}.")
     notes.append(_credential_note(cfg))
     return Route(RUNTIME, str(ref), tuple(endpoints), mode, assumed, tuple(notes)), findings

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from regtui.findings import finding, fix
-from regtui.model import Finding, SourceFile
+from regtui.model import Finding, SourceFile, split_location
 from regtui.refs import Reference, ReferenceError, parse
-from regtui.runtimes.crio.common import RELOAD, RUNTIME, SYSTEM_REGISTRIES_DIR, go_quote, nearest_key
+from regtui.runtimes.crio.common import (RELOAD, RUNTIME, SYSTEM_REGISTRIES_CONF, SYSTEM_REGISTRIES_DIR, go_quote,
+                                         nearest_key, path_line)
 from regtui.runtimes.crio.conffile import FileConf, invalid, parse_location
 from regtui.runtimes.crio.records import Alias, RegistriesConf
 
@@ -23,7 +25,10 @@ __all__ = [
     "read_aliases",
     "apply_aliases_cache",
     "short_name_prompt",
-    "short_name_notes",
+    "Candidate",
+    "Resolution",
+    "resolve",
+    "unresolved",
 ]
 
 #: Aliases podman records when a user picks a short-name candidate (root); they win over registries.conf.
@@ -161,9 +166,9 @@ def short_name_prompt(conf: RegistriesConf) -> list[Finding]:
 
 
 def _typed_domain(original: str) -> bool:
-    """What the user typed names a registry (the same rule as normalisation)."""
+    """``parseUnnormalizedShortName``: the first of several components names a registry (``.``, ``:`` or localhost)."""
     first, sep, _ = original.strip().partition("/")
-    return bool(sep) and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first)
+    return bool(sep) and (any(c in first for c in ".:") or first == "localhost")
 
 
 def _repository_part(typed: str) -> str:
@@ -174,30 +179,101 @@ def _repository_part(typed: str) -> str:
     return f"{head}/{last}" if head else last
 
 
-def _candidate(registry: str, short: str) -> str:
-    """``registry/short`` normalised as containers/image does (docker.io gets ``library/``)."""
-    try:
-        return parse(f"{registry}/{short}").name
-    except ReferenceError:
-        return f"{registry}/{short}"
+@dataclass(frozen=True)
+class Candidate:
+    """One fully qualified name a short name resolves to."""
+
+    ref: Reference
+    """Normalised, with the typed tag or digest (``latest`` when neither was typed)."""
+    source: str
+    """``path:line`` of the alias or of ``unqualified-search-registries`` that produced it."""
+    why: str
+    """``alias`` or ``search``."""
 
 
-def short_name_notes(regs: RegistriesConf, ref: Reference) -> list[str]:
-    """How a short name the user typed is resolved, before the route for the normalised name."""
+@dataclass(frozen=True)
+class Resolution:
+    """What ``shortnames.Resolve`` returns for a short name: candidates in order, or the error."""
+
+    typed: str
+    candidates: tuple[Candidate, ...] = ()
+    error: str = ""
+    """The runtime's error when the name resolves to nothing (the pull fails before any request)."""
+    error_source: str = ""
+    """``path:line`` of the setting behind the error."""
+    note: str = ""
+
+
+def resolve(regs: RegistriesConf, ref: Reference, perspective: str) -> Resolution | None:
+    """containers/image ``pkg/shortnames.Resolve`` for what the user typed; ``None`` when it is not a short name.
+
+    An alias (short-name-aliases.conf first, then the merged ``[aliases]``) wins and keeps the
+    typed tag or digest; else every ``unqualified-search-registries`` entry in order, as
+    ``registry/typed`` normalised (``docker.io`` adds ``library/``). podman in ``enforcing`` mode
+    with several candidates prompts, and without a TTY fails; CRI-O resolves with the mode
+    forced to ``disabled`` (cri-o ``internal/storage`` ``CandidatesForPotentiallyShortImageName``),
+    so it never prompts and tries them all.
+    """
     typed = ref.original.strip()
     if not typed or _typed_domain(typed):
-        return []
+        return None
     short = _repository_part(typed)
+    suffix = typed[len(short):]
     alias = regs.aliases.get(short)
     if alias is not None and alias.value:
-        return [f"{typed!r} is a short name: alias {short} = {alias.value} ({alias.file}:{alias.line}) decides "
-                f"where podman and CRI-O pull it; this route is for {ref.name}."]
+        source = path_line(alias.file, alias.line or None)
+        try:
+            cand = parse(alias.value + suffix)
+        except ReferenceError as exc:
+            return Resolution(typed, error=f"alias {alias.value!r} for {short!r}: {exc}", error_source=source)
+        return Resolution(typed, (Candidate(cand, source, "alias"),),
+                          note=f"{typed!r} is a short name: alias {short} = {alias.value} ({source}) wins over "
+                               f"unqualified-search-registries; podman and CRI-O pull {cand.name} only.")
     if not regs.search:
-        return [f"{typed!r} is a short name and no unqualified-search-registries are set ({regs.search_source}): "
-                f"podman and CRI-O cannot resolve it; this route is for {ref.name}, what docker would pull."]
-    order = ", ".join(_candidate(r, short) for r in regs.search)
-    mode = regs.short_name_mode
-    prompt = (" With short-name-mode \"enforcing\" and several candidates, podman fails without a TTY."
-              if mode == "enforcing" and len(regs.search) > 1 else "")
-    return [f"{typed!r} is a short name: podman and CRI-O try {order} in that order "
-            f"({regs.search_source}; short-name-mode {mode}).{prompt} This route is for {ref.name}."]
+        where = regs.search_source
+        origin = (f"no unqualified-search registries are defined in {go_quote(split_location(where)[0])}"
+                  if not where.startswith("default") else "no containers-registries.conf(5) was found")
+        return Resolution(typed, error=f"short-name {go_quote(typed)} did not resolve to an alias and {origin}",
+                          error_source=where)
+    candidates: list[Candidate] = []
+    for registry in regs.search:
+        try:
+            candidates.append(Candidate(parse(f"{registry}/{typed}"), regs.search_source, "search"))
+        except ReferenceError as exc:
+            return Resolution(typed, error=f"creating reference with unqualified-search registry "
+                                           f"{go_quote(registry)}: {exc}", error_source=regs.search_source)
+    order = ", ".join(str(c.ref) for c in candidates)
+    mode = "disabled (CRI-O always resolves so)" if perspective == "crio" else regs.short_name_mode
+    if perspective != "crio" and regs.short_name_mode == "enforcing" and len(candidates) > 1:
+        return Resolution(typed, tuple(candidates), error="short-name resolution enforced but cannot prompt without a TTY",
+                          error_source=regs.short_name_mode_source,
+                          note=f"{typed!r} is a short name with {len(candidates)} candidates ({order}; "
+                               f"{regs.search_source}) and short-name-mode \"enforcing\" "
+                               f"({regs.short_name_mode_source}): podman asks which one on a TTY and fails without "
+                               "one; CRI-O tries them all in order.")
+    return Resolution(typed, tuple(candidates),
+                      note=f"{typed!r} is a short name: tried as {order} in that order ({regs.search_source}; "
+                           f"short-name-mode {mode}); the first that serves it wins.")
+
+
+def unresolved(resolution: Resolution, perspective: str, reference: str) -> Finding:
+    """``config.short-name-unresolved``: the short name resolves to nothing, so the pull fails before any request."""
+    path, line = split_location(resolution.error_source)
+    if resolution.error_source.startswith("default"):  # nothing set anywhere: the main file is where to add it
+        path, line = SYSTEM_REGISTRIES_CONF, None
+    who = "CRI-O" if perspective == "crio" else "podman"
+    if resolution.candidates:
+        hint = ("Use the fully qualified name, add an [aliases] entry for it, or set short-name-mode = "
+                "\"permissive\" (a drop-in) so every candidate is tried in order.")
+    else:
+        hint = "Use the fully qualified name, or add unqualified-search-registries or an [aliases] entry for it."
+    return finding(
+        "config.short-name-unresolved", resolution.typed,
+        f"{who} cannot resolve the short name {resolution.typed!r}: {resolution.error}",
+        f"containers/image resolves a name without a registry before contacting any registry, and this one "
+        f"resolves to nothing it may pull ({resolution.error_source}). {hint}",
+        evidence={"file": path, "line": line, "image": resolution.typed,
+                  "reference": reference,
+                  "error": resolution.error, "candidates": [str(c.ref) for c in resolution.candidates]},
+        runtime=RUNTIME,
+    )

@@ -45,6 +45,7 @@ __all__ = [
     "AuthEntry",
     "CliConfig",
     "load_cli_config",
+    "config_files",
     "auth_config_key",
     "convert_to_hostname",
     "decode_auth",
@@ -190,6 +191,33 @@ def _cli_dir(host: Host) -> tuple[str, str]:
         return host.environ["DOCKER_CONFIG"], "$DOCKER_CONFIG"
     home = host.home("root")
     return posixpath.join(home, ".docker"), f"home of root ({home})"
+
+
+#: /etc/passwd lines looked at for users' CLI configs (a bound for hostile or huge files).
+_MAX_PASSWD_LINES = 5000
+#: Users' config.json files listed as evidence, beyond the one regtui reads.
+_MAX_USER_CONFIGS = 20
+
+
+def config_files(host: Host) -> list[str]:
+    """The Docker CLI config.json files present: the one ``docker pull`` as root reads (checked by
+    :func:`load_cli_config`), then those of the other users in the root's /etc/passwd."""
+    directory, _ = _cli_dir(host)
+    main = posixpath.join(directory, "config.json")
+    found = [main] if host.exists(main) else []
+    passwd = host.read("/etc/passwd")
+    if not passwd.ok:
+        return found
+    for line in passwd.text.splitlines()[:_MAX_PASSWD_LINES]:
+        fields = line.split(":")
+        if len(fields) < 6 or not fields[5].startswith("/") or fields[5] == "/":
+            continue
+        path = posixpath.join(fields[5], ".docker", "config.json")
+        if path not in found and host.is_file(path):
+            found.append(path)
+            if len(found) > _MAX_USER_CONFIGS:
+                break
+    return found
 
 
 def _field(data: dict[str, Any], name: str) -> tuple[str | None, Any]:
@@ -401,9 +429,11 @@ def _check_helper(host: Host, cfg: CliConfig, parsed: Parsed, keypath: tuple[Any
     cfg.findings.append(finding(
         "auth.helper-missing", f"{parsed.path}#{what}",
         f"{parsed.where(*keypath)}: {what} names {binary}, which is not installed",
-        f"The Docker CLI runs {binary} to get credentials; it is not on PATH, so docker pull fails with "
-        f"'error getting credentials - err: exec: \"{binary}\": executable file not found in $PATH' "
-        "(older CLIs pull anonymously instead). This is typical of a config.json copied from Docker Desktop.",
+        f"The Docker CLI runs {binary} to get and store credentials; it is not on PATH. docker pull goes on "
+        "without credentials: public images still pull, a registry that needs a login answers 'no basic auth "
+        f"credentials' or 'unauthorized', and docker login fails with 'error storing credentials - err: exec: "
+        f"\"{binary}\": executable file not found in $PATH'. This is typical of a config.json copied from "
+        "Docker Desktop.",
         evidence=parsed.evidence(*keypath, key=what, value=helper, binary=binary, path_searched=host.path_dirs()),
         runtime=_RUNTIME,
         fix=fix("auth.helper-missing", f"{parsed.path}#{what}", f"remove {what} from {parsed.path} "

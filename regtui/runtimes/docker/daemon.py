@@ -26,6 +26,7 @@ from regtui.runtimes.docker.keys import FLAT_OPTIONS, json_type, validate
 from regtui.runtimes.docker.model import (DEFAULT_DATA_ROOT, RUNTIME, UNIT, DaemonConfig, invalid,
                                           line_of)
 from regtui.runtimes.docker.registry import etc_hosts, registry_settings
+from regtui.runtimes.docker.values import check_daemon, check_values
 
 __all__ = ["engine_version", "load_daemon_config", "flatten"]
 
@@ -80,8 +81,11 @@ def load_daemon_config(host: Host, options: CheckOptions | None = None) -> Daemo
     if cfg.parsed is not None and cfg.parsed.ok:
         flatten(cfg)
         validate(cfg)
+        check_values(cfg)
     conflicts(cfg)
     registry_settings(cfg)
+    if cfg.parsed is not None and cfg.parsed.ok:
+        check_daemon(cfg)
     # --dns-server replaces the root's resolver, hosts file included: its entries then decide nothing.
     cfg.etc_hosts = {} if options is not None and options.dns_server else etc_hosts(host)
     cfg.data_root = str(cfg.value("data-root") or cfg.value("graph") or DEFAULT_DATA_ROOT)

@@ -25,7 +25,8 @@ __all__ = ["KNOWN_KEYS_20_10", "KNOWN_KEYS_CURRENT", "FLAG_ONLY_KEYS", "FLAT_OPT
 # - KNOWN_KEYS_CURRENT: moby master (Engine 29): flag names from daemon/command/config.go,
 #   config_unix.go, options.go, docker.go; named options (their plural names); and
 #   skipValidateOptions from daemon/config/config.go.
-# - _REMOVED_IN: keys that 20.10 accepts and later engines do not (docs "Deprecated features").
+# - _REMOVED_IN: keys that 20.10 accepts and later engines do not (moby's flag definitions per
+#   release branch).
 # - FLAG_ONLY_KEYS: keys that pass validation (they are flag names) but are no JSON field, so
 #   dockerd ignores them; the value is the key that works (None when no daemon.json key does).
 
@@ -64,9 +65,17 @@ swarm-default-advertise-addr tls tlscacert tlscert tlskey tlsverify userland-pro
 userns-remap validate version
 """.split())
 
-_REMOVED_IN = {"graph": (23, 0), "cluster-store": (23, 0), "cluster-advertise": (23, 0),
-               "cluster-store-opt": (23, 0), "cluster-store-opts": (23, 0), "oom-score-adjust": (25, 0),
-               "api-cors-header": (28, 0)}
+#: Keys of KNOWN_KEYS_CURRENT that first appear in a later release branch than 23.0 (moby's flag
+#: definitions per branch); dockerd before that calls them unknown.
+_ADDED_IN = {"default-network-opt": (24, 0), "default-network-opts": (24, 0), "log-format": (25, 0),
+             "cdi-spec-dir": (25, 0), "cdi-spec-dirs": (25, 0), "feature": (27, 0), "allow-direct-routing": (28, 0),
+             "bip6": (28, 0), "host-gateway-ips": (28, 0), "ip-forward-no-drop": (28, 0),
+             "bridge-accept-fwmark": (29, 0), "firewall-backend": (29, 0), "nri-opts": (29, 0)}
+#: The first release branch whose dockerd no longer defines the flag (the key is then unknown); the
+#: release before refuses a value of it at start-up (values.py ``_deprecated``).
+_REMOVED_IN = {"graph": (24, 0), "cluster-store": (24, 0), "cluster-advertise": (24, 0),
+               "cluster-store-opt": (24, 0), "cluster-store-opts": (24, 0), "oom-score-adjust": (26, 0),
+               "api-cors-header": (29, 0)}
 
 FLAG_ONLY_KEYS: dict[str, str | None] = {
     "registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
@@ -107,6 +116,7 @@ _STRINGS = {"storage-driver", "data-root", "exec-root", "pidfile", "log-level", 
             "api-cors-header", "http-proxy", "https-proxy", "no-proxy", "host-gateway-ip"}
 _STRING_MAPS = {"log-opts", "cluster-store-opts"}
 _BOOL_MAPS = {"features"}
+_INT64S = {"cpu-rt-period", "cpu-rt-runtime"}
 _GO_TYPES = {"list": "[]string", "int": "int", "bool": "bool", "string": "string", "smap": "map[string]string",
              "bmap": "map[string]bool"}
 
@@ -122,7 +132,8 @@ def known_keys(version: tuple[int, int] | None) -> frozenset[str]:
     if version is not None and version < _VALIDATE_FLAG:
         return KNOWN_KEYS_20_10
     removed = {k for k, gone in _REMOVED_IN.items() if version is not None and version < gone}
-    return KNOWN_KEYS_CURRENT | removed
+    later = {k for k, since in _ADDED_IN.items() if version is not None and version < since}
+    return (KNOWN_KEYS_CURRENT - later) | removed
 
 
 def effective_keys(version: tuple[int, int] | None) -> frozenset[str]:
@@ -316,6 +327,9 @@ def _types(cfg: DaemonConfig) -> None:
         kind = _kind_of(key)
         keypath = cfg.flat_lines.get(key, (key,))
         applied = (len(keypath) == 1 and key in effective) or (len(keypath) == 2 and keypath[0] in OBJECT_FIELDS)
+        if key == "default-ulimits" and applied:
+            _ulimits(cfg, value)
+            continue
         if not kind or not applied:
             continue
         if _type_ok(kind, value):
@@ -325,14 +339,58 @@ def _types(cfg: DaemonConfig) -> None:
             bad = next((v for v in value if not isinstance(v, str)), value)
         elif isinstance(value, dict):
             bad = next((v for v in value.values() if not _type_ok("bool" if kind == "bmap" else "string", v)), value)
-        message = (f"json: cannot unmarshal {json_type(bad)} into Go struct field Config.{key} "
-                   f"of type {_GO_TYPES[kind]}")
+        go_type = "int64" if key in _INT64S else _GO_TYPES[kind]
+        message = f"json: cannot unmarshal {_go_value(bad, go_type)} into Go struct field Config.{key} of type {go_type}"
         cfg.fatal.append(message)
         hint = {"list": 'a list of strings: ["..."]', "int": "a whole number without quotes",
                 "bool": "true or false without quotes", "string": "a string in quotes",
                 "smap": "an object of strings", "bmap": "an object of true/false"}[kind]
         cfg.findings.append(invalid(cfg, cfg.flat_lines.get(key, (key,)), value, message, f"{key} must be {hint}",
                                     key=key, suggested=_coerce(kind, value)))
+
+
+def _go_value(value: Any, go_type: str) -> str:
+    """How Go's decoder names a value it cannot store: its JSON type, with the literal for a
+    number that is no integer (``number 2.5``)."""
+    if go_type.startswith("int") and isinstance(value, float):
+        return f"number {value!r}"
+    return json_type(value)
+
+
+#: The fields of ``units.Ulimit`` (Go matches JSON names case-insensitively).
+_ULIMIT_FIELDS = {"name": ("Name", "string"), "hard": ("Hard", "int64"), "soft": ("Soft", "int64")}
+
+
+def _ulimits(cfg: DaemonConfig, value: Any) -> None:
+    """``default-ulimits``: an object of ``{"Name": ..., "Hard": n, "Soft": n}`` objects."""
+    keypath = cfg.flat_lines.get("default-ulimits", ("default-ulimits",))
+    hint = 'default-ulimits must map a name to {"Name": "nofile", "Hard": 64000, "Soft": 64000}'
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        message = (f"json: cannot unmarshal {json_type(value)} into Go struct field Config.default-ulimits of type "
+                   "map[string]*units.Ulimit")
+        cfg.fatal.append(message)
+        cfg.findings.append(invalid(cfg, keypath, value, message, hint, key="default-ulimits"))
+        return
+    for name, entry in value.items():
+        message = ""
+        if entry is not None and not isinstance(entry, dict):
+            message = (f"json: cannot unmarshal {json_type(entry)} into Go struct field Config.default-ulimits of "
+                       "type units.Ulimit")
+        elif isinstance(entry, dict):
+            for field, item in entry.items():
+                go_field, go_type = _ULIMIT_FIELDS.get(str(field).lower(), ("", ""))
+                ok = item is None or (isinstance(item, str) if go_type == "string" else type(item) is int)
+                if go_field and not ok:
+                    message = (f"json: cannot unmarshal {_go_value(item, go_type)} into Go struct field "
+                               f"Ulimit.default-ulimits.{go_field} of type {go_type}")
+                    break
+        if message:
+            cfg.fatal.append(message)
+            cfg.findings.append(invalid(cfg, keypath + (name,), entry, message, hint, key="default-ulimits",
+                                        detail=f"default-ulimits.{name}"))
+            return
 
 
 def _coerce(kind: str, value: Any) -> Any:

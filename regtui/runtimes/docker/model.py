@@ -97,6 +97,9 @@ class DaemonConfig:
     sources: list[SourceFile] = field(default_factory=list)
     etc_hosts: dict[str, list[str]] = field(default_factory=dict)
     """Names in the root's /etc/hosts -> addresses (for insecure CIDR matches)."""
+    resolved: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    """Online answers, as dockerd's resolver gives them: lowercase host name -> (addresses, how it was
+    resolved); no addresses when the lookup failed. Filled before probing (see :meth:`unresolved`)."""
 
     def where(self, key: str, *more: Any) -> str:
         """``path:line`` of a flattened key."""
@@ -123,8 +126,9 @@ class DaemonConfig:
         """Whether dockerd treats a registry ``host[:port]`` as insecure (``isSecureIndex``), and why.
 
         Exact entries first (docker.io is always secure); then CIDRs, which dockerd matches by
-        resolving the name: regtui matches IP literals, ``localhost`` and names in the root's
-        /etc/hosts, and says when a DNS answer could change the outcome.
+        resolving the name (``isCIDRMatch`` -> ``net.LookupIP``; a failed lookup matches nothing).
+        Offline regtui matches IP literals, ``localhost`` and names in the root's /etc/hosts, and
+        says when the answer depends on resolution; online the name's answer is in :attr:`resolved`.
         """
         name = "docker.io" if hostport == "index.docker.io" else hostport
         if name == "docker.io":
@@ -141,33 +145,56 @@ class DaemonConfig:
                         return Insecurity(True, f"insecure-registries: {net} ({src}){how}", src)
                     return Insecurity(True, f"insecure-registries: {net} is always insecure{how}",
                                       f"default ({net} is always insecure)")
-        user_cidrs = [str(n) for n, s in self.insecure_cidrs if s]
         if addresses:
-            return Insecurity(False, "not listed")
-        if user_cidrs:
-            return Insecurity(False, "not listed", caveat=(
-                f"CIDR match needs resolution: dockerd resolves {host} and treats it as insecure if an address "
-                f"falls in {', '.join(user_cidrs)}"))
+            return Insecurity(False, f"not listed{how}")
+        if host.lower() in self.resolved:
+            return Insecurity(False, f"not listed{how or f' ({host} did not resolve: no CIDR can match)'}")
+        user_cidrs = [str(n) for n, s in self.insecure_cidrs if s]
+        always = " or ".join(str(n) for n, s in self.insecure_cidrs if not s)
+        ranges = " or ".join(([f"{', '.join(user_cidrs)} (insecure-registries)"] if user_cidrs else []) +
+                             ([f"{always} (always insecure)"] if always else []))
         return Insecurity(False, "not listed", caveat=(
-            f"dockerd treats {host} as insecure if it resolves into 127.0.0.0/8 or ::1 (always-insecure ranges)"))
+            f"depends on resolution: dockerd resolves {host} at pull time and, if an address falls in {ranges}, "
+            "skips certificate verification (and, for the registry itself, falls back to plain http); offline regtui assumes it does not "
+            "(an online check resolves it as dockerd does)"))
+
+    def unresolved(self, hostport: str) -> str | None:
+        """The host name whose resolution decides whether ``hostport`` is insecure, ``None`` when it is decided."""
+        verdict = self.insecure_reason(hostport)
+        return _split_host(hostport).lower() if verdict.caveat else None
+
+    def resolved_online(self, hostport: str) -> bool:
+        """Whether the decision for ``hostport`` used an online lookup (:attr:`resolved`)."""
+        return _split_host(hostport).lower() in self.resolved
 
     def _addresses(self, host: str) -> tuple[list[Any], str]:
         try:
             return [ipaddress.ip_address(host.strip("[]"))], ""
         except ValueError:
             pass
+        online = self.resolved.get(host.lower())
+        if online is not None:
+            addrs, via = online
+            if not addrs:
+                return [], ""
+            return _parsed(addrs), f" ({host} resolves to {', '.join(addrs)}{via})"
         if host == "localhost":
             return [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")], " (localhost resolves to 127.0.0.1)"
         found = self.etc_hosts.get(host.lower())
         if found:
-            addrs = []
-            for a in found:
-                try:
-                    addrs.append(ipaddress.ip_address(a))
-                except ValueError:
-                    continue
-            return addrs, f" ({host} is {', '.join(found)} in /etc/hosts)"
+            return _parsed(found), f" ({host} is {', '.join(found)} in /etc/hosts)"
         return [], ""
+
+
+def _parsed(addresses: Any) -> list[Any]:
+    """IP addresses (a zone suffix dropped); anything else is skipped."""
+    out = []
+    for a in addresses:
+        try:
+            out.append(ipaddress.ip_address(str(a).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return out
 
 
 def _split_host(hostport: str) -> str:

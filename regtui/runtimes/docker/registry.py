@@ -1,11 +1,11 @@
 """dockerd's registry settings: ``registry-mirrors`` and ``insecure-registries`` validated and
-normalised as dockerd's registry service loads them, from daemon.json or the command line, and
-the download limits (SEMANTICS §1.2; moby ``daemon/pkg/registry/config.go``).
+normalised as dockerd's registry service loads them, from daemon.json or the command line
+(SEMANTICS §1.2; moby ``daemon/pkg/registry/config.go``).
 
 - ``registry-mirrors``: scheme http/https required, no query/fragment/userinfo, a path only since
   Engine 25; normalised with a trailing ``/``, duplicates dropped;
 - ``insecure-registries``: ``http(s)://`` stripped with a warning, other ``://`` fatal, leading or
-  trailing ``-`` fatal, CIDR or exact ``host[:port]``; 127.0.0.0/8 and ::1/128 always added;
+  trailing ``-`` fatal, CIDR or exact ``host[:port]``; 127.0.0.0/8 (and ::1/128 from Engine 28) always added;
   docker.io always secure.
 """
 
@@ -25,6 +25,7 @@ from regtui.runtimes.docker.model import RUNTIME, UNIT, DaemonConfig, Mirror, in
 __all__ = ["validate_mirror", "registry_settings", "etc_hosts"]
 
 _MIRROR_PATH = (25, 0)
+_IPV6_LOOPBACK_INSECURE = (28, 0)
 
 
 def validate_mirror(raw: str, version: tuple[int, int] | None) -> tuple[str | None, str, str | None]:
@@ -154,22 +155,12 @@ def registry_settings(cfg: DaemonConfig) -> None:
             cfg.findings.append(_hub_insecure(cfg, keypath, source, raw))
         else:
             cfg.insecure_hosts.setdefault(value, source)
-    for default in ("::1/128", "127.0.0.0/8"):
+    # moby's LoadInsecureRegistries always adds 127.0.0.0/8; ::1/128 since Engine 28 (moby 6a1d8a9).
+    ipv6_loopback = cfg.version is None or cfg.version >= _IPV6_LOOPBACK_INSECURE
+    for default in ("::1/128", "127.0.0.0/8") if ipv6_loopback else ("127.0.0.0/8",):
         net = ipaddress.ip_network(default)
         if all(str(n) != default for n, _ in cfg.insecure_cidrs):
             cfg.insecure_cidrs.append((net, ""))
-    for key, label in (("max-concurrent-downloads", "max concurrent downloads"),
-                       ("max-concurrent-uploads", "max concurrent uploads"),
-                       ("max-download-attempts", "max download attempts")):
-        value = cfg.flat.get(key)
-        if type(value) is int and value < 0:
-            message = f"invalid {label}: {value}"
-            cfg.fatal.append(message)
-            cfg.findings.append(invalid(cfg, cfg.flat_lines.get(key, (key,)), value, message,
-                                        f"{key} must not be negative", key=key,
-                                        suggested={"max-concurrent-downloads": 3, "max-concurrent-uploads": 5,
-                                                   "max-download-attempts": 5}[key],
-                                        restart="reload docker"))
 
 
 def _registry_value(cfg: DaemonConfig, key: str, keypath: tuple[Any, ...], source: str, raw: str, error: str,

@@ -209,6 +209,8 @@ def _classic_registry(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: Pr
     verdict = cfg.insecure_reason(domain)
     if verdict.caveat:
         notes.append(f"{domain}: {verdict.caveat}")
+    elif not verdict.insecure and cfg.resolved_online(domain):
+        notes.append(f"{domain} is secure for dockerd: {verdict.why}; no insecure CIDR holds any of its addresses.")
     if not verdict.insecure:
         tls = _certs_tls(host, domain, findings, notes)
         findings += _misnamed(host, domain)

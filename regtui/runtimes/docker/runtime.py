@@ -3,15 +3,15 @@ CLI configuration, decides the image store and wires the planner of :mod:`.route
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
 from regtui.config import systemd
 from regtui.host import Host
 from regtui.model import SourceFile
 from regtui.options import CheckOptions
+from regtui.refs import HUB_API_HOST
 from regtui.runtimes.docker import routes
-from regtui.runtimes.docker.cliconfig import CliConfig, load_cli_config
+from regtui.runtimes.docker.cliconfig import CliConfig, config_files, load_cli_config
 from regtui.runtimes.docker.daemon import load_daemon_config
 from regtui.runtimes.docker.model import CERTS_DIR, DAEMON_JSON, RUNTIME, UNIT, DaemonConfig
 from regtui.runtimes.docker.proxy import proxy_env
@@ -21,8 +21,13 @@ from regtui.runtimes.view import RuntimeView
 __all__ = ["detect", "load"]
 
 
+#: Environment files the packaged docker.service reads (deb and RPM layouts).
+_ENV_FILES = ("/etc/default/docker", "/etc/sysconfig/docker")
+
+
 def detect(host: Host) -> list[str]:
-    """Evidence that dockerd is installed or configured under the root."""
+    """Evidence that dockerd or its CLI is installed or configured under the root: any file either
+    reads (daemon.json, the unit and its drop-ins, the CLI's config.json) or the binary."""
     evidence: list[str] = []
     if host.exists(DAEMON_JSON):
         evidence.append(DAEMON_JSON)
@@ -31,11 +36,9 @@ def detect(host: Host) -> list[str]:
     binary = host.which("dockerd")
     if binary:
         evidence.append(binary)
-    for d in systemd.UNIT_DIRS:
-        unit = posixpath.join(d, UNIT)
-        if host.is_file(unit):
-            evidence.append(unit)
-            break
+    evidence += systemd.unit_paths(host, UNIT)
+    evidence += [p for p in _ENV_FILES if host.is_file(p)]
+    evidence += config_files(host)
     return evidence
 
 
@@ -76,6 +79,10 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
     if cfg.store == "containerd":
         findings += hosts_dir_unused(host)
     sources = list(cfg.sources) + list(cli.sources)
+    # Other users' CLI configs count as evidence; say that their docker pull, not root's, reads them.
+    sources += [SourceFile(p, RUNTIME, "docker CLI config.json", "ignored",
+                           "another user's: their docker pull reads it; regtui checks the one root's reads")
+                for p in config_files(host) if p != cli.path]
     sources.append(SourceFile(CERTS_DIR, RUNTIME, "certs.d directory",
                               "ok" if host.is_dir(CERTS_DIR) else "missing",
                               "per-registry CA and client certificates" + (
@@ -85,7 +92,14 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
     def planner(ref: Any) -> Any:
         return routes.plan(ref, cfg, cli, env, host)
 
-    return RuntimeView(
+    def resolves(ref: Any) -> list[str]:
+        """Names whose lookup decides insecure vs secure for an https endpoint (Docker Hub itself never is)."""
+        route, _ = planner(ref)
+        names = (cfg.unresolved(ep.host) for ep in route.tried()
+                 if ep.url.startswith("https://") and ep.host != HUB_API_HOST)
+        return sorted({n for n in names if n})
+
+    view = RuntimeView(
         name=RUNTIME,
         detected_by=detect(host),
         sources=sources,
@@ -94,4 +108,7 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
         planner=planner,
         credentials=lambda endpoint_host: routes.credential_for_endpoint(endpoint_host, cfg, cli),
         summary=_summary(cfg, cli),
+        resolves=resolves,
     )
+    cfg.resolved = view.resolved  # the engine's online answers reach the planner through this shared dict
+    return view

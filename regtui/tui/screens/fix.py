@@ -239,8 +239,12 @@ class FixScreen(ModalScreen[None]):
             self.outcome = words or (applied.message if applied else "")
             self._status(Text(f"{self.outcome} · re-checking…", style=self.st("dim")))
             return
+        # Only files a runtime reads at start-up want a restart; hosts.toml and certs.d are read per pull.
+        restart = self.preview.restart if self.preview is not None else ""
+        why = (f"it takes effect after: {restart}" if restart and restart != "none"
+               else "the runtime reads these files on the next pull; no restart needed")
         self.outcome = "fixed: the finding is gone after the re-check" if gone else \
-            "still there after the re-check: see the evidence (a restart may be needed)"
+            f"still there after the re-check: see the evidence ({why})"
         self._status(Text(("✓ " if gone else "✗ ") + self.outcome, style=self.st("ok") if gone else self.st("warning")))
 
     def action_undo(self) -> None:

@@ -16,7 +16,7 @@ from regtui.refs import ReferenceError, parse
 __all__ = ["ImageScreen", "ExportScreen", "EXPORT_FORMATS"]
 
 #: Export formats: key -> (format, file extension).
-EXPORT_FORMATS = {"j": ("json", "json"), "m": ("markdown", "md"), "h": ("html", "html")}
+EXPORT_FORMATS = {"j": ("json", "json"), "m": ("markdown", "md"), "h": ("html", "html"), "p": ("prometheus", "prom")}
 
 
 class ImageScreen(ModalScreen["str | None"]):
@@ -60,7 +60,7 @@ class ImageScreen(ModalScreen["str | None"]):
 
 
 class ExportScreen(ModalScreen["tuple[str, str] | None"]):
-    """j, m or h writes JSON, Markdown or HTML into the directory shown (tab to edit it)."""
+    """j, m, h or p writes JSON, Markdown, HTML or a Prometheus textfile into the directory shown (tab to edit it)."""
 
     AUTO_FOCUS = ""
 
@@ -69,6 +69,7 @@ class ExportScreen(ModalScreen["tuple[str, str] | None"]):
         Binding("j", "export('j')", "JSON"),
         Binding("m", "export('m')", "Markdown"),
         Binding("h", "export('h')", "HTML"),
+        Binding("p", "export('p')", "Prometheus"),
     ]
 
     def __init__(self, directory: str, stem: str) -> None:
@@ -79,7 +80,7 @@ class ExportScreen(ModalScreen["tuple[str, str] | None"]):
     def compose(self) -> ComposeResult:
         """Format keys, the directory, a note on redaction."""
         with Vertical(id="export-dialog", classes="dialog"):
-            yield Static("j JSON   m Markdown   h HTML     (file: " + self.stem + ".<ext>)", id="export-formats",
+            yield Static("j JSON   m Markdown   h HTML   p Prometheus   (file: " + self.stem + ".<ext>)", id="export-formats",
                          classes="focus-sink")
             yield Static("directory (tab to edit, enter writes JSON):", classes="dim")
             yield Input(value=self.directory, id="export-dir")
@@ -89,7 +90,7 @@ class ExportScreen(ModalScreen["tuple[str, str] | None"]):
         """Title; keys go to the dialog, not the directory field."""
         dialog = self.query_one("#export-dialog")
         dialog.border_title = "Export report"
-        dialog.border_subtitle = "j/m/h write · esc cancel"
+        dialog.border_subtitle = "j/m/h/p write · esc cancel"
 
     def action_export(self, key: str) -> None:
         """Write in the chosen format."""

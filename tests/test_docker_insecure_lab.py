@@ -1,0 +1,87 @@
+"""dockerd decides "insecure" from the registry name's resolved addresses: real dockerd 20.10 is the referee.
+
+moby ``registry/config.go isSecureIndex`` -> ``isCIDRMatch`` looks the host name up (``net.LookupIP``) and skips
+certificate verification when any address falls in an insecure CIDR; 127.0.0.0/8 is always one. The lab
+registry's name resolves to 127.0.0.1 through the lab DNS server only (not through the root's hosts file), so
+regtui has to resolve it online the way dockerd does to agree with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.dns import Dnsmasq
+from lab.dockerd import DockerDaemon
+from lab.images import OciImage, push
+from lab.fixtures import LAB_REPO
+from lab.pki import IssuedCert
+from lab.pullroots import docker_root, plan_context
+from lab.registry import Registry
+from lab.verdicts import HOSTS, check, lab_image_ref, lab_name, verdict
+from regtui import engine
+from regtui.cli import main
+
+pytestmark = pytest.mark.lab
+
+_CERT_ERRORS = {"tls.unknown-authority", "tls.expired", "tls.name-mismatch", "tls.not-yet-valid"}
+
+
+def _codes(data: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["severity"], f["code"]) for f in data["findings"]}
+
+
+@pytest.mark.parametrize("variant", ["untrusted", "expired"])
+def test_name_resolving_to_loopback_pulls_without_verification_like_dockerd(
+    variant: str, tmp_path: Path, lab_cert: IssuedCert, cert_factory: Callable[..., IssuedCert],
+    registry_factory: Callable[..., Registry], lab_image: OciImage, dnsmasq: Dnsmasq,
+    dockerd_factory: Callable[..., DockerDaemon], hosts_file_factory: Callable[[dict[str, str]], Path],
+) -> None:
+    """A registry name that resolves to 127.0.0.1: dockerd pulls despite an untrusted or expired certificate, and regtui agrees."""
+    registry = registry_factory(tls=lab_cert if variant == "untrusted" else cert_factory("expired"))
+    push(lab_image, registry, LAB_REPO)
+    image = lab_image_ref(registry)
+    daemon = dockerd_factory(daemon_json={}, hosts_file=hosts_file_factory(HOSTS))
+    pulled = daemon.docker_pull(image)
+    assert pulled.ok, pulled.output
+    root = docker_root(tmp_path / "root", {})  # the root's hosts file does not know the name: DNS answers it
+    _, data = check(root, image, "docker", dns_server=f"{dnsmasq.host}:{dnsmasq.port}")
+    v = verdict(data, "docker")
+    assert v["status"] == "ok" and v["cause"] is None, (v, sorted(_codes(data)))
+    assert data["pull"]["ok"] and data["pull"]["manifest"]["digest"] == pulled.digest, data["pull"]
+    assert not {(s, c) for s, c in _codes(data) if c in _CERT_ERRORS and s != "info"}, sorted(_codes(data))
+    assert ("info", "tls.verify-disabled") in _codes(data)
+    (route,) = [r for r in data["routes"] if r["runtime"] == "docker"]
+    https = route["endpoints"][0]
+    assert https["url"] == f"https://{lab_name(registry)}/v2" and https["tls"]["verify"] is False, https
+    assert "127.0.0.1" in https["tls"]["verify_reason"], https["tls"]
+    assert data["pull"]["endpoint"] == https["url"]
+    rows = [r for r in data["probes"]["panels"]["certs"]["data"]["endpoints"] if r["url"] == https["url"]]
+    assert rows and {r["status"] for r in rows} == {"not-verified"}, rows
+    pulled_by_regtui = main(["pull", image, "--root", str(root), "--runtime", "docker", "--docker-store", "classic",
+                             "--dns-server", f"{dnsmasq.host}:{dnsmasq.port}", "--timeout", "2", "--format", "json"])
+    assert pulled_by_regtui == 0
+
+
+def test_online_plan_resolves_the_name_into_a_user_cidr_with_the_daemons_resolver(tmp_path: Path) -> None:
+    """Online, the engine looks the name up with the probes' resolver (--dns-server) and re-plans: an answer in 10.0.0.0/8 is insecure."""
+    image = "nexus.corp.test:5000/team/app:1"
+    with Dnsmasq(tmp_path / "dns", hosts={"nexus.corp.test": "10.1.2.3", "safe.corp.test": "192.168.7.7"}) as dns:
+        root = docker_root(tmp_path / "root", {"insecure-registries": ["10.0.0.0/8"]})
+        ctx, p = plan_context(root, "docker", image, dns_server=f"{dns.host}:{dns.port}")
+        (offline,) = p.routes
+        assert [e.tls.verify for e in offline.endpoints] == [True]
+        assert any("depends on resolution" in n for n in offline.notes)
+        asyncio.run(engine.resolve_routes(p, ctx))
+    (online,) = p.routes
+    assert ctx.routes == p.routes
+    https, http = online.endpoints
+    assert not https.tls.verify and "10.0.0.0/8" in https.tls.verify_reason and "10.1.2.3" in https.tls.verify_reason
+    assert http.url == "http://nexus.corp.test:5000/v2"
+    assert ("tls.verify-disabled", "nexus.corp.test:5000") in {(f.code, f.subject) for f in p.findings}
+    assert [(lk.name, lk.addresses, lk.resolver) for lk in ctx.resolver.log] == [
+        ("nexus.corp.test", ("10.1.2.3",), "--dns-server")]
