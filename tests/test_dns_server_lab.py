@@ -100,7 +100,8 @@ def _pull_endpoints(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _tls_findings(data: dict[str, Any]) -> list[str]:
-    return [f["code"] for f in data["findings"] if f["code"].startswith("tls.")]
+    """TLS problems reported (``tls.verify-disabled`` as information, dockerd's loopback rule, is no problem)."""
+    return [f["code"] for f in data["findings"] if f["code"].startswith("tls.") and f["severity"] != "info"]
 
 
 def _dns_row(data: dict[str, Any]) -> dict[str, Any]:
