@@ -37,7 +37,7 @@ from regtui.registry.diagnose import (
     restart_for,
     source_file,
 )
-from regtui.registry.errors import Failure, RegistryError, display_url, runtime_error
+from regtui.registry.errors import Failure, RegistryError, display_url, planned_failure, runtime_error
 from regtui.registry.flavors import Flavor, flavor_for
 from regtui.registry.manifest import Descriptor, host_platform
 from regtui.registry.resolution import Resolved, resolve, wanted_platform
@@ -232,6 +232,12 @@ class _Pull:
     async def _walk(self) -> None:
         confirmed_tls: set[str] = set()
         for index, attempt in enumerate(self.attempts):
+            if attempt.endpoint.status == "failed":  # the runtime stops before any request here
+                planned = planned_failure(attempt.endpoint)
+                self._failed(index, attempt, planned, confirmed_tls)
+                if self.flavor.moves_on(planned, attempt.endpoint):
+                    continue
+                return
             why = self._usable(attempt, confirmed_tls, for_blobs=False)
             if why:
                 attempt.status, attempt.reason = "skipped", why
