@@ -287,3 +287,12 @@ def test_ctr_server_replaces_the_upstream(containerd, lab, tmp_path):
     res, served = _plan_and_pull(containerd, lab, tmp_path / "hosts", lab.upstream.host_port, text)
     assert lab.upstream.host_port not in [e.host for e in res.entries]
     assert _first_tried(res, lab.ref) == served == lab.mirror.host_port
+
+
+def test_ctr_1_6_voids_a_file_with_the_referrers_capability(containerd, lab, tmp_path):
+    """`referrers` is a capability from containerd 2.2 only: 1.6 fails to decode the file and uses the upstream."""
+    text = f'[host."http://{lab.mirror.host_port}"]\n  capabilities = ["pull", "resolve", "referrers"]\n'
+    res, served = _plan_and_pull(containerd, lab, tmp_path / "hosts", lab.upstream.host_port, text)
+    assert res.mode == "cert-files"
+    assert res.findings[0].evidence["error"] == "unknown capability referrers"
+    assert _first_tried(res, lab.ref) == served == lab.upstream.host_port
