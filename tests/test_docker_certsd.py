@@ -224,3 +224,24 @@ def test_dangling_ca_file_is_fatal_for_docker_skipped_by_containers_image(tmp_pa
     crio = read_certs_dir(host, d, "crio")
     assert crio.usable and crio.ca_files == [f"{d}/other.crt"]
     assert [(f.code, f.severity) for f in crio.findings] == [("tls.cert-file-unreadable", "warning")]
+
+
+def test_unreadable_client_key_is_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client.key the runtime may not read (EACCES) fails the pair: `open <file>: permission denied`.
+
+    Tests run as root, which reads any file, so the EACCES is injected at os.open.
+    """
+    d = f"{BASE}/registry.lab:5000"
+    host = _host(tmp_path, {f"{d}/client.cert": CA, f"{d}/client.key": KEY})
+    target = str(tmp_path / d.lstrip("/") / "client.key")
+    real_open = os.open
+
+    def deny(path: Any, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path) == target:
+            raise PermissionError(13, "Permission denied", target)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", deny)
+    cd = read_certs_dir(host, d, "crio")
+    assert cd.fatal == f"open {d}/client.key: permission denied" and cd.client_pairs == []
+    assert [f.code for f in cd.findings] == ["tls.cert-file-unreadable"]
