@@ -126,6 +126,17 @@ def _looks_like_ca(text: str) -> bool:
     return _PEM_CERT in text and not _PEM_KEY.search(text)
 
 
+def _permission_denied(host: Host, dir_path: str) -> bool:
+    """Listing ``dir_path`` fails with EACCES/EPERM (what ``os.IsPermission`` tests in Go)."""
+    try:
+        os.listdir(host.resolve(dir_path))
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def read_certs_dir(host: Host, dir_path: str, runtime: str | None) -> CertsDir:
     """Read ``dir_path`` (a ``certs.d/<host>`` directory) the way dockerd/containers/image do."""
     cd = CertsDir(dir_path)
@@ -139,6 +150,12 @@ def read_certs_dir(host: Host, dir_path: str, runtime: str | None) -> CertsDir:
         cd.exists = True
         if (file.status == "not-a-file" and file.error == "a directory") or file.status == "unreadable":
             error = file.error if file.status == "unreadable" else "directory cannot be listed"
+            if runtime in _CONTAINERS_RUNTIMES and _permission_denied(host, dir_path):
+                # SetupCertificates skips a directory it may not list (os.IsPermission): system roots only.
+                cd.findings.append(unreadable_finding(FileText(dir_path, "unreadable", error=error), runtime))
+                cd.source = SourceFile(dir_path, runtime or "", "certs.d directory", "unreadable",
+                                       f"{error}: skipped by containers/image")
+                return cd
             cd.fatal = f"open {dir_path}: {error}"
             cd.findings.append(unreadable_finding(FileText(dir_path, "unreadable", error=error), runtime))
             cd.source = SourceFile(dir_path, runtime or "", "certs.d directory", "unreadable", error)
