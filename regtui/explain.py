@@ -114,7 +114,7 @@ def _normalise(text: str) -> str:
 
 
 # -- who wrote it --------------------------------------------------------------------------------
-_CONTAINERS_IMAGE = ("initializing source docker://", "pinging container registry", "reading manifest ",
+_CONTAINERS_IMAGE = ("initializing source docker://", "Error parsing image name \"docker://", "pinging container registry", "reading manifest ",
                      "Mirrors also failed", "error pinging docker registry", "reading blob ", "Trying to pull ",
                      "copying system image", "writing blob:", "choosing image instance", "fetching blob:",
                      "short-name ", "short name mode", "is blocked in registries.conf", "Error reading manifest")
@@ -155,6 +155,7 @@ _IMAGE_PATTERNS = (
     re.compile(rf'failed to pull and unpack image "({_REF})"'),
     re.compile(rf'failed to resolve reference "({_REF})"'),
     re.compile(rf"initializing source docker://({_REF}?):? "),
+    re.compile(rf'Error parsing image name "docker://({_REF})"'),
     re.compile(rf'Failed to pull image "({_REF})"'),
     re.compile(rf'failed to pull image "({_REF})"'),
     re.compile(rf"manifest for ({_REF}) not found"),
@@ -185,6 +186,7 @@ _URL = re.compile(r'(?:(?P<method>\b(?:Get|Head|Post|Put|GET|HEAD|POST|PUT))\s+(
                   r'(?P<url>https?://[^\s"\',\]]+)')
 _PING_HOST = re.compile(r"pinging (?:container|docker) registry ([A-Za-z0-9.\-\[\]:]+?):? ")
 _DIAL = re.compile(r"dial tcp (\[[0-9a-fA-F:.]+\]:\d+|[A-Za-z0-9.\-]+:\d+)")
+_READ_TCP = re.compile(r"(?:read|write) tcp \S+->(\[[0-9a-fA-F:.]+\]:\d+|[0-9.]+:\d+): ")
 _LOOKUP = re.compile(r"lookup ([A-Za-z0-9.\-_]+)(?: on ([0-9a-fA-F.:\[\]]+))?:")
 
 
@@ -639,10 +641,20 @@ def _parse_one(s: str, runtime: str | None, producer: str | None, wrapper: str |
         host = details["name"]
     if host is None and details.get("address"):
         host = details["address"]
+    causes = cls.causes
+    peer = _READ_TCP.search(s)
+    if host is None and peer:
+        host = endpoint_host(peer.group(1))
+    if cls.failure == "reset" and producer == "moby":
+        # dockerd retries an insecure (or loopback) registry over plain HTTP once HTTPS fails; a TLS port
+        # resets that retry, so the text shows the retry and hides why HTTPS failed.
+        causes = (_c("pull.failed", "dockerd's plain-HTTP retry of an insecure or loopback registry was reset by "
+                                    "its TLS port: the HTTPS attempt failed first (credentials, trust or the tag; "
+                                    "the check finds which)"), *causes)
     parsed = ParsedError(
         text=text if text is not None else s, failure=cls.failure, phase=cls.phase, go_error=cls.go_error,
         go_class=cls.go_class, runtime=runtime, producer=producer, wrapper=wrapper, image=image, url=url,
-        method=method, endpoint=endpoint, host=host, details=details, causes=cls.causes, mirrors=mirrors)
+        method=method, endpoint=endpoint, host=host, details=details, causes=causes, mirrors=mirrors)
     return _with_summary(parsed)
 
 
