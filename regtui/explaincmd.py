@@ -20,7 +20,7 @@ from regtui.explain import ParsedError, Relation, parse_pull_error, relate
 from regtui.options import RUNTIMES, CheckOptions
 
 __all__ = ["Explanation", "choose_runtime", "pick_verdict", "reading_lines", "verdict_lines", "run_explain",
-           "render_text", "SCHEMA"]
+           "render_text", "explanation_lines", "against_report", "normalised_image", "SCHEMA"]
 
 SCHEMA = "regtui.explain/1"
 _RUNTIME_NAMES = {"containerd": "containerd", "docker": "dockerd", "crio": "CRI-O / podman (containers/image)",
@@ -123,18 +123,51 @@ def verdict_lines(v: dict[str, Any] | None, relation: Relation | None) -> list[s
     return out
 
 
+def explanation_lines(e: Explanation, mode: str = "") -> list[str]:
+    """The reading, then (when a check was compared) the verdict and whether it explains the text, then notes."""
+    lines = reading_lines(e.parsed)
+    if e.relation is not None:
+        lines.append("")
+        lines.append(f"What regtui finds now ({e.runtime}, {e.image or 'no image'}{', ' + mode if mode else ''}):")
+        lines += [f"  {line}" for line in verdict_lines(e.verdict, e.relation)]
+    return lines + [f"note: {note}" for note in e.notes]
+
+
 def render_text(e: Explanation) -> str:
     """The terminal output."""
-    lines = reading_lines(e.parsed)
-    if e.report is None:
-        return "\n".join(lines + [f"note: {note}" for note in e.notes]) + "\n"
-    lines.append("")
     mode = "offline" if e.report is not None and getattr(e.report, "mode", "") == "offline" else ""
-    lines.append(f"What regtui finds now ({e.runtime}, {e.image or 'no image'}{', ' + mode if mode else ''}):")
-    lines += [f"  {line}" for line in verdict_lines(e.verdict, e.relation)]
-    for note in e.notes:
-        lines.append(f"note: {note}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(explanation_lines(e, mode)) + "\n"
+
+
+def normalised_image(image: str | None) -> str | None:
+    """``image`` as the check names it (``nginx`` -> ``docker.io/library/nginx:latest``), ``None`` if invalid."""
+    from regtui.refs import ReferenceError, parse
+
+    if not image:
+        return None
+    try:
+        return str(parse(image))
+    except ReferenceError:
+        return None
+
+
+def against_report(parsed: ParsedError, data: dict[str, Any], wanted: str = "auto") -> Explanation:
+    """Compare a reading with a check already run (the workbench's report dict) instead of running one."""
+    image = normalised_image(parsed.image)
+    detected = [str(r.get("name")) for r in data.get("runtimes") or [] if r.get("name")]
+    runtime = choose_runtime(parsed, wanted, detected)
+    e = Explanation(parsed, runtime, image)
+    checked = list(data.get("images") or [])
+    if image is None:
+        e.notes = ("the text names no image: the verdicts below are for the image being checked",)
+        image = checked[0] if checked else None
+        e.image = image
+    elif image not in checked:
+        e.notes = (f"this check is for {', '.join(checked) or 'no image'}, not {image}: check that image to compare",)
+        return e
+    e.verdict = pick_verdict(data.get("verdicts") or [], runtime, image)
+    e.relation = relate(parsed, e.verdict)
+    return e
 
 
 def _detected(options: CheckOptions) -> list[str]:
