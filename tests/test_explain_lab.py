@@ -71,6 +71,29 @@ def test_ctr_refused_connection_is_explained_by_the_connect_verdict(
     _agrees(data, "connect-refused", name, "pull.failed")
 
 
+def test_ctr_behind_a_dead_proxy_is_explained_by_proxy_unreachable(
+        tmp_path: Path, containerd: Containerd, registry_tls: Registry, lab_image: OciImage, closed_port: int,
+        hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr with HTTPS_PROXY at a closed port (as the root's containerd drop-in sets it): proxyconnect, explained by
+    proxy.unreachable in the proxy phase at the registry it was tunnelling to."""
+    name = lab_name(registry_tls)
+    proxy = f"http://127.0.0.1:{closed_port}"
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS)
+    dropin = root / "etc/systemd/system/containerd.service.d/http-proxy.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text(f'[Service]\nEnvironment="HTTPS_PROXY={proxy}"\n')
+    pulled = containerd.ctr_pull(lab_image_ref(registry_tls), hosts_dir=hosts_dir,
+                                 hosts_file=hosts_file_factory(HOSTS), env={"HTTPS_PROXY": proxy}, timeout=60)
+    assert not pulled.ok
+    text = pulled.output.strip().splitlines()[-1]
+    assert "proxyconnect tcp" in text, text
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["parsed"]["details"]["proxy"] == f"127.0.0.1:{closed_port}"
+    assert data["verdict"]["cause"]["phase"] == "proxy"
+    _agrees(data, "proxy-refused-connection", name, "proxy.unreachable")
+
+
 def test_ctr_unknown_authority_is_explained_until_the_ca_is_installed(
         tmp_path: Path, containerd: Containerd, registry_tls: Registry, lab_image: OciImage,
         hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
