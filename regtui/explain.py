@@ -609,9 +609,13 @@ def _split_mirrors(s: str) -> tuple[str, list[str]]:
 
 
 # -- the entry point -----------------------------------------------------------------------------
+#: A URL's query string: pre-signed blob URLs carry their credentials there (``X-Amz-Signature``, ``sig``).
+_QUERY = re.compile(r"(https?://[^\s\"'?]+)\?[^\s\"']*")
+
+
 def parse_pull_error(text: str) -> ParsedError:
     """Everything a pull error text says (see :class:`ParsedError`); never raises on any text."""
-    s = redact.text(_normalise(text if isinstance(text, str) else str(text)))
+    s = _QUERY.sub(lambda m: f"{m.group(1)}?{redact.MASK}", redact.text(_normalise(text if isinstance(text, str) else str(text))))
     main, mirror_texts = _split_mirrors(s)
     runtime, producer, wrapper = _producer(s)
     mirrors = tuple(_parse_one(m, runtime, producer, wrapper, _mirror_image(m)) for m in mirror_texts)

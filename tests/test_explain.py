@@ -64,6 +64,15 @@ def test_secrets_in_a_pasted_text_are_redacted() -> None:
     assert p.phase == "proxy"
 
 
+def test_query_strings_of_pre_signed_urls_are_cut() -> None:
+    """A blob redirect's pre-signed query (signature, credential) is masked in the stored text and gone from the URL."""
+    p = parse_pull_error('error pulling image configuration: Get "https://cdn.example/sha256/a7/a79?X-Amz-Credential='
+                         'AKIAEXAMPLE&X-Amz-Signature=acd641dd&sig=zz9": x509: certificate has expired or is not yet valid')
+    text = json.dumps(p.to_dict())
+    assert "acd641dd" not in text and "AKIAEXAMPLE" not in text and "zz9" not in text
+    assert p.url == "https://cdn.example/sha256/a7/a79" and p.failure == "tls-expired"
+
+
 def test_text_with_no_known_failure_is_unknown_with_no_cause() -> None:
     """A text that is not a pull error gives failure unknown and no likely cause (not a guess)."""
     p = parse_pull_error("the weather is nice today")
