@@ -1,4 +1,4 @@
-"""Command-line front end: ``check``, ``pull``, ``fix``, ``undo``, ``report`` and ``tui``.
+"""Command-line front end: ``check``, ``explain``, ``pull``, ``fix``, ``undo``, ``report`` and ``tui``.
 
 Exit status of ``check`` (and ``report``): 0 when no finding is an error and no verdict fails, 1 otherwise,
 2 for a usage or internal error (one line on stderr; the traceback only with ``--debug``).
@@ -19,7 +19,7 @@ from regtui import __version__, redact
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-_COMMANDS = ("check", "pull", "fix", "undo", "report", "tui")
+_COMMANDS = ("check", "explain", "pull", "fix", "undo", "report", "tui")
 
 
 class UsageError(Exception):
@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "prints to stdout without it)")
     p.add_argument("--merge", nargs="+", metavar="REPORT.json",
                    help="merge these JSON reports (one per host) into one markdown or html report; no check runs")
+
+    p = sub.add_parser("explain", help="read a pasted pull error (kubelet event, ctr, docker, podman/skopeo, CRI-O), "
+                                       "then check that image and say whether the verdict explains it",
+                       description="Reads the error a runtime printed (image, endpoint, phase, Go error), names the "
+                                   "likely causes, runs the check for that image as that runtime (online unless "
+                                   "--offline), and ends with the verdict, its fix, and whether the verdict explains "
+                                   "the pasted error. Exit status as check.")
+    p.add_argument("text", metavar="TEXT", help="the error text, quoted; - reads it from stdin")
+    _add_check_options(p, with_format=False)
+    p.add_argument("--format", default="text", choices=("text", "json"))
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
 
     p = sub.add_parser("pull", help="instrumented test pull of one image")
     p.add_argument("ref", metavar="REF")
@@ -403,6 +414,34 @@ def _cmd_pull(args: argparse.Namespace) -> int:
                     progress=_progress(args.format))
 
 
+#: A pasted error longer than this is cut (an event log, not one error).
+_MAX_EXPLAIN_TEXT = 256 * 1024
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """``regtui explain TEXT``: the reading of a pull error, the check for its image, and whether they agree."""
+    import io
+
+    from regtui.explaincmd import run_explain
+
+    if args.text == "-":
+        text = sys.stdin.read(_MAX_EXPLAIN_TEXT)
+    else:
+        text = args.text
+    if not text.strip():
+        raise UsageError("explain: the error text is empty (paste it quoted, or - to read stdin)")
+    if len(args.image) > 1:
+        raise UsageError("explain: one --image at most (the image the error is about)")
+    options = _options(args)
+    _refs(options.images)
+    out = io.StringIO() if args.output else None
+    status = run_explain(options, text, fmt=args.format, debug=args.debug, out=out,
+                         progress=_progress(args.format))
+    if out is not None:
+        _write(out.getvalue(), args.output)
+    return status
+
+
 def _cmd_tui(args: argparse.Namespace) -> int:
     """The workbench; textual is imported only here, so the headless commands never pay for it."""
     options = _options(args)
@@ -483,6 +522,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _cmd_fix(args)
         if args.command == "pull":
             return _cmd_pull(args)
+        if args.command == "explain":
+            return _cmd_explain(args)
         if args.command == "undo":
             return _cmd_undo(args)
         return _cmd_tui(args)

@@ -464,7 +464,7 @@ def test_mistyped_command_lists_commands_and_suggests(capsys: pytest.CaptureFixt
     """`regtui chek` is a usage error that names `check` and lists every command."""
     assert main(["chek"]) == 2
     err = capsys.readouterr().err
-    assert "did you mean `regtui check`" in err and "commands: check, pull, fix, undo, report, tui" in err
+    assert "did you mean `regtui check`" in err and "commands: check, explain, pull, fix, undo, report, tui" in err
 
 
 def test_fix_apply_without_terminal_or_yes_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -30,6 +30,7 @@ from regtui.tui.commands import WorkbenchCommands
 from regtui.tui.data import PANEL_TITLES, TAB_TITLES, Copyable, counts, finding_key, finding_reproducers
 from regtui.tui.fixing import Applied, EngineFixes, FixBackend
 from regtui.tui.messages import Exported, FixFinished, PullProgressed, ReportUpdated, RunFailed
+from regtui.tui.screens.explain import ExplainScreen
 from regtui.tui.screens.fix import FixScreen
 from regtui.tui.screens.help import HelpScreen
 from regtui.tui.screens.prompts import ExportScreen, ImageScreen
@@ -336,6 +337,10 @@ class RegtuiApp(App[int]):
         """Ask for another image reference; re-plan and re-probe with it."""
         images = self.options.images
         self.push_screen(ImageScreen(images[0] if images else ""), self._image_chosen)
+
+    def action_explain(self) -> None:
+        """Ask for a runtime's error text; show what failed where and whether the current verdict explains it."""
+        self.push_screen(ExplainScreen(lambda: self.data, self.options.runtime), self._image_chosen)
 
     def _image_chosen(self, ref: str | None) -> None:
         if not ref or (self.options.images and self.options.images[0] == ref):

@@ -1,0 +1,221 @@
+"""`regtui explain` fed the real runtimes' errors: ctr (containerd), skopeo (containers/image) and dockerd.
+
+For each failure class the real runtime pulls from a lab registry and fails; its own error text is
+given to `regtui explain` with a root configured as that runtime was, and the verdict's cause must
+be one the text's reading names, at the endpoint the text names. An error the current state no
+longer produces (the CA was installed since) must be called unexplained.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.containerd import Containerd
+from lab.dockerd import DockerDaemon
+from lab.fixtures import LAB_REPO
+from lab.images import OciImage, push
+from lab.namespaces import run_in_mount_namespace
+from lab.pki import IssuedCert
+from lab.pullroots import LAB_CONTAINERD_VERSION, containerd_root, crio_root, docker_root
+from lab.registry import Registry
+from lab.require import require_binary
+from lab.verdicts import HOSTS, lab_image_ref, lab_name
+from regtui.cli import main
+from regtui.explain import endpoint_host
+
+pytestmark = pytest.mark.lab
+
+
+def _explain(root: Path, text: str, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
+    """`regtui explain --format json` on ``root`` with the runtime's own text (image and runtime from the text)."""
+    capsys.readouterr()
+    rc = main(["explain", "--root", str(root), "--timeout", "2", "--containerd-version", LAB_CONTAINERD_VERSION,
+               "--docker-store", "classic", "--format", "json", *extra, text])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def _agrees(data: dict[str, Any], failure: str, host: str, cause: str) -> None:
+    """The reading names ``failure`` at ``host``; the verdict fails on ``cause`` there, a cause the reading lists."""
+    parsed, v = data["parsed"], data["verdict"]
+    assert (parsed["failure"], parsed["host"]) == (failure, host), parsed
+    assert v["status"] == "fails" and v["cause"]["code"] == cause, v
+    assert cause in [c["code"] for c in parsed["causes"]], parsed["causes"]
+    assert endpoint_host(v["cause"]["endpoint"]) == host, v
+    assert data["explains"]["explains"] is True, data["explains"]
+
+
+def _ctr(containerd: Containerd, image: str, hosts_dir: Path, hosts_file: Path) -> str:
+    pulled = containerd.ctr_pull(image, hosts_dir=hosts_dir, hosts_file=hosts_file, timeout=60)
+    assert not pulled.ok, pulled.output
+    return pulled.output.strip().splitlines()[-1]
+
+
+# -- containerd (ctr) -----------------------------------------------------------------------------
+def test_ctr_refused_connection_is_explained_by_the_connect_verdict(
+        tmp_path: Path, containerd: Containerd, closed_port: int, hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr against a closed port: the text reads connect-refused there, and the verdict fails in connect at it."""
+    name = f"registry.lab.test:{closed_port}"
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", hosts=HOSTS)
+    text = _ctr(containerd, f"{name}/{LAB_REPO}:latest", hosts_dir, hosts_file_factory(HOSTS))
+    assert "connection refused" in text
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["runtime"] == "containerd"
+    assert data["parsed"]["phase"] == data["verdict"]["cause"]["phase"] == "connect"
+    _agrees(data, "connect-refused", name, "pull.failed")
+
+
+def test_ctr_behind_a_dead_proxy_is_explained_by_proxy_unreachable(
+        tmp_path: Path, containerd: Containerd, registry_tls: Registry, lab_image: OciImage, closed_port: int,
+        hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr with HTTPS_PROXY at a closed port (as the root's containerd drop-in sets it): proxyconnect, explained by
+    proxy.unreachable in the proxy phase at the registry it was tunnelling to."""
+    name = lab_name(registry_tls)
+    proxy = f"http://127.0.0.1:{closed_port}"
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS)
+    dropin = root / "etc/systemd/system/containerd.service.d/http-proxy.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text(f'[Service]\nEnvironment="HTTPS_PROXY={proxy}"\n')
+    pulled = containerd.ctr_pull(lab_image_ref(registry_tls), hosts_dir=hosts_dir,
+                                 hosts_file=hosts_file_factory(HOSTS), env={"HTTPS_PROXY": proxy}, timeout=60)
+    assert not pulled.ok
+    text = pulled.output.strip().splitlines()[-1]
+    assert "proxyconnect tcp" in text, text
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["parsed"]["details"]["proxy"] == f"127.0.0.1:{closed_port}"
+    assert data["verdict"]["cause"]["phase"] == "proxy"
+    _agrees(data, "proxy-refused-connection", name, "proxy.unreachable")
+
+
+def test_ctr_unknown_authority_is_explained_until_the_ca_is_installed(
+        tmp_path: Path, containerd: Containerd, registry_tls: Registry, lab_image: OciImage,
+        hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr without the registry's CA: explained by tls.unknown-authority; on a root that trusts it now, not explained."""
+    name, image = lab_name(registry_tls), lab_image_ref(registry_tls)
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", hosts=HOSTS)
+    text = _ctr(containerd, image, hosts_dir, hosts_file_factory(HOSTS))
+    assert "x509: certificate signed by unknown authority" in text
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["image"] == image
+    _agrees(data, "tls-unknown-authority", name, "tls.unknown-authority")
+    assert data["verdict"]["fix"], "installing the CA is the fix"
+
+    fixed = tmp_path / "fixed"
+    containerd_root(fixed, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS)
+    rc, data = _explain(fixed, text, capsys)
+    assert rc == 0 and data["verdict"]["status"] == "ok"
+    assert data["explains"]["explains"] is False and "works now" in data["explains"]["reason"]
+
+
+def test_ctr_unknown_tag_is_explained_by_manifest_unknown(
+        tmp_path: Path, containerd: Containerd, registry_tls: Registry, lab_image: OciImage,
+        hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr asking for a tag the registry lacks: not-found, explained by pull.manifest-unknown at that registry."""
+    name = lab_name(registry_tls)
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS)
+    text = _ctr(containerd, lab_image_ref(registry_tls, "no-such-tag"), hosts_dir, hosts_file_factory(HOSTS))
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1
+    _agrees(data, "not-found", name, "pull.manifest-unknown")
+
+
+def test_ctr_without_credentials_is_explained_by_auth_missing(
+        tmp_path: Path, containerd: Containerd, registry_tls_auth: Registry, lab_image: OciImage,
+        hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr against the htpasswd registry without credentials: an auth failure, explained by auth.missing."""
+    name = lab_name(registry_tls_auth)
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls_auth.ca_file, hosts=HOSTS)
+    text = _ctr(containerd, lab_image_ref(registry_tls_auth), hosts_dir, hosts_file_factory(HOSTS))
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["parsed"]["phase"] == "auth", data["parsed"]
+    assert data["parsed"]["failure"].startswith("auth-")
+    _agrees(data, data["parsed"]["failure"], name, "auth.missing")
+
+
+# -- containers/image (skopeo, as CRI-O and podman) -----------------------------------------------
+def _skopeo(tmp_path: Path, image: str, hosts_file: Path, cert_dir: Path | None = None) -> str:
+    skopeo = require_binary("skopeo")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    argv = [skopeo, "--policy", str(policy), "inspect", "--retry-times", "0"]
+    if cert_dir is not None:
+        argv += ["--cert-dir", str(cert_dir)]
+    result = run_in_mount_namespace([*argv, f"docker://{image}"], hosts_file=hosts_file, timeout=60)
+    assert result.returncode != 0, result.stdout
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_skopeo_expired_certificate_is_explained_by_tls_expired(
+        tmp_path: Path, cert_factory: Callable[..., IssuedCert], registry_factory: Callable[..., Registry],
+        lab_image: OciImage, hosts_file_factory: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """skopeo trusting the CA of a registry whose leaf expired: CRI-O's verdict fails on tls.expired there."""
+    cert = cert_factory("expired")
+    registry = registry_factory(tls=cert)
+    push(lab_image, registry, LAB_REPO)
+    name = lab_name(registry)
+    root = tmp_path / "root"
+    crio_root(root, name, cas={name: cert.ca_file}, hosts=HOSTS)
+    text = _skopeo(tmp_path, lab_image_ref(registry), hosts_file_factory(HOSTS), cert.ca_dir)
+    assert "certificate has expired or is not yet valid" in text
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["runtime"] == "crio" and data["parsed"]["producer"] == "containers/image"
+    assert "current_time" in data["parsed"]["details"]
+    _agrees(data, "tls-expired", name, "tls.expired")
+
+
+def test_skopeo_unknown_authority_is_explained_for_crio(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """skopeo without the lab CA: containers/image's wording is read as CRI-O's, explained by tls.unknown-authority."""
+    name = lab_name(registry_tls)
+    root = tmp_path / "root"
+    crio_root(root, name, hosts=HOSTS)
+    text = _skopeo(tmp_path, lab_image_ref(registry_tls), hosts_file_factory(HOSTS))
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["runtime"] == "crio"
+    _agrees(data, "tls-unknown-authority", name, "tls.unknown-authority")
+
+
+# -- dockerd --------------------------------------------------------------------------------------
+def test_dockerd_unknown_tag_is_explained_by_manifest_unknown(
+        tmp_path: Path, dockerd: DockerDaemon, registry_tls: Registry, lab_image: OciImage,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """docker pull of a missing tag: dockerd's `manifest ... not found`, explained by pull.manifest-unknown."""
+    hp = registry_tls.host_port
+    pulled = dockerd.docker_pull(f"{hp}/{LAB_REPO}:no-such-tag", timeout=60)
+    assert not pulled.ok
+    text = pulled.output.strip().splitlines()[-1]
+    root = docker_root(tmp_path / "root", {}, cas={hp: registry_tls.ca_file})
+    rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["runtime"] == "docker" and data["parsed"]["producer"] == "moby"
+    _agrees(data, "not-found", hp, "pull.manifest-unknown")
+
+
+def test_dockerd_without_credentials_hides_the_401_behind_its_http_retry(
+        tmp_path: Path, dockerd: DockerDaemon, registry_tls_auth: Registry, lab_image: OciImage,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """docker pull from the loopback htpasswd registry without login: dockerd's plain-HTTP retry is reset and the
+    text names neither image nor 401; with --image the verdict at that endpoint (auth.missing) explains it."""
+    hp = registry_tls_auth.host_port
+    image = f"{hp}/{LAB_REPO}:latest"
+    pulled = dockerd.docker_pull(image, timeout=60)
+    assert not pulled.ok
+    text = pulled.output.strip().splitlines()[-1]
+    assert "connection reset by peer" in text, text
+    root = docker_root(tmp_path / "root", {}, cas={hp: registry_tls_auth.ca_file})
+    rc, data = _explain(root, text, capsys, "--image", image)
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and data["runtime"] == "docker" and (parsed["failure"], parsed["host"]) == ("reset", hp)
+    assert "plain-HTTP retry" in parsed["causes"][0]["why"]
+    assert v["status"] == "fails" and v["cause"]["code"] == "auth.missing" and endpoint_host(v["cause"]["endpoint"]) == hp
+    assert data["explains"]["explains"] is True, data["explains"]
