@@ -147,7 +147,7 @@ def test_playbook_merges_the_fleet_and_names_the_hosts_per_cause(
 
 def test_playbook_installs_the_wheel_it_builds_and_a_second_run_changes_nothing(
         tmp_path: Path, registry_tls: Registry, lab_image: OciImage, closed_port: int) -> None:
-    """The real install path: a wheel built from this checkout, one venv per host, reports merged by the venv's regtui."""
+    """The real install path: a wheel built from this checkout, one venv per host; again: no change; rebuilt: replaced."""
     require_module("wheel")  # builds without a package index (pip --no-build-isolation)
     source = tmp_path / "src"  # a copy: building in a tree leaves build/ and *.egg-info behind
     shutil.copytree(REPO / "regtui", source / "regtui", ignore=shutil.ignore_patterns("__pycache__"))
@@ -184,6 +184,16 @@ def test_playbook_installs_the_wheel_it_builds_and_a_second_run_changes_nothing(
     again = _playbook(tmp_path, inventory, "--tags", "install", pythonpath=False)
     assert again.returncode == 0, again.stdout[-3000:]
     assert {h: _recap(again.stdout)[h]["changed"] for h in hosts} == {"node-a": 0, "node-b": 0}, again.stdout[-3000:]
+
+    # A changed source of the same version: pip alone would keep the old files, the playbook replaces them.
+    with (source / "regtui/__init__.py").open("a") as init:
+        init.write('\nREBUILT = "yes"\n')
+    rebuilt = _playbook(tmp_path, inventory, "--tags", "install", pythonpath=False)
+    assert rebuilt.returncode == 0 and "Replace regtui by a rebuilt wheel" in rebuilt.stdout, rebuilt.stdout[-3000:]
+    for host in hosts:
+        located = subprocess.run([str(venvs / host / "bin/python"), "-c", "import regtui; print(regtui.REBUILT)"],
+                                 capture_output=True, text=True, timeout=60, env={"PATH": os.defpath}, cwd=tmp_path)
+        assert located.stdout.strip() == "yes", located.stderr[-2000:]
 
 
 def test_playbook_passes_syntax_check_and_ansible_lint(tmp_path: Path) -> None:
