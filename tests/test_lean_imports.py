@@ -18,12 +18,19 @@ from lab.registry import Registry
 NOT_FOR_A_PULL = (
     "textual", "rich", "regtui.tui", "regtui.fixes", "regtui.probes", "regtui.checks.tls", "regtui.checks.dns",
     "regtui.checks.clock", "regtui.checks.mirrors", "regtui.report.html", "regtui.report.markdown",
-    "regtui.report.prometheus", "regtui.report.merge", "regtui.runtimes.docker", "regtui.runtimes.crio",
-    "regtui.runtimes.k3s", "dns", "cryptography", "OpenSSL", "trio._core", "prometheus_client", "tomlkit",
+    "regtui.report.prometheus", "regtui.report.merge", "dns", "cryptography", "OpenSSL", "trio._core",
+    "prometheus_client", "tomlkit",
+    # Other runtimes' readers and planners (``--runtime auto`` loads only their detection modules).
+    "regtui.runtimes.docker.runtime", "regtui.runtimes.docker.daemon", "regtui.runtimes.docker.routes",
+    "regtui.runtimes.crio.view", "regtui.runtimes.crio.config", "regtui.runtimes.crio.routes",
+    "regtui.runtimes.k3s.loading", "regtui.runtimes.k3s.routes",
 )
 
+#: A pull with ``--runtime containerd`` does not even detect the other runtimes.
+NOT_FOR_A_CONTAINERD_PULL = NOT_FOR_A_PULL + ("regtui.runtimes.docker", "regtui.runtimes.crio", "regtui.runtimes.k3s")
+
 #: What ``--help`` needs is argparse: not even the network stack or the engine.
-NOT_FOR_HELP = NOT_FOR_A_PULL + ("httpx", "httpcore", "regtui.engine", "regtui.runtimes", "regtui.registry", "asyncio")
+NOT_FOR_HELP = NOT_FOR_A_CONTAINERD_PULL + ("httpx", "httpcore", "regtui.engine", "regtui.runtimes", "regtui.registry", "asyncio")
 
 
 def imported(*args: str, cwd: Path) -> tuple[int, set[str], str]:
@@ -49,13 +56,15 @@ def test_pull_help_imports_only_the_parser(tmp_path: Path) -> None:
 
 
 @pytest.mark.lab
-def test_containerd_pull_imports_only_what_it_uses(tmp_path: Path, registry_tls: Registry, lab_image: OciImage) -> None:
-    """A real pull as containerd loads httpx and containerd's reader, but no other runtime, no workbench, no trio."""
+@pytest.mark.parametrize(("runtime", "not_loaded"), [("containerd", NOT_FOR_A_CONTAINERD_PULL), ("auto", NOT_FOR_A_PULL)])
+def test_containerd_pull_imports_only_what_it_uses(tmp_path: Path, registry_tls: Registry, lab_image: OciImage,
+                                                   runtime: str, not_loaded: tuple[str, ...]) -> None:
+    """A real pull on a containerd host loads httpx and containerd's reader, no other runtime's reader, no trio."""
     root = tmp_path / "root"
     containerd_root(root, registry_tls.host_port, server=registry_tls.url, server_ca=registry_tls.ca_file)
     ref = f"{registry_tls.host_port}/{LAB_REPO}:{LAB_TAG}"
-    code, names, out = imported("pull", ref, "--root", str(root), "--runtime", "containerd", cwd=tmp_path)
+    code, names, out = imported("pull", ref, "--root", str(root), "--runtime", runtime, cwd=tmp_path)
     assert code == 0, out
     assert "result: ok" in out
     assert {"httpx", "regtui.registry.pull", "regtui.runtimes.containerd.service"} <= names
-    assert offenders(names, NOT_FOR_A_PULL) == []
+    assert offenders(names, not_loaded) == []
