@@ -325,10 +325,24 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
     here = [f for f in mine if _at(f, a.url, a.host, a.key)]
     between = [f for f in here if f.code == "mirror.unreachable"]
     phase, kind = a.phase or "", a.kind or ""
+    if phase == "config":  # stopped before any request: the setting that stops it is the cause
+        said = [f for f in mine if f.severity == "error" and f.panel in ("config", "certs", "auth")
+                and str(f.evidence.get("error") or "\0") in a.error]
+        found = next(iter(said), None) or next((f for f in here if f.severity == "error"
+                                                and f.panel in ("config", "certs")), None)
+        if found is not None:
+            return found, between
     if phase == "proxy":
         proxy = [f for f in mine if f.panel == "proxy" and f.severity == "error"]
         named = [f for f in proxy if a.proxy and a.proxy in (f.evidence.get("proxy"), f.evidence.get("address"), f.subject)]
         found = _pick(named or proxy, ("proxy.scheme-tls", "proxy.unreachable", "proxy.connect-refused"))
+        if found is not None and found.code == "proxy.unreachable" and found.evidence.get("phase") == "dns":
+            # The proxy's name does not resolve: the resolver is the cause, the proxy the step to it.
+            name = found.subject.rsplit(":", 1)[0].strip("[]").lower()
+            dns = _pick([f for f in mine if f.panel == "dns" and f.subject == name],
+                        ("dns.timeout", "dns.nxdomain") if kind == "timeout" else ("dns.nxdomain", "dns.timeout"))
+            if dns is not None:
+                return dns, between + [found]
         if found is not None:
             return found, between
     if phase in ("dns",) or kind == "nxdomain":
@@ -481,10 +495,12 @@ def _reason(f: Finding, rt: str, a: _Attempt | None) -> str:
         return f"its proxy {ev.get('proxy') or f.subject} refuses the tunnel ({ev.get('status')})"
     if c == "proxy.scheme-tls":
         return f"its proxy {ev.get('proxy') or f.subject} is plain HTTP but configured as https://"
+    # With --dns-server the server asked is the user's, not the root's: name it.
+    given = f"--dns-server {ev.get('server')}" if ev.get("resolver") == "--dns-server" else None
     if c == "dns.nxdomain":
-        return f"{ev.get('host') or f.subject} does not resolve"
+        return f"{ev.get('host') or f.subject} does not resolve" + (f" at {given}" if given else "")
     if c == "dns.timeout":
-        return f"the resolver does not answer for {ev.get('host') or f.subject}"
+        return f"{given or 'the resolver'} does not answer for {ev.get('host') or f.subject}"
     if c == "auth.missing":
         return f"{host} requires credentials and none apply"
     if c == "auth.rejected":
@@ -619,6 +635,15 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
         return _verdict(rt, image, "fails", f"{rt} cannot pull {image}: {why}: {_reason(stop, rt, None)} "
                         f"({where}{':' + str(line) if line else ''}, configuration).", stop, None, [stop], fix_check,
                         untested, endpoint=None, phase="config")
+    planned = [ep for ep in route.endpoints if ep.status != "skipped"]
+    if mode == "offline" and planned and all(ep.status == "failed" for ep in planned):
+        # Every endpoint fails before any request (certs.d, credential lookup): no network needed to know.
+        last = _Attempt({**planned[-1].to_dict(), "phase": "config", "error": planned[-1].reason})
+        cause, between = _cause_of(last, rt, image, findings)
+        reason = _reason(cause, rt, last) if cause is not None else last.error
+        return _verdict(rt, image, "fails", f"{rt} cannot pull {image}: {reason}{_where(last.url, 'config')}.",
+                        cause, last, between + [cause], fix_check, ["network: offline (configuration only)"],
+                        endpoint=last.url, phase="config")
     if mode == "offline":
         warn = [f for f in findings if _for_runtime(f, rt) and f.severity == "warning" and f.panel == "config"]
         note = f"; {len(warn)} configuration warning(s) to read" if warn else ""

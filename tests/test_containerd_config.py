@@ -525,3 +525,33 @@ def test_wrong_typed_secret_header_is_masked(tmp_path):
     f = _one(view.findings, "config.invalid-value")
     assert f.evidence["value"] == "***"
     assert "ZGVwbG95" not in json.dumps([x.to_dict() for x in view.findings] + [view.summary])
+
+
+CONFIGS_AUTH = KUBEADM_V2 + ('    [plugins."io.containerd.grpc.v1.cri".registry.configs."harbor.corp.example".auth]\n'
+                             '      username = "robot$ci"\n      password = "s3cr3t-configs-auth"\n')
+
+
+@pytest.mark.parametrize("version, warned", [("1.6.20", False), ("1.7.8", False), ("1.7.9", True),
+                                             ("2.0.5", True), ("2.1.4", True)])
+def test_configs_auth_is_deprecated_from_1_7_9(tmp_path, version, warned):
+    """configs."<host>".auth: containerd warns "`configs` is deprecated, please use `config_path` instead" from 1.7.9.
+
+    containerd ``pkg/cri/config/config.go ValidatePluginConfig`` (1.7.9+) and ``internal/cri/config/config.go
+    ValidateImageConfig`` (2.x) warn for any ``configs`` entry (``deprecation.CRIRegistryConfigs``: removed in
+    v2.4, "Use `config_path` instead"); 1.6 and 1.7.0-1.7.8 warn for ``configs.tls`` only (the 1.6 daemon is the
+    referee in ``test_containerd_lab.py``). The credentials still apply.
+    """
+    view = _load(_host(tmp_path, {CONFIG: CONFIGS_AUTH}), version)
+    assert view.credentials("harbor.corp.example").username == "robot$ci"
+    found = [f for f in view.findings if f.code == "config.legacy-registry-config"]
+    if not warned:
+        assert found == []
+        return
+    [f] = found
+    line = line_of(CONFIGS_AUTH, 'configs."harbor.corp.example".auth')
+    assert f.severity == "warning" and f.title.startswith(f"{CONFIG}:{line}: ")
+    assert "`configs` is deprecated, please use `config_path` instead" in f.title
+    assert f.evidence["hosts"] == ["harbor.corp.example"] and f.evidence["line"] == line
+    assert "imagePullSecret" in f.detail and "v2.4" in f.detail
+    assert f.fix is not None and f.fix.kind == "manual"
+    assert "s3cr3t-configs-auth" not in json.dumps(f.to_dict())

@@ -428,3 +428,35 @@ def test_generated_hosts_toml_round_trips(tmp_path):
     assert res.findings == []
     assert [e.url for e in res.entries] == ["https://mirror.gcr.io/v2", "https://10.0.0.9:5000/v2",
                                             "https://registry-1.docker.io/v2"]
+
+
+@pytest.mark.parametrize("version, expected", [
+    ((1, 6, 20), ("pull", "resolve", "push")),
+    ((2, 1, 4), ("pull", "resolve", "push")),
+    ((2, 2, 0), ("pull", "resolve", "push", "referrers")),
+    ((2, 3, 0), ("pull", "resolve", "push", "referrers")),
+])
+def test_default_capabilities_follow_the_version(tmp_path, version, expected):
+    """containerd 2.2 adds referrers to a host without capabilities and to the default host.
+
+    containerd ``core/remotes/docker/config/hosts.go`` (v2.2.0, commit "Update capabilities for
+    referrers"); ``hosts_test.go TestDefaultHosts`` expects ``allCaps`` (pull|resolve|push|referrers)
+    for docker.io. v2.1.x and earlier give pull|resolve|push.
+    """
+    text = 'server = "https://registry.corp.example"\n[host."https://mirror.corp.example"]\n'
+    host = _host(tmp_path, {f"{CERTS}/registry.corp.example/hosts.toml": text,
+                            f"{CERTS}/_default/hosts.toml": '[host."https://cache.corp.example"]\n  capabilities = ["pull"]\n'})
+    res = _resolve(host, "registry.corp.example", containerd_version=version)
+    assert [e.capabilities for e in res.entries] == [expected, expected]
+    res = _resolve(host, "docker.io", containerd_version=version)
+    assert [e.capabilities for e in res.entries] == [("pull",), expected]
+
+
+def test_referrers_capability_is_unknown_before_2_2(tmp_path):
+    """Before 2.2 parseHostConfig has no "referrers" case: `unknown capability referrers`, the file is voided."""
+    text = '[host."https://mirror.corp.example"]\n  capabilities = ["pull", "resolve", "referrers"]\n'
+    host = _host(tmp_path, {f"{CERTS}/registry.corp.example/hosts.toml": text})
+    old = _resolve(host, "registry.corp.example", containerd_version=(2, 1, 4))
+    assert old.mode == "cert-files" and old.findings[0].evidence["error"] == "unknown capability referrers"
+    new = _resolve(host, "registry.corp.example", containerd_version=(2, 2, 0))
+    assert new.mode == "hosts.toml" and new.entries[0].capabilities == ("pull", "resolve", "referrers")

@@ -175,6 +175,27 @@ def test_cri_plugin_loads_exactly_when_regtui_says(tmp_path, name):
         assert cfg.why_not in log
 
 
+def test_containerd_1_6_does_not_warn_for_configs_auth(tmp_path):
+    """containerd 1.6 with CRI logs a deprecation for configs.tls but none for configs.auth, as regtui predicts."""
+    require_root("containerd with the CRI plugin")
+    require_binary("containerd")
+    auth = f'[plugins."{CRI}".registry.configs."harbor.corp.example".auth]\n  username = "ci"\n  password = "pw"\n'
+    tls = f'[plugins."{CRI}".registry.configs."harbor.corp.example".tls]\n  insecure_skip_verify = true\n'
+    logs = {}
+    for name, snippet in (("auth", auth), ("tls", tls)):
+        cfg = _regtui(tmp_path / name, "version = 2\n" + snippet)
+        legacy = [f for f in cfg.findings if f.code == "config.legacy-registry-config"]
+        assert (legacy != []) is (name == "tls"), [f.title for f in cfg.findings]
+        daemon = Containerd(tmp_path / name / "containerd", enable_cri=True, extra_toml=snippet)
+        daemon.start()
+        try:
+            logs[name] = daemon.log_path.read_text()
+        finally:
+            daemon.stop()
+    assert "`configs.tls` is deprecated, please use `config_path` instead" in logs["tls"]  # the log has warnings
+    assert "is deprecated" not in logs["auth"], logs["auth"]
+
+
 # -- ctr --hosts-dir as referee for the hosts.toml planner -------------------------------------------
 
 class Lab:
@@ -287,3 +308,12 @@ def test_ctr_server_replaces_the_upstream(containerd, lab, tmp_path):
     res, served = _plan_and_pull(containerd, lab, tmp_path / "hosts", lab.upstream.host_port, text)
     assert lab.upstream.host_port not in [e.host for e in res.entries]
     assert _first_tried(res, lab.ref) == served == lab.mirror.host_port
+
+
+def test_ctr_1_6_voids_a_file_with_the_referrers_capability(containerd, lab, tmp_path):
+    """`referrers` is a capability from containerd 2.2 only: 1.6 fails to decode the file and uses the upstream."""
+    text = f'[host."http://{lab.mirror.host_port}"]\n  capabilities = ["pull", "resolve", "referrers"]\n'
+    res, served = _plan_and_pull(containerd, lab, tmp_path / "hosts", lab.upstream.host_port, text)
+    assert res.mode == "cert-files"
+    assert res.findings[0].evidence["error"] == "unknown capability referrers"
+    assert _first_tried(res, lab.ref) == served == lab.upstream.host_port

@@ -330,9 +330,9 @@ def test_every_format_starts_with_the_verdicts() -> None:
     body = text[text.index("FINDINGS"):]
     assert body.index("ERROR") < body.index("WARN ")
     _, md = _busy_report("markdown")
-    assert md.index("**FAILS** docker") < md.index("## Findings")
+    assert md.index("**FAILS**: docker") < md.index("## Findings")
     _, html = _busy_report("html")
-    assert html.index("verdicts") < html.index("<h2>Findings</h2>")
+    assert html.index("class='verdict fails'") < html.index("<h2 id=findings>Findings</h2>")
 
 
 def test_exit_status_follows_a_failing_verdict() -> None:

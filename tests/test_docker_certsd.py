@@ -128,6 +128,9 @@ def test_unreadable_dir_is_permission_finding(tmp_path: Path, monkeypatch: pytes
     cd = read_certs_dir(host, d, "docker")
     assert cd.findings[0].code == "config.permission"
     assert cd.fatal and cd.fatal.startswith(f"open {d}:")
+    # containers/image SetupCertificates skips a directory it may not list (os.IsPermission): not fatal.
+    cd = read_certs_dir(host, d, "podman")
+    assert [f.code for f in cd.findings] == ["config.permission"] and cd.usable and cd.ca_files == []
 
 
 def test_misnamed_without_port(tmp_path: Path) -> None:
@@ -174,3 +177,74 @@ def test_accepted_containerd_names_are_not_misnamed(tmp_path: Path) -> None:
     host = _host(tmp_path, {f"{BASE}/myreg_5000_/hosts.toml": "server = 'https://myreg:5000'\n"})
     assert misnamed_dirs(host, BASE, "myreg:5000", accepted=("myreg_5000_", "_default")) == []
     assert len(misnamed_dirs(host, BASE, "myreg:5000")) == 1
+
+
+def _dangling(tmp_path: Path, host_path: str) -> None:
+    """Make ``host_path`` under the fake root a symbolic link to a file that does not exist."""
+    target = tmp_path / host_path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink("/etc/pki/gone/client.pem", target)
+
+
+@pytest.mark.parametrize("runtime", ["docker", "crio"])
+def test_dangling_client_cert_is_fatal(tmp_path: Path, runtime: str) -> None:
+    """A client.cert whose link dangles fails LoadX509KeyPair: fatal, and the pair is not in use.
+
+    moby ``registry.loadTLSConfig`` and containers/image ``tlsclientconfig.SetupCertificates`` both
+    return the error of ``tls.LoadX509KeyPair`` (``open <file>: no such file or directory``).
+    """
+    d = f"{BASE}/registry.lab:5000"
+    host = _host(tmp_path, {f"{d}/ca.crt": CA, f"{d}/client.key": KEY})
+    _dangling(tmp_path, f"{d}/client.cert")
+    cd = read_certs_dir(host, d, runtime)
+    assert cd.fatal == f"open {d}/client.cert: no such file or directory" and not cd.usable
+    assert cd.client_pairs == [] and cd.ca_files == [f"{d}/ca.crt"]
+    [f] = cd.findings
+    assert f.code == "tls.cert-file-unreadable" and f.severity == "error" and f.panel == "certs"
+    assert f.evidence["file"] == f"{d}/client.cert" and f.evidence["symlink_target"] == "/etc/pki/gone/client.pem"
+    assert f.evidence["host"] == "registry.lab:5000"
+    assert cd.source is not None and cd.source.status == "parse-error"
+
+
+def test_directory_named_client_key_is_fatal(tmp_path: Path) -> None:
+    """A directory named client.key cannot be read as the key: `read <file>: is a directory`, fatal."""
+    d = f"{BASE}/registry.lab:5000"
+    host = _host(tmp_path, {f"{d}/client.cert": CA, f"{d}/client.key/README": "wrong place\n"})
+    cd = read_certs_dir(host, d, "docker")
+    assert cd.fatal == f"read {d}/client.key: is a directory"
+    [f] = cd.findings
+    assert f.code == "tls.cert-file-unreadable" and f.evidence["role"] == "client key"
+
+
+def test_dangling_ca_file_is_fatal_for_docker_skipped_by_containers_image(tmp_path: Path) -> None:
+    """A dangling ca.crt stops dockerd (os.ReadFile error) but containers/image skips it (os.IsNotExist: warning)."""
+    d = f"{BASE}/registry.lab:5000"
+    host = _host(tmp_path, {f"{d}/other.crt": CA})
+    _dangling(tmp_path, f"{d}/ca.crt")
+    docker = read_certs_dir(host, d, "docker")
+    assert docker.fatal == f"open {d}/ca.crt: no such file or directory"
+    assert [(f.code, f.severity) for f in docker.findings] == [("tls.cert-file-unreadable", "error")]
+    crio = read_certs_dir(host, d, "crio")
+    assert crio.usable and crio.ca_files == [f"{d}/other.crt"]
+    assert [(f.code, f.severity) for f in crio.findings] == [("tls.cert-file-unreadable", "warning")]
+
+
+def test_unreadable_client_key_is_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client.key the runtime may not read (EACCES) fails the pair: `open <file>: permission denied`.
+
+    Tests run as root, which reads any file, so the EACCES is injected at os.open.
+    """
+    d = f"{BASE}/registry.lab:5000"
+    host = _host(tmp_path, {f"{d}/client.cert": CA, f"{d}/client.key": KEY})
+    target = str(tmp_path / d.lstrip("/") / "client.key")
+    real_open = os.open
+
+    def deny(path: Any, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path) == target:
+            raise PermissionError(13, "Permission denied", target)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", deny)
+    cd = read_certs_dir(host, d, "crio")
+    assert cd.fatal == f"open {d}/client.key: permission denied" and cd.client_pairs == []
+    assert [f.code for f in cd.findings] == ["tls.cert-file-unreadable"]

@@ -27,7 +27,7 @@ from regtui.model import Endpoint, Finding, Route
 from regtui.probecontext import ProbeContext, ProbeResult
 from regtui.refs import Reference, ReferenceError, parse
 from regtui.registry.diagnose import auth_findings, endpoint_findings, rate_limit_findings, restart_for, source_file
-from regtui.registry.errors import Failure, RegistryError, runtime_error, status_failure
+from regtui.registry.errors import Failure, RegistryError, planned_failure, runtime_error, status_failure
 from regtui.registry.flavors import Flavor, flavor_for
 from regtui.registry.manifest import digest_of
 from regtui.registry.pull import open_session
@@ -166,6 +166,8 @@ async def _route_rows(ctx: ProbeContext, route: Route) -> list[dict[str, Any]]:
     async def row_for(ep: Endpoint) -> dict[str, Any]:
         if ep.status == "skipped":
             return _skipped(ep, ep.reason)
+        if ep.status == "failed":
+            return _planned_failed(ep, flavor, str(ref))
         if flavor.name == "containerd":
             caps = ep.capabilities or ("pull", "resolve")
             need = "pull" if ref.by_digest else "resolve"
@@ -188,6 +190,15 @@ def _confirmed_tls(rows: list[dict[str, Any]]) -> None:
             rows[i] = {**_skipped(Endpoint(r["url"], r["host"], r["role"], r["source"], ""),
                                   "dockerd skips plain http once the https endpoint answered (confirmedTLSRegistries)"),
                        "key": r.get("key")}
+
+
+def _planned_failed(ep: Endpoint, flavor: Flavor, reference: str) -> dict[str, Any]:
+    """The row of an endpoint the runtime fails before any request (certs.d, credential lookup): not probed."""
+    failure = planned_failure(ep)
+    return {"url": ep.url, "host": ep.host, "role": ep.role, "source": ep.source, "status": "failed",
+            "phase": "config", "kind": failure.kind, "http_status": None, "error": ep.reason,
+            "runtime_error": runtime_error(flavor.name, failure, reference), "timed_out": False,
+            "note": "not probed: the runtime fails before sending any request", "_failure": None, "_outcome": None}
 
 
 def _skipped(ep: Endpoint, reason: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@ Rules (moby ``daemon/pkg/registry/registry.go loadTLSConfig``; containers/image
 - ``*.cert`` is a client certificate and needs ``<same basename>.key`` next to it, and every
   ``*.key`` needs its ``.cert``; otherwise the lookup fails with the error quoted in evidence and
   the pull of that registry fails (dockerd stops at the first such entry);
+- a file it cannot read (a dangling symbolic link, a directory named like a key, no permission) stops
+  the lookup too, except a ``*.crt`` that does not exist, which containers/image skips with a warning;
 - any other file name (``ca.pem``, ``ca.cer``, ``hosts.toml``...) is ignored by these readers.
 
 :func:`misnamed_dirs` finds directories that were meant for a registry but will never be
@@ -18,6 +20,7 @@ looked up for it (``certs.d/myreg`` for ``myreg:5000/app``, ``certs.d/https:/myr
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -123,6 +126,17 @@ def _looks_like_ca(text: str) -> bool:
     return _PEM_CERT in text and not _PEM_KEY.search(text)
 
 
+def _permission_denied(host: Host, dir_path: str) -> bool:
+    """Listing ``dir_path`` fails with EACCES/EPERM (what ``os.IsPermission`` tests in Go)."""
+    try:
+        os.listdir(host.resolve(dir_path))
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def read_certs_dir(host: Host, dir_path: str, runtime: str | None) -> CertsDir:
     """Read ``dir_path`` (a ``certs.d/<host>`` directory) the way dockerd/containers/image do."""
     cd = CertsDir(dir_path)
@@ -136,6 +150,12 @@ def read_certs_dir(host: Host, dir_path: str, runtime: str | None) -> CertsDir:
         cd.exists = True
         if (file.status == "not-a-file" and file.error == "a directory") or file.status == "unreadable":
             error = file.error if file.status == "unreadable" else "directory cannot be listed"
+            if runtime in _CONTAINERS_RUNTIMES and _permission_denied(host, dir_path):
+                # SetupCertificates skips a directory it may not list (os.IsPermission): system roots only.
+                cd.findings.append(unreadable_finding(FileText(dir_path, "unreadable", error=error), runtime))
+                cd.source = SourceFile(dir_path, runtime or "", "certs.d directory", "unreadable",
+                                       f"{error}: skipped by containers/image")
+                return cd
             cd.fatal = f"open {dir_path}: {error}"
             cd.findings.append(unreadable_finding(FileText(dir_path, "unreadable", error=error), runtime))
             cd.source = SourceFile(dir_path, runtime or "", "certs.d directory", "unreadable", error)
@@ -202,6 +222,10 @@ def _read_ca(host: Host, cd: CertsDir, path: str, runtime: str | None) -> None:
                     kind="manual", params={"action": "remove", "path": path}),
         ))
         return
+    if file.status == "missing":
+        # A dangling link: dockerd fails; containers/image skips the file (os.IsNotExist).
+        _unreadable_cert(host, cd, path, file, runtime, role="CA file", fatal=runtime not in _CONTAINERS_RUNTIMES)
+        return
     if not file.ok:
         cd.fatal = cd.fatal or f"open {path}: {file.error}"
         cd.findings.append(unreadable_finding(file, runtime))
@@ -225,9 +249,67 @@ def _read_ca(host: Host, cd: CertsDir, path: str, runtime: str | None) -> None:
         ))
 
 
+def _go_read_error(path: str, file: FileText) -> str:
+    """What Go's ``os.ReadFile`` says for a file :meth:`Host.read` could not read."""
+    if file.status == "missing":
+        return f"open {path}: no such file or directory"
+    if file.status == "not-a-file" and file.error == "a directory":
+        return f"read {path}: is a directory"
+    return f"open {path}: {(file.error or 'input/output error').lower()}"
+
+
+def _link_target(host: Host, path: str) -> str | None:
+    """The target of ``path`` when it is a symbolic link (as written), else ``None``."""
+    try:
+        return os.readlink(host.root.joinpath(path.lstrip("/")))
+    except (OSError, ValueError):
+        return None
+
+
+def _unreadable_cert(host: Host, cd: CertsDir, path: str, file: FileText, runtime: str | None, *,
+                     role: str, fatal: bool) -> None:
+    """``tls.cert-file-unreadable`` for a certs.d file the runtime cannot read (dangling link, directory, EACCES).
+
+    dockerd (moby ``registry.loadTLSConfig``) stops at any such file; containers/image
+    (``tlsclientconfig.SetupCertificates``) stops at a client certificate or key and skips a ``*.crt``
+    that does not exist (a dangling link) with a warning in its log.
+    """
+    message = _go_read_error(path, file)
+    link = _link_target(host, path)
+    what = "is a symbolic link to a missing file" if file.status == "missing" and link else (
+        "does not exist" if file.status == "missing" else
+        "is a directory" if file.status == "not-a-file" and file.error == "a directory" else
+        f"cannot be read ({file.error})")
+    if fatal:
+        cd.fatal = cd.fatal or message
+        impact = (f"{_who(runtime)} reads {cd.path} for every pull from this registry and stops at this file "
+                  f"with \"{message}\": every pull from it fails before any request is sent.")
+    else:
+        impact = (f"containers/image skips a {role} that does not exist (\"error reading certificate\" in its log) "
+                  "and goes on without it: its CA is not trusted. dockerd, reading the same directory, fails the pull.")
+    evidence: dict[str, object] = {"file": path, "line": None, "value": posixpath.basename(path), "error": message,
+                                   "directory": cd.path, "host": posixpath.basename(cd.path), "role": role}
+    if link is not None:
+        evidence["symlink_target"] = link
+    cd.findings.append(finding(
+        "tls.cert-file-unreadable", path,
+        f"{path} {what}: " + (f"no pull can use {posixpath.basename(cd.path)}" if fatal else "it is skipped"),
+        impact + " Point the link at the real file, or remove the entry (and its partner) if it is not needed.",
+        evidence=evidence,
+        severity="error" if fatal else "warning",
+        runtime=runtime,
+        fix=fix("tls.cert-file-unreadable", path, f"restore {posixpath.basename(path)} or remove it",
+                files=[path], kind="manual", restart=_RESTART, params={"action": "restore-or-remove", "path": path}),
+    ))
+
+
 def _check_pair(host: Host, cd: CertsDir, cert: str, key: str, runtime: str | None) -> None:
-    """``tls.LoadX509KeyPair`` needs a certificate block in the .cert and a key block in the .key."""
+    """``tls.LoadX509KeyPair`` reads the .cert, then the .key, and needs a certificate and a key block in them."""
     cert_file, key_file = host.read(cert), host.read(key)
+    for path, file, role in ((cert, cert_file, "client certificate"), (key, key_file, "client key")):
+        if file.status in ("missing", "not-a-file", "unreadable"):
+            _unreadable_cert(host, cd, path, file, runtime, role=role, fatal=True)
+            return
     problem = ""
     where = cert
     if cert_file.ok and _PEM_CERT not in cert_file.text:

@@ -206,7 +206,7 @@ def _load_dir(host: Host, res: HostsResolution, runtime: str, version: tuple[int
         _cert_files(host, res, runtime, rules, f"default (cert files in {res.dir}: {path} failed to decode)")
         return
     data = parsed.data if isinstance(parsed.data, dict) else {}
-    problems = document_problems(data)
+    problems = document_problems(data, version)
     if version is not None and version < (2, 0) and "host" not in data:
         problems.append(HostsProblem((), "invalid `host` tree: containerd before 2.0 needs a [host.\"...\"] table"))
     if problems:

@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from regtui import redact
+from regtui.model import Endpoint
 from regtui.net.resolver import ResolveError
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "status_failure",
     "registry_error_code",
     "runtime_error",
+    "planned_failure",
     "display_url",
     "HTTP_TO_HTTPS",
     "HTTPS_TO_HTTP",
@@ -281,10 +283,20 @@ def status_failure(status: int, url: str, body: bytes = b"", *, phase: str = "ht
                    url=display_url(url), status=status, error_code=code, transport_ok=True, details=details)
 
 
+def planned_failure(ep: Endpoint) -> Failure:
+    """The failure of an endpoint the route planner already marked ``failed`` (the runtime stops before any request)."""
+    inner = ep.reason.split(" before any request: ", 1)[-1]
+    if inner.endswith(")") and " (/" in inner:  # the directory named after the error is regtui's, not Go's
+        inner = inner[: inner.rindex(" (/")]
+    return Failure("config", "setup", ep.reason, inner, url=ep.url)
+
+
 def runtime_error(flavor: str, failure: Failure, reference: str, method: str = "GET") -> str:
     """The line the runtime prints for ``failure`` (approximate wording, real error text)."""
     url = failure.url
     inner = failure.go_error or failure.message
+    if failure.phase == "config":  # the runtime stopped before any request (certs.d, credential lookup)
+        return f"Error response from daemon: {inner}" if flavor == "docker" else inner
     if flavor == "docker":
         if failure.status is not None and failure.error_code:
             if failure.status == 404:

@@ -37,7 +37,7 @@ from regtui.registry.diagnose import (
     restart_for,
     source_file,
 )
-from regtui.registry.errors import Failure, RegistryError, display_url, runtime_error
+from regtui.registry.errors import Failure, RegistryError, display_url, planned_failure, runtime_error
 from regtui.registry.flavors import Flavor, flavor_for
 from regtui.registry.manifest import Descriptor, host_platform
 from regtui.registry.resolution import Resolved, resolve, wanted_platform
@@ -247,6 +247,14 @@ class _Pull:
         index = 0
         while index < len(self.attempts):
             attempt = self.attempts[index]
+            if attempt.endpoint.status == "failed":  # the runtime stops before any request here
+                planned = planned_failure(attempt.endpoint)
+                self._failed(index, attempt, planned, confirmed_tls)
+                following = index + 1 if self.flavor.moves_on(planned, attempt.endpoint) else self._next_candidate(index)
+                if following is None:
+                    return
+                index = following
+                continue
             why = self._usable(attempt, confirmed_tls, for_blobs=False)
             if why:
                 attempt.status, attempt.reason = "skipped", why

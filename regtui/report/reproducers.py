@@ -9,6 +9,7 @@ pasted into a ticket is safe and still runs once the placeholders are replaced.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ def endpoint_reproducers(ep: Mapping[str, Any], image: str = "", runtime: str = 
         skopeo = [*env, "skopeo", "inspect", "--raw"]
         if not https or not verify:
             skopeo.append("--tls-verify=false")
+        else:
+            # skopeo takes CAs (*.crt) and a client pair from one directory: the one holding the endpoint's files.
+            dirs = {posixpath.dirname(str(f)) for f in [*(tls.get("ca_files") or []), *client]}
+            if len(dirs) == 1:
+                skopeo += ["--cert-dir", dirs.pop()]
         if creds:
             skopeo += ["--creds", PLACEHOLDER]
         out.append(Copyable(f"skopeo inspect {netloc}", shlex.join(skopeo + [f"docker://{ref}"])))

@@ -108,9 +108,51 @@ def _tls_hosts_toml(hostname: str, setting: Setting) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: containerd logs "`configs` is deprecated" for any ``configs."<host>"`` table from 1.7.9 on (1.6 and
+#: 1.7.0-1.7.8 warn for ``configs.tls`` only).
+CONFIGS_DEPRECATED_SINCE = (1, 7, 9)
+_CONFIGS_WARNING = "`configs` is deprecated, please use `config_path` instead"
+
+
+def _configs_auth(cfg: ContainerdConfig, runtime: str) -> list[Finding]:
+    """``configs."<host>".auth`` tables: deprecated (``ValidateImageConfig``) where the version warns.
+
+    containerd ``internal/cri/config/config.go ValidateImageConfig`` (``pkg/cri/config`` in 1.7)
+    logs the warning and records ``deprecation.CRIRegistryConfigs``, whose text in
+    ``pkg/deprecation/deprecation.go`` says the property "will be removed in containerd v2.4. Use
+    `config_path` instead." ``auths`` folded into ``configs`` afterwards do not count.
+    """
+    written = [(h, s) for h, s in cfg.registry.auth.items() if "configs" in s.key]
+    if not written or cfg.version < CONFIGS_DEPRECATED_SINCE:
+        return []
+    hosts = [h for h, _ in written]
+    first = written[0][1]
+    local = (" From containerd 2.1 a `configs` table also makes the CRI pull without the transfer service."
+             if cfg.version >= (2, 1, 0) else "")
+    return [finding(
+        "config.legacy-registry-config", first.file,
+        f"{first.where}: configs.\"{hosts[0]}\".auth is deprecated: {cfg.daemon} warns {_CONFIGS_WARNING}",
+        f"{cfg.daemon} logs \"{_CONFIGS_WARNING}\" and lists io.containerd.deprecation/cri-registry-configs in "
+        "`ctr deprecations list`: the `configs` property of the CRI registry table will be removed in containerd "
+        "v2.4, and these credentials with it. The pull still uses them today." + local + " hosts.toml (config_path) "
+        "holds no credentials: give them to the kubelet as an imagePullSecret of the pod (or its service account), "
+        "then remove the auth table.",
+        evidence={"file": first.file, "line": first.line, "key": toml_path(first.key), "hosts": hosts,
+                  "settings": ["configs.auth"], "warning": _CONFIGS_WARNING,
+                  "deprecation": "io.containerd.deprecation/cri-registry-configs"},
+        fix=fix("config.legacy-registry-config", first.file,
+                f"move the credentials for {', '.join(hosts)} to an imagePullSecret, then remove "
+                f"[{toml_path(first.key)}]", files=[first.file], kind="manual", restart=RESTART, detail="configs.auth",
+                params={"key": toml_path(first.key), "line": first.line, "hosts": hosts,
+                        "replacement": "imagePullSecrets"}),
+        runtime=runtime,
+    )]
+
+
 def _legacy(cfg: ContainerdConfig, runtime: str) -> None:
     """Patterns 15 and the deprecation warning for legacy registry settings."""
     reg = cfg.registry
+    cfg.findings += _configs_auth(cfg, runtime)
     if cfg.version >= (2, 0, 0):
         for hostname, setting in reg.tls.items():
             root = cfg.roots[0] if cfg.roots else DEFAULT_HOSTS_DIR

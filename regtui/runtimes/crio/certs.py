@@ -30,8 +30,9 @@ def certs_dir(host: Host, home: str, hostport: str) -> str | None:
 
 
 def read_certs(host: Host, home: str,
-               hostport: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], str, list[Finding]]:
-    """CA files, client pairs, the trust source in words, and findings for ``host:port``.
+               hostport: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], str, list[Finding], str]:
+    """CA files, client pairs, the trust source in words, findings, and the error ``SetupCertificates``
+    stops at (``""`` when the directory is usable) for ``host:port``.
 
     The first existing dir of the chain is read and the others are not (no merging); misnamed
     directories are looked for in the bases up to the one used.
@@ -43,13 +44,14 @@ def read_certs(host: Host, home: str,
     for candidate in candidates[:upto]:
         findings += certsd.misnamed_dirs(host, posixpath.dirname(candidate), hostport, runtime=RUNTIME)
     if chosen is None:
-        return (), (), f"system roots only (no {' / '.join(candidates)})", findings
+        return (), (), f"system roots only (no {' / '.join(candidates)})", findings, ""
     for shadowed in candidates[upto:]:
         if _has_certs(host, shadowed):
             findings.append(_shadowed(chosen, shadowed, hostport))
     read = certsd.read_certs_dir(host, chosen, RUNTIME)
     findings += list(read.findings)
-    return tuple(read.ca_files), tuple(read.client_pairs), f"system roots + {chosen}", findings
+    fatal = f"{read.fatal} ({chosen})" if read.fatal else ""
+    return tuple(read.ca_files), tuple(read.client_pairs), f"system roots + {chosen}", findings, fatal
 
 
 def _has_certs(host: Host, path: str) -> bool:

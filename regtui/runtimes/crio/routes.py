@@ -207,20 +207,30 @@ def _insecure_by_crio_conf(cfg: CrioConfig, hostport: str) -> bool:
     return False
 
 
-def _tls(cfg: CrioConfig, src: PullSource, hostport: str, findings: list[Finding]) -> TLSInputs:
-    """Verification, extra CAs and client pairs for one endpoint (the endpoint's own insecure flag decides)."""
-    ca_files, pairs, trust, cert_findings = read_certs(cfg.host, cfg.home, hostport)
+def _tls(cfg: CrioConfig, src: PullSource, hostport: str, findings: list[Finding]) -> tuple[TLSInputs, str]:
+    """Verification, extra CAs and client pairs for one endpoint (the endpoint's own insecure flag decides),
+    and the certs.d error that fails it before any request (``""`` when none).
+
+    containers/image reads certs.d for insecure endpoints too (``newDockerClient`` always calls
+    ``SetupCertificates``), so an unusable directory fails them as well.
+    """
+    ca_files, pairs, trust, cert_findings, fatal = read_certs(cfg.host, cfg.home, hostport)
     findings += cert_findings
     if src.insecure:
-        return TLSInputs(False, f"insecure = true ({src.source})", ca_files, pairs)
+        return TLSInputs(False, f"insecure = true ({src.source})", ca_files, pairs), fatal
     if _insecure_by_crio_conf(cfg, hostport):
         return TLSInputs(False, f"crio.conf insecure_registries ({cfg.crio.insecure_registries_source}); "
-                                "podman ignores it", ca_files, pairs)
-    return TLSInputs(True, trust, ca_files, pairs)
+                                "podman ignores it", ca_files, pairs), fatal
+    return TLSInputs(True, trust, ca_files, pairs), fatal
 
 
-def _status(cfg: CrioConfig, src: PullSource, physical: Reference, auth_error: str) -> tuple[str, str, _Evidence | None]:
-    """``skipped`` (by design or blocked), ``failed`` (credential lookup fails) or ``untested``."""
+def _status(cfg: CrioConfig, src: PullSource, physical: Reference, auth_error: str,
+            certs_error: str = "") -> tuple[str, str, _Evidence | None]:
+    """``skipped`` (by design or blocked), ``failed`` (credential lookup or certs.d fails) or ``untested``.
+
+    ``newDockerClientFromRef`` looks the credentials up first, then ``SetupCertificates`` reads certs.d:
+    either error fails this pull source, and containers/image goes on to the next one.
+    """
     if src.skip:
         return "skipped", src.skip, src.skip_evidence
     entry = find_registry(cfg.registries.registries, physical.name)
@@ -229,6 +239,8 @@ def _status(cfg: CrioConfig, src: PullSource, physical: Reference, auth_error: s
                            "refused before any request", (entry.file, entry.line("blocked"), "blocked", True))
     if auth_error:
         return "failed", f"credential lookup fails before any request: {auth_error}", None
+    if certs_error:
+        return "failed", f"TLS setup fails before any request: {certs_error}", None
     return "untested", "", None
 
 
@@ -237,9 +249,9 @@ def _endpoint(cfg: CrioConfig, src: PullSource, physical: Reference,
     """The endpoint for one pull source, and the evidence of what skips it (if anything does)."""
     domain = physical.domain
     connect = HUB_API_HOST if domain == DOCKER_HUB else domain
-    tls = _tls(cfg, src, domain, findings)
+    tls, certs_error = _tls(cfg, src, domain, findings)
     creds = cfg.auth.lookup(physical.name)
-    status, reason, evidence = _status(cfg, src, physical, creds.error)
+    status, reason, evidence = _status(cfg, src, physical, creds.error, certs_error)
     ep = endpoint(f"https://{connect}/v2", connect, src.role, src.source, physical.path, cfg.proxy_env,
                   capabilities=("pull", "resolve"), tls=tls, credentials=creds.source, status=status,
                   reason=reason, http_fallback=not tls.verify)

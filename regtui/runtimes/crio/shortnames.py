@@ -21,6 +21,7 @@ __all__ = [
     "SHORT_NAME_ALIASES",
     "SHORT_NAME_MODES",
     "read_search",
+    "validate_search",
     "read_short_name_mode",
     "read_aliases",
     "apply_aliases_cache",
@@ -52,20 +53,29 @@ def read_search(conf: FileConf, data: Mapping[str, Any]) -> None:
     if "unqualified-search-registries" not in data:
         return
     line = conf.line("unqualified-search-registries")
+    conf.search = validate_search(conf, data["unqualified-search-registries"], line, "unqualified-search-registries")
+    conf.search_line = line
+
+
+def validate_search(conf: FileConf, values: list[Any], line: int | None, key: str) -> list[str]:
+    """``postProcessRegistries`` on the search list: no scheme, a host[:port] only; errors go to ``conf``.
+
+    A v1 ``[registries.search]`` list becomes the v2 search list unchanged (``ConvertToV2``) and is
+    checked here the same way, so ``key`` names the table the user wrote.
+    """
     clean: list[str] = []
-    for value in data["unqualified-search-registries"]:
-        location = parse_location(conf, value, line, "unqualified-search-registries")
+    for value in values:
+        location = parse_location(conf, value, line, key)
         if location is None:
             continue
         if not _ANCHORED_DOMAIN.match(location):
             invalid(conf, f"Invalid unqualified-search-registries entry {go_quote(location)}", line, value,
-                    key="unqualified-search-registries",
+                    key=key,
                     summary="list registry hosts only (host[:port]), no namespaces",
                     params={"value": value, "new_value": location.split("/", 1)[0]})
             continue
         clean.append(location)
-    conf.search = clean
-    conf.search_line = line
+    return clean
 
 
 def read_short_name_mode(conf: FileConf, data: Mapping[str, Any]) -> None:

@@ -33,7 +33,7 @@ from regtui.runtimes.crio.conffile import (
     parse_location,
 )
 from regtui.runtimes.crio.records import Mirror, RegistryEntry
-from regtui.runtimes.crio.shortnames import read_aliases, read_search, read_short_name_mode
+from regtui.runtimes.crio.shortnames import read_aliases, read_search, read_short_name_mode, validate_search
 
 __all__ = ["PULL_FROM_MIRROR_VALUES", "load_registries_file"]
 
@@ -98,8 +98,9 @@ def _convert_v1(conf: FileConf, data: Mapping[str, Any]) -> None:
                                              blocked=e.get("blocked", False), file=conf.path,
                                              lines={"": e["line"]} if e["line"] else {}))
     if "registries" in v1.get("search", {}):
-        conf.search = list(v1["search"]["registries"])
         conf.search_line = conf.line("registries", "search", "registries")
+        conf.search = validate_search(conf, list(v1["search"]["registries"]), conf.search_line,
+                                      "registries.search.registries")
 
 
 def _entry_lines(conf: FileConf, base: tuple[Any, ...], keys: Mapping[str, Any]) -> dict[str, int]:

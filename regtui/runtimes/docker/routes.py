@@ -19,6 +19,7 @@ get no verification plus the HTTPS->HTTP fallback. Mirrors share the upstream's 
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from regtui.config import hostsdir, hoststoml
@@ -49,6 +50,24 @@ def plan(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv, host:
     return plan_classic(ref, cfg, cli, env, host)
 
 
+#: How a note names a certs.d directory that fails the whole pull (see :func:`_fail_on_certs`).
+_CERTS_STOP = "dockerd fails before sending any request for "
+
+
+def _fail_on_certs(endpoints: list[Endpoint], notes: list[str]) -> list[Endpoint]:
+    """Every endpoint fails when a certs.d directory on the route is unusable.
+
+    moby's ``lookupV2Endpoints`` builds the TLS config of every mirror and of the registry before
+    the first request (``newTLSConfig`` -> ``loadTLSConfig``); one error there is returned by
+    ``LookupPullEndpoints`` and the pull fails without trying any endpoint.
+    """
+    stop = next((n[len(_CERTS_STOP):] for n in notes if n.startswith(_CERTS_STOP)), None)
+    if stop is None:
+        return endpoints
+    reason = f"TLS setup fails before any request: {stop.split(': ', 1)[-1]}"
+    return [ep if ep.status == "skipped" else replace(ep, status="failed", reason=reason) for ep in endpoints]
+
+
 def _start_notes(cfg: DaemonConfig) -> list[str]:
     if not cfg.fatal:
         return []
@@ -72,7 +91,7 @@ def _certs_tls(host: Host, hostport: str, findings: list[Finding], notes: list[s
     certs = read_certs_dir(host, directory, RUNTIME)
     findings += certs.findings
     if certs.fatal:
-        notes.append(f"dockerd fails before sending any request for {hostport}: {certs.fatal} ({directory})")
+        notes.append(f"{_CERTS_STOP}{hostport}: {certs.fatal} ({directory})")
     if certs.ca_files or certs.client_pairs:
         reason = f"system roots + {directory}"
     else:
@@ -196,6 +215,7 @@ def plan_classic(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEn
             endpoints += _skipped_mirrors(ref, cfg, env, why)
             findings.append(_not_applied(ref, cfg, containerd_store=False))
         endpoints += _classic_registry(ref, cfg, cli, env, host, findings, notes)
+    endpoints = _fail_on_certs(endpoints, notes)
     notes.append(_LAST_ERROR_NOTE)
     route = Route(RUNTIME, str(ref), tuple(endpoints), mode="docker classic store (graphdriver)",
                   assumed=cfg.store_reason, notes=tuple(notes))
