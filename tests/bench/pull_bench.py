@@ -15,7 +15,7 @@ What it does, in one run:
    from round to round (so a busy machine spreads over all of them):
 
    - ``regtui`` (one entry per ``--regtui LABEL=PATH``: ``python -m regtui pull REF --runtime
-     containerd --format json --output DIR`` with ``PYTHONPATH=PATH``, so two checkouts compare in
+     containerd --format json --output DIR`` (``--runtime auto`` with ``--runtime auto``) with ``PYTHONPATH=PATH``, so two checkouts compare in
      one run), checked for ``ok`` and the byte count;
    - ``skopeo copy docker://REF dir:DIR`` (skopeo 1.9 fetches up to 6 layers at once; no flag);
    - ``curl --parallel`` over HTTP/1.1 fetching every blob (config and layers) into files, without
@@ -189,8 +189,10 @@ def _fail(what: str, code: int, err: str) -> None:
 class Bench:
     """The lab, the images and one runner per tool."""
 
-    def __init__(self, work: Path, shm: Path, registry: Registry, cert, regtuis: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, work: Path, shm: Path, registry: Registry, cert, regtuis: dict[str, str],  # type: ignore[no-untyped-def]
+                 runtime: str = "containerd") -> None:
         self.work, self.shm, self.registry, self.cert, self.regtuis = work, shm, registry, cert, regtuis
+        self.runtime = runtime
         self.root = work / "root"
         containerd_root(self.root, registry.host_port, server=registry.url, server_ca=registry.ca_file)
         self.policy = work / "policy.json"
@@ -242,7 +244,7 @@ class Bench:
     def regtui_argv(self, name: str, dest: Path | None, root: Path | None = None, timeout: float = 5.0) -> list[str]:
         """The CLI invocation measured."""
         argv = [sys.executable, "-m", "regtui", "pull", self.ref(name), "--root", str(root or self.root),
-                "--runtime", "containerd", "--format", "json", "--timeout", str(timeout)]
+                "--runtime", self.runtime, "--format", "json", "--timeout", str(timeout)]
         return argv + (["--output", str(dest)] if dest else [])
 
     def _regtui(self, label: str, name: str, dest: Path) -> Run:
@@ -344,6 +346,8 @@ def main() -> int:
     parser.add_argument("--regtui", action="append", default=[], metavar="LABEL=PATH",
                         help="a regtui checkout to measure (its directory, given as PYTHONPATH); repeatable. "
                              "Default: this checkout, as regtui[here]")
+    parser.add_argument("--runtime", default="containerd", choices=("containerd", "auto"),
+                        help="regtui's --runtime (the root has containerd alone, so auto finds it; default containerd)")
     parser.add_argument("--black-hole", type=float, metavar="TIMEOUT",
                         help="also measure the big image's pull with a black-holed mirror at this --timeout")
     args = parser.parse_args()
@@ -360,7 +364,7 @@ def main() -> int:
     registry = Registry(work / "registry", tls=cert)
     try:
         registry.start()
-        bench = Bench(work, shm, registry, cert, regtuis)
+        bench = Bench(work, shm, registry, cert, regtuis, args.runtime)
         tools = [t for t in bench.tools() if t.split("[")[0] in wanted]
         for label, path in regtuis.items():  # which regtui each label really imports
             _, _, out, _ = timed([sys.executable, "-c", "import regtui; print(regtui.__file__)"],
