@@ -506,9 +506,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _TerminalSafe(sys.stdout), _TerminalSafe(sys.stderr)
     try:
-        return _dispatch(args)
+        with _without_trio():
+            return _dispatch(args)
     finally:
         sys.stdout, sys.stderr = saved
+
+
+@contextlib.contextmanager
+def _without_trio() -> Any:
+    """Hide trio from the import system while a headless command runs.
+
+    The headless commands run on asyncio, but httpcore imports trio (with its dependencies, a
+    good part of a small pull's start-up) whenever it is installed; with ``sys.modules["trio"]``
+    set to None that import fails and httpcore falls back to asyncio alone. A process that had
+    already imported trio keeps it."""
+    if "trio" in sys.modules:
+        yield
+        return
+    sys.modules["trio"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("trio", ...) is None:
+            del sys.modules["trio"]
 
 
 def _dispatch(args: argparse.Namespace) -> int:

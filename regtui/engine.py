@@ -23,25 +23,21 @@ from regtui.model import Finding, Route, RuntimeInfo
 from regtui.options import RUNTIMES, CheckOptions
 from regtui.refs import Reference, parse
 from regtui.report import Report
-from regtui.runtimes import containerd, crio, docker, k3s
 from regtui.runtimes.view import RuntimeView
 
 __all__ = ["run_check", "plan", "resolve_routes", "network", "build_report", "probe_context", "pull_runtime", "load_runtimes",
-           "select_runtimes", "Plan", "NetworkResults", "RUNTIME_MODULES"]
-
-#: The package of each runtime (``detect`` and ``load``), in the order they are reported.
-RUNTIME_MODULES: dict[str, ModuleType] = {
-    "docker": docker,
-    "containerd": containerd,
-    "crio": crio,
-    "k3s": k3s,
-}
+           "select_runtimes", "Plan", "NetworkResults", "runtime_module"]
 
 Progress = Callable[[str], None]
 
 
-def _module(name: str) -> ModuleType:
-    return RUNTIME_MODULES[name]
+def runtime_module(name: str) -> ModuleType:
+    """The package of runtime ``name`` (``detect`` and ``load``), imported on first use: a check or
+    pull of one runtime does not pay for the other runtimes' readers."""
+    if name not in RUNTIMES:
+        raise KeyError(name)
+    return importlib.import_module(f"regtui.runtimes.{name}")
+
 
 
 def _internal(errors: list[str], what: str, exc: BaseException, debug: bool) -> None:
@@ -57,7 +53,7 @@ def select_runtimes(host: Host, wanted: str, errors: list[str], debug: bool = Fa
     detected: dict[str, list[str]] = {}
     for name in ([wanted] if wanted in RUNTIMES else RUNTIMES):
         try:
-            evidence = list(_module(name).detect(host))
+            evidence = list(runtime_module(name).detect(host))
         except Exception as exc:  # a bug in a reader must not hide the other runtimes
             _internal(errors, f"detecting {name}", exc, debug)
             evidence = []
@@ -74,7 +70,7 @@ def load_runtimes(host: Host, options: CheckOptions, errors: list[str], debug: b
     views: list[RuntimeView] = []
     for name, evidence in select_runtimes(host, options.runtime, errors, debug).items():
         try:
-            view = _module(name).load(host, options)
+            view = runtime_module(name).load(host, options)
         except Exception as exc:
             _internal(errors, f"reading {name} configuration", exc, debug)
             continue

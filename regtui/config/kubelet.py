@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
-from regtui.config import k3sservice
 from regtui.config._yaml import read_yaml
 from regtui.config.systemd import UnitConfig, env_file, expand_argv, load_unit
 from regtui.findings import finding, fix
@@ -196,6 +195,8 @@ def _docker_socket(view: KubeletView, endpoint: str, source: str) -> Finding:
 
 
 def _from_k3s(host: Host, view: KubeletView) -> None:
+    from regtui.config import k3sservice
+
     embedded = k3sservice.embedded_kubelet(host)
     # The k3s view lists the same files; only problems that decide the endpoint are repeated here.
     view.findings += [f for f in embedded.findings if f.code in ("config.parse-error", "config.invalid-value")]
@@ -214,11 +215,18 @@ def _settle(view: KubeletView, endpoint: str, source: str) -> None:
         view.findings.append(_docker_socket(view, endpoint, source))
 
 
+def _k3s_installed(host: Host) -> bool:
+    # The k3s reader is imported only on a host without a kubelet of its own.
+    from regtui.config import k3sservice
+
+    return bool(k3sservice.detect(host))
+
+
 def load(host: Host) -> KubeletView:
     """The runtime kubelet pulls images through on this host (k3s/RKE2's embedded kubelet included)."""
     view = KubeletView(runtime=None, endpoint=None, source="")
     unit = load_unit(host, _UNIT, RUNTIME)
-    if k3sservice.detect(host) and not host.exists(CONFIG_PATH) and not unit.found:
+    if not host.exists(CONFIG_PATH) and not unit.found and _k3s_installed(host):
         _from_k3s(host, view)
         return view
     flags, unit_present = _unit_flags(host, view, unit)

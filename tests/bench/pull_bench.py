@@ -1,27 +1,41 @@
 #!/usr/bin/env python3
-"""Benchmark of the instrumented test pull (``regtui pull``) against skopeo and a bare httpx loop.
+"""Benchmark of ``regtui pull`` against skopeo, curl and a Python floor, on several image shapes.
 
-Run from the repository: ``python3 tests/bench/pull_bench.py [--rounds N] [--timeout S]``. It
-needs the lab binaries (``docker-registry``, ``skopeo``) and stays on 127.0.0.1.
+Run from the repository: ``python3 tests/bench/pull_bench.py [--shapes big,small] [--rounds N]``.
+It needs the lab binaries (``docker-registry``, ``skopeo``, ``curl``) and stays on 127.0.0.1.
 
 What it does, in one run:
 
 1. starts a lab ``docker-registry`` with TLS (test CA + intermediate) and pushes, with skopeo,
-   two images of random (incompressible) data: ``lab/big`` (8 layers, ~180 MB) and ``lab/fat``
-   (2 layers of 90 MB, same total, for "RSS independent of layer size");
-2. writes a fake root whose containerd ``hosts.toml`` points at the registry (its CA included),
-   and a second one with a black-holed mirror (accepts TCP, never answers) in front;
-3. alternates, for N rounds: ``regtui pull`` (the CLI, a fresh process), ``skopeo copy
-   docker://... dir:`` (into /dev/shm, so skopeo pays no disk), and a bare httpx downloader (a
-   fresh Python process: manifest, then every blob streamed into sha256 with the same
-   concurrency as regtui, 3);
-4. prints median wall times, the ratios, every process's peak RSS (GNU ``time -f %M`` of that
-   process alone), and the black-hole cost: the extra wall time of the pull with the dead mirror,
-   in timeouts.
+   one image of random (incompressible) data per shape: ``big`` (8 layers of 22.5 MB),
+   ``single500`` (1 layer of 500 MiB), ``l50`` (50 layers of 2 MB), ``l200`` (200 layers of 1 KiB)
+   and ``small`` (2 layers of 300 kB);
+2. writes a fake root whose containerd ``hosts.toml`` points at the registry (its CA included);
+3. for N rounds, for every shape, runs each tool once as a fresh process, in an order that rotates
+   from round to round (so a busy machine spreads over all of them):
 
-Targets (reported, never asserted): regtui <= 0.8x skopeo and <= 1.15x the bare loop; regtui's
-peak RSS <= 80 MiB whatever the layer size; a black-holed endpoint costs one timeout, not one per
-layer. Note: skopeo 1.9 downloads up to 6 layers at once (containers/image default; no flag).
+   - ``regtui`` (one entry per ``--regtui LABEL=PATH``: ``python -m regtui pull REF --runtime
+     containerd --format json --output DIR`` (``--runtime auto`` with ``--runtime auto``) with ``PYTHONPATH=PATH``, so two checkouts compare in
+     one run), checked for ``ok`` and the byte count;
+   - ``skopeo copy docker://REF dir:DIR`` (skopeo 1.9 fetches up to 6 layers at once; no flag);
+   - ``curl --parallel`` over HTTP/1.1 fetching every blob (config and layers) into files, without
+     checking them;
+   - ``floor``: a minimal Python process (one TLS connection per worker thread, kept alive; a raw
+     GET; the body received into one reusable buffer and hashed with sha256 as it arrives), checked
+     against the digests;
+
+   every output directory is in /dev/shm when it exists (no disk cost for anyone);
+4. prints per shape and tool the median wall time with min, max and interquartile range, the median
+   CPU time (user + system of that process), the throughput, the largest peak RSS, and the ratios of
+   the medians to skopeo, curl and the floor.
+
+Peak RSS and CPU come from GNU time (``%M``, ``%U``, ``%S``) of that process alone: a child that
+this (large) process spawns would report this process's high-water mark through ``wait4``.
+
+Targets (issue 15, reported, never asserted): big image regtui <= 0.6x skopeo and <= 1.6x curl;
+500 MiB single layer <= 0.45x skopeo; 200 tiny layers <= 0.3x skopeo; 0.6 MB image <= 3x skopeo;
+peak RSS under 60 MiB whatever the layer size. ``--black-hole`` adds the cost of a black-holed
+mirror in front (one timeout, not one per layer).
 """
 
 from __future__ import annotations
@@ -29,11 +43,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +57,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from lab.images import build_oci_layout, push, skopeo_env  # noqa: E402
+from lab.images import OciImage, build_oci_layout, push, skopeo_env  # noqa: E402
 from lab.pki import LabPKI  # noqa: E402
 from lab.procs import need_binary  # noqa: E402
 from lab.pullroots import containerd_root  # noqa: E402
@@ -49,166 +65,336 @@ from lab.registry import Registry  # noqa: E402
 from lab.sockets import TcpBlackHole  # noqa: E402
 
 MB = 1_000_000
+MiB = 1024 * 1024
+#: regtui pulls as containerd's CRI does (3 at once); curl and the floor use the same.
 CONCURRENCY = 3
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None
 
-# A downloader with nothing but httpx: what the pull costs without regtui's planning and tracing.
-BARE_LOOP = r'''
-import asyncio, hashlib, json, ssl, sys
-import httpx
-base, repo, tag, ca, conc = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-async def main():
-    ctx = ssl.create_default_context(cafile=ca)
-    limits = httpx.Limits(max_connections=conc + 1)
-    async with httpx.AsyncClient(verify=ctx, limits=limits, trust_env=False, timeout=30) as client:
-        m = await client.get(f"{base}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
-        manifest = m.json()
-        blobs = [manifest["config"]] + manifest["layers"]
-        sem = asyncio.Semaphore(conc)
-        async def one(desc):
-            async with sem:
-                h = hashlib.sha256()
-                async with client.stream("GET", f"{base}/v2/{repo}/blobs/{desc['digest']}") as r:
-                    async for chunk in r.aiter_raw():
-                        h.update(chunk)
-                assert "sha256:" + h.hexdigest() == desc["digest"]
-                return desc["size"]
-        print(sum(await asyncio.gather(*(one(d) for d in blobs))))
-asyncio.run(main())
+
+@dataclass(frozen=True)
+class Shape:
+    """One benchmark image: its name (also the repository), layer sizes and seed."""
+
+    name: str
+    layers: int
+    layer_size: int
+    seed: int
+    what: str
+
+
+SHAPES = {s.name: s for s in (
+    Shape("big", 8, 22_500_000, 1001, "8 layers of 22.5 MB"),
+    Shape("single500", 1, 500 * MiB, 1003, "1 layer of 500 MiB"),
+    Shape("l50", 50, 2_000_000, 1004, "50 layers of 2 MB"),
+    Shape("l200", 200, 1024, 1005, "200 layers of 1 KiB"),
+    Shape("small", 2, 300_000, 1006, "2 layers of 300 kB"),
+)}
+
+# The floor: what receiving the blobs over TLS and hashing them costs in Python, with nothing else.
+FLOOR = r'''
+import hashlib, json, socket, ssl, sys, threading
+host, port, ca, conc = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+jobs = json.load(open(sys.argv[5]))
+ctx = ssl.create_default_context(cafile=ca)
+lock = threading.Lock()
+done, errors = [], []
+def worker():
+    sock = None
+    buf = bytearray(256 * 1024)
+    view = memoryview(buf)
+    try:
+        while True:
+            with lock:
+                if not jobs:
+                    break
+                path, digest, size = jobs.pop()
+            if sock is None:
+                sock = ctx.wrap_socket(socket.create_connection((host, port), timeout=30), server_hostname=host)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("connection closed before the headers")
+                head += chunk
+            head, _, rest = head.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            if lines[0].split()[1] != b"200":
+                raise RuntimeError(lines[0].decode())
+            length = next(int(v) for k, _, v in (l.partition(b":") for l in lines[1:]) if k.lower() == b"content-length")
+            h = hashlib.sha256(rest)
+            got = len(rest)
+            while got < length:
+                n = sock.recv_into(view, min(len(buf), length - got))
+                if not n:
+                    raise RuntimeError("connection closed in the body")
+                h.update(view[:n])
+                got += n
+            if "sha256:" + h.hexdigest() != digest or got != size:
+                raise RuntimeError(f"{digest}: digest or size mismatch")
+            done.append(got)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=worker) for _ in range(conc)]
+for t in threads: t.start()
+for t in threads: t.join()
+if errors:
+    sys.exit("; ".join(errors))
+print(sum(done))
 '''
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> tuple[float, int, int, str]:
-    """Run ``argv``; return (wall seconds, exit code, peak RSS in KiB of that process alone, stdout).
+@dataclass
+class Run:
+    """One process's figures."""
 
-    The peak RSS comes from GNU time (``%M``) when installed: a child forked from this (large)
-    benchmark process would inherit its high-water mark, so ``wait4`` here would report ours.
-    """
-    rss_file = tempfile.NamedTemporaryFile(prefix="rss-", delete=False)
-    rss_file.close()
-    wrapped = ([GNU_TIME, "-f", "%M", "-o", rss_file.name] if GNU_TIME else []) + argv
+    wall: float
+    cpu: float
+    rss_kib: int
+
+
+@dataclass
+class Series:
+    """Every run of one tool on one shape."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    def walls(self) -> list[float]:
+        return [r.wall for r in self.runs]
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> tuple[Run, int, str, str]:
+    """Run ``argv`` in a neutral directory; return its figures, exit code, stdout and stderr.
+
+    Not in this checkout: ``python -m`` puts the current directory first on ``sys.path``, which would
+    shadow the regtui named by ``PYTHONPATH``."""
+    fd, stats = tempfile.mkstemp(prefix="bench-time-")
+    os.close(fd)
+    wrapped = ([GNU_TIME, "-f", "%M %U %S", "-o", stats] if GNU_TIME else []) + argv
     began = time.monotonic()
     try:
-        done = subprocess.run(wrapped, capture_output=True, env=env, timeout=timeout)
+        done = subprocess.run(wrapped, capture_output=True, env=env, timeout=timeout, cwd=tempfile.gettempdir())
         wall = time.monotonic() - began
-        text = Path(rss_file.name).read_text().strip().splitlines()
-        peak = int(text[-1]) if GNU_TIME and text and text[-1].isdigit() else 0
+        fields = Path(stats).read_text().split()[-3:] if GNU_TIME else []
     finally:
-        os.unlink(rss_file.name)
-    if done.returncode != 0:
-        sys.stderr.write(f"[bench] {' '.join(argv[:4])}... exited {done.returncode}:\n"
-                         f"{done.stderr.decode(errors='replace')[-2000:]}\n")
-    return wall, done.returncode, peak, done.stdout.decode(errors="replace")
+        os.unlink(stats)
+    rss, cpu = (int(fields[0]), float(fields[1]) + float(fields[2])) if len(fields) == 3 else (0, 0.0)
+    return Run(wall, cpu, rss), done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
 
 
-def regtui_pull(root: Path, image: str, timeout: float = 5.0) -> list[str]:
-    """The CLI invocation measured."""
-    return [sys.executable, "-m", "regtui", "pull", image, "--root", str(root), "--runtime", "containerd",
-            "--format", "json", "--timeout", str(timeout)]
+def _fail(what: str, code: int, err: str) -> None:
+    raise SystemExit(f"[bench] {what} exited {code}:\n{err[-2000:]}")
 
 
-def median(values: list[float]) -> float:
-    """Median of ``values``."""
-    return statistics.median(values)
+class Bench:
+    """The lab, the images and one runner per tool."""
+
+    def __init__(self, work: Path, shm: Path, registry: Registry, cert, regtuis: dict[str, str],  # type: ignore[no-untyped-def]
+                 runtime: str = "containerd") -> None:
+        self.work, self.shm, self.registry, self.cert, self.regtuis = work, shm, registry, cert, regtuis
+        self.runtime = runtime
+        self.root = work / "root"
+        containerd_root(self.root, registry.host_port, server=registry.url, server_ca=registry.ca_file)
+        self.policy = work / "policy.json"
+        self.policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+        self.senv = skopeo_env(work / "skopeo")
+        self.skopeo = need_binary("skopeo")
+        self.curl = need_binary("curl")
+        # Python children cache their bytecode (in the workdir, not the tree), as an installed
+        # package has it, whatever PYTHONDONTWRITEBYTECODE says.
+        self.penv = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+        self.penv["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        self.images: dict[str, OciImage] = {}
+        self.totals: dict[str, int] = {}
+        self.counter = 0
+
+    def tools(self) -> list[str]:
+        return [f"regtui[{label}]" for label in self.regtuis] + ["skopeo", "curl", "floor"]
+
+    def add(self, shape: Shape) -> None:
+        """Build and push the image of ``shape``."""
+        image = build_oci_layout(self.work / "images" / shape.name, layers=shape.layers,
+                                 layer_size=[shape.layer_size] * shape.layers, seed=shape.seed)
+        push(image, self.registry, f"lab/{shape.name}", timeout=900)
+        shutil.rmtree(image.layout_dir)  # the registry has its own copy
+        self.images[shape.name] = image
+        self.totals[shape.name] = sum(b.size for b in self._blobs(shape.name))
+
+    def _blobs(self, name: str) -> list:  # type: ignore[type-arg]
+        im = self.images[name].images[0]
+        return [im.config, *im.layers]
+
+    def ref(self, name: str) -> str:
+        return f"{self.registry.host_port}/lab/{name}:latest"
+
+    def _dest(self, tool: str) -> Path:
+        self.counter += 1
+        return self.shm / f"{tool.replace('[', '-').replace(']', '')}-{self.counter}"
+
+    def run(self, tool: str, name: str) -> Run:
+        """One run of ``tool`` on image ``name``, checked; its output removed."""
+        dest = self._dest(tool)
+        try:
+            if tool.startswith("regtui["):
+                return self._regtui(tool[7:-1], name, dest)
+            return getattr(self, "_" + tool)(name, dest)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    def regtui_argv(self, name: str, dest: Path | None, root: Path | None = None, timeout: float = 5.0) -> list[str]:
+        """The CLI invocation measured."""
+        argv = [sys.executable, "-m", "regtui", "pull", self.ref(name), "--root", str(root or self.root),
+                "--runtime", self.runtime, "--format", "json", "--timeout", str(timeout)]
+        return argv + (["--output", str(dest)] if dest else [])
+
+    def _regtui(self, label: str, name: str, dest: Path) -> Run:
+        env = dict(self.penv, PYTHONPATH=self.regtuis[label])
+        run, code, out, err = timed(self.regtui_argv(name, dest), env=env)
+        if code != 0:
+            _fail(f"regtui[{label}] pull {name}", code, err + out[-2000:])
+        pull = json.loads(out)["pull"]
+        if not pull["ok"] or pull["bytes"] != self.totals[name]:
+            raise SystemExit(f"[bench] regtui[{label}] pull {name}: ok={pull['ok']} bytes={pull['bytes']}")
+        return run
+
+    def _skopeo(self, name: str, dest: Path) -> Run:
+        run, code, _, err = timed([self.skopeo, "--policy", str(self.policy), "copy", "--quiet", "--src-cert-dir",
+                                   str(self.cert.ca_dir), f"docker://{self.ref(name)}", f"dir:{dest}"], env=self.senv)
+        if code != 0:
+            _fail(f"skopeo copy {name}", code, err)
+        return run
+
+    def _curl(self, name: str, dest: Path) -> Run:
+        dest.mkdir()
+        config = dest / "curl.cfg"
+        config.write_text("".join(f'url = "{self.registry.url}/v2/lab/{name}/blobs/{b.digest}"\n'
+                                  f'output = "{dest / b.digest.split(":")[1]}"\n' for b in self._blobs(name)))
+        run, code, _, err = timed([self.curl, "--silent", "--show-error", "--fail", "--http1.1", "--cacert",
+                                   str(self.cert.ca_file), "--parallel", "--parallel-max", str(CONCURRENCY),
+                                   "--config", str(config)])
+        if code != 0:
+            _fail(f"curl {name}", code, err)
+        got = sum(p.stat().st_size for p in dest.iterdir() if p.name != "curl.cfg")
+        if got != self.totals[name]:
+            raise SystemExit(f"[bench] curl {name}: {got} bytes, expected {self.totals[name]}")
+        return run
+
+    def _floor(self, name: str, dest: Path) -> Run:
+        dest.mkdir()
+        jobs = dest / "jobs.json"
+        jobs.write_text(json.dumps([[f"/v2/lab/{name}/blobs/{b.digest}", b.digest, b.size] for b in self._blobs(name)]))
+        host, port = self.registry.host_port.rsplit(":", 1)
+        run, code, out, err = timed([sys.executable, "-c", FLOOR, host, port, str(self.cert.ca_file), str(CONCURRENCY),
+                                     str(jobs)], env=self.penv)
+        if code != 0 or int(out) != self.totals[name]:
+            _fail(f"floor {name}", code, err)
+        return run
+
+
+def _spread(values: list[float]) -> str:
+    if len(values) >= 4:
+        q = statistics.quantiles(values, n=4)
+        return f"{q[2] - q[0]:6.3f}"
+    return "     -"
+
+
+def report(bench: Bench, shape: Shape, series: dict[str, Series], rounds: int) -> None:
+    """Print the table of one shape."""
+    total = bench.totals[shape.name]
+    blobs = len(bench._blobs(shape.name))
+    med = {tool: statistics.median(s.walls()) for tool, s in series.items() if s.runs}
+    print(f"\n{shape.name}: {shape.what}, {blobs} blobs, {total / MB:.1f} MB; {rounds} round(s), interleaved; "
+          f"concurrency regtui/curl/floor {CONCURRENCY}, skopeo 6")
+    print(f"  {'tool':<16} {'median s':>8} {'min':>6} {'max':>6} {'IQR':>6} {'cpu s':>6} {'MB/s':>7} {'RSS MiB':>8} "
+          f"{'/skopeo':>7} {'/curl':>6} {'/floor':>6}")
+    for tool, s in series.items():
+        if not s.runs:
+            continue
+        walls = s.walls()
+        m = med[tool]
+        ratio = lambda other: f"{m / med[other]:.2f}" if other in med and other != tool else "-"  # noqa: E731
+        print(f"  {tool:<16} {m:8.3f} {min(walls):6.3f} {max(walls):6.3f} {_spread(walls)} "
+              f"{statistics.median(r.cpu for r in s.runs):6.2f} {total / MB / m:7.1f} "
+              f"{max(r.rss_kib for r in s.runs) / 1024:8.1f} {ratio('skopeo'):>7} {ratio('curl'):>6} {ratio('floor'):>6}")
+
+
+def black_hole(bench: Bench, label: str, timeout: float) -> None:
+    """The extra wall time of a pull with a black-holed mirror in front (in timeouts)."""
+    hole = TcpBlackHole().start()
+    try:
+        root = bench.work / "root-blackhole"
+        containerd_root(root, bench.registry.host_port, server=bench.registry.url, server_ca=bench.registry.ca_file,
+                        mirrors=[{"url": f"https://{hole.host_port}", "skip_verify": True}])
+        env = dict(bench.penv, PYTHONPATH=bench.regtuis[label])
+        normal = statistics.median(timed(bench.regtui_argv("big", None), env=env)[0].wall for _ in range(3))
+        run, code, out, err = timed(bench.regtui_argv("big", None, root=root, timeout=timeout), env=env)
+        if code != 0 or not json.loads(out)["pull"]["ok"]:
+            _fail("pull with a black-holed mirror", code, err)
+        extra = run.wall - normal
+        print(f"\nblack hole ({label}): pull with a dead mirror {run.wall:.2f} s = normal {normal:.2f} s + {extra:.2f} s "
+              f"= {extra / timeout:.2f} x the {timeout:g} s timeout")
+    finally:
+        hole.stop()
 
 
 def main() -> int:
     """Build the lab, run the rounds, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--timeout", type=float, default=2.0, help="regtui --timeout for the black-hole run")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated, of: {', '.join(SHAPES)}")
+    parser.add_argument("--tools", default="regtui,skopeo,curl,floor", help="comma-separated, of: regtui, skopeo, curl, floor")
+    parser.add_argument("--regtui", action="append", default=[], metavar="LABEL=PATH",
+                        help="a regtui checkout to measure (its directory, given as PYTHONPATH); repeatable. "
+                             "Default: this checkout, as regtui[here]")
+    parser.add_argument("--runtime", default="containerd", choices=("containerd", "auto"),
+                        help="regtui's --runtime (the root has containerd alone, so auto finds it; default containerd)")
+    parser.add_argument("--black-hole", type=float, metavar="TIMEOUT",
+                        help="also measure the big image's pull with a black-holed mirror at this --timeout")
     args = parser.parse_args()
+    shapes = [SHAPES[s] for s in args.shapes.split(",") if s]
+    wanted = set(args.tools.split(","))
+    regtuis = dict(spec.split("=", 1) for spec in args.regtui) or {"here": str(REPO)}
+    regtuis = {label: str(Path(path).resolve()) for label, path in regtuis.items()}
+    if args.black_hole and "big" not in [s.name for s in shapes]:
+        parser.error("--black-hole needs the big shape")
     work = Path(tempfile.mkdtemp(prefix="regtui-bench-"))
     shm = Path(tempfile.mkdtemp(prefix="regtui-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-    print(f"[bench] workdir {work}", flush=True)
-    pki = LabPKI()
-    cert = pki.issue(work / "pki")
+    print(f"[bench] workdir {work}; regtui from {regtuis}", flush=True)
+    cert = LabPKI().issue(work / "pki")
     registry = Registry(work / "registry", tls=cert)
-    hole = TcpBlackHole().start()
     try:
         registry.start()
-        began = time.monotonic()
-        big = build_oci_layout(work / "big", layers=8, layer_size=[22_500_000] * 8, seed=1001)
-        fat = build_oci_layout(work / "fat", layers=2, layer_size=[90_000_000] * 2, seed=1002)
-        push(big, registry, "lab/big", timeout=300)
-        push(fat, registry, "lab/fat", timeout=300)
-        total = {name: sum(b.size for b in img.layers) + img.images[0].config.size for name, img in (("big", big), ("fat", fat))}
-        print(f"[bench] images built and pushed in {time.monotonic() - began:.1f}s: lab/big {len(big.layers)} layers "
-              f"{total['big'] / MB:.1f} MB, lab/fat {len(fat.layers)} layers {total['fat'] / MB:.1f} MB", flush=True)
-        root = work / "root"
-        containerd_root(root, registry.host_port, server=registry.url, server_ca=registry.ca_file)
-        bh_root = work / "root-blackhole"
-        containerd_root(bh_root, registry.host_port, server=registry.url, server_ca=registry.ca_file,
-                        mirrors=[{"url": f"https://{hole.host_port}", "skip_verify": True}])
-        policy = work / "policy.json"
-        policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-        senv = skopeo_env(work / "skopeo")
-        skopeo = need_binary("skopeo")
-        # Python children cache their bytecode (in the workdir, not the tree), as an installed
-        # package has it: this environment sets PYTHONDONTWRITEBYTECODE, which would make every
-        # run recompile regtui from source.
-        penv = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        penv["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-        results: dict[str, list[float]] = {"regtui": [], "skopeo": [], "bare": [], "regtui_internal": []}
-        rss: dict[str, list[int]] = {"regtui": [], "skopeo": [], "bare": [], "regtui_fat": []}
-        image = f"{registry.host_port}/lab/big:latest"
-        # one warm-up of each so the page cache and the registry are warm for everyone
-        timed(regtui_pull(root, image), env=penv)
-        timed([sys.executable, "-c", BARE_LOOP, registry.url, "lab/big", "latest", str(cert.ca_file), str(CONCURRENCY)],
-              env=penv)
+        bench = Bench(work, shm, registry, cert, regtuis, args.runtime)
+        tools = [t for t in bench.tools() if t.split("[")[0] in wanted]
+        for label, path in regtuis.items():  # which regtui each label really imports
+            _, _, out, _ = timed([sys.executable, "-c", "import regtui; print(regtui.__file__)"],
+                                 env=dict(bench.penv, PYTHONPATH=path))
+            print(f"[bench] regtui[{label}] is {out.strip()}", flush=True)
+        for shape in shapes:
+            began = time.monotonic()
+            bench.add(shape)
+            print(f"[bench] {shape.name} built and pushed in {time.monotonic() - began:.1f}s "
+                  f"({bench.totals[shape.name] / MB:.1f} MB)", flush=True)
+            for tool in tools:  # one warm-up each: page cache, registry, bytecode
+                bench.run(tool, shape.name)
+        results = {s.name: {t: Series() for t in tools} for s in shapes}
         for n in range(args.rounds):
-            wall, code, peak, out = timed(regtui_pull(root, image), env=penv)
-            assert code == 0, "regtui pull failed"
-            pull = json.loads(out)["pull"]
-            assert pull["ok"] and pull["bytes"] == total["big"]
-            results["regtui"].append(wall)
-            results["regtui_internal"].append(pull["wall_ms"] / 1000)
-            rss["regtui"].append(peak)
-            dest = shm / f"skopeo-{n}"
-            wall, code, peak, _ = timed([skopeo, "--policy", str(policy), "copy", "--quiet", "--src-cert-dir",
-                                         str(cert.ca_dir), f"docker://{image}", f"dir:{dest}"], env=senv)
-            assert code == 0, "skopeo copy failed"
-            results["skopeo"].append(wall)
-            rss["skopeo"].append(peak)
-            subprocess.run(["rm", "-rf", str(dest)], check=False)
-            wall, code, peak, out = timed([sys.executable, "-c", BARE_LOOP, registry.url, "lab/big", "latest",
-                                           str(cert.ca_file), str(CONCURRENCY)], env=penv)
-            assert code == 0 and int(out) == total["big"], "bare loop failed"
-            results["bare"].append(wall)
-            rss["bare"].append(peak)
-            print(f"[bench] round {n + 1}: regtui {results['regtui'][-1]:.2f}s  skopeo {results['skopeo'][-1]:.2f}s  "
-                  f"bare {results['bare'][-1]:.2f}s", flush=True)
-        for _ in range(2):
-            _, code, peak, _ = timed(regtui_pull(root, f"{registry.host_port}/lab/fat:latest"), env=penv)
-            assert code == 0
-            rss["regtui_fat"].append(peak)
-        normal = median(results["regtui"])
-        bh_wall, code, _, out = timed(regtui_pull(bh_root, image, timeout=args.timeout), env=penv)
-        bh_pull = json.loads(out)["pull"] if out else {}
-        assert code == 0 and bh_pull.get("ok"), "pull with a black-holed mirror failed"
-        extra = bh_wall - normal
-        r, s, b = normal, median(results["skopeo"]), median(results["bare"])
-        mib = lambda kib: kib / 1024  # noqa: E731
-        print()
-        print(f"image lab/big: {len(big.layers)} layers + config, {total['big'] / MB:.1f} MB; {args.rounds} rounds; "
-              f"regtui/bare concurrency {CONCURRENCY}, skopeo 6 (its default)")
-        print(f"median wall   regtui pull (CLI)      {r:6.2f} s   ({total['big'] / MB / r:6.1f} MB/s)   "
-              f"internal pull wall {median(results['regtui_internal']):.2f} s")
-        print(f"median wall   skopeo copy dir:       {s:6.2f} s   ({total['big'] / MB / s:6.1f} MB/s)")
-        print(f"median wall   bare httpx loop        {b:6.2f} s   ({total['big'] / MB / b:6.1f} MB/s)")
-        print(f"ratio         regtui / skopeo        {r / s:6.2f}    (target <= 0.80)")
-        print(f"ratio         regtui / bare httpx    {r / b:6.2f}    (target <= 1.15)")
-        print(f"peak RSS      regtui (8 x 22.5 MB)   {mib(max(rss['regtui'])):6.1f} MiB (target <= 80)")
-        print(f"peak RSS      regtui (2 x 90 MB)     {mib(max(rss['regtui_fat'])):6.1f} MiB")
-        print(f"peak RSS      skopeo / bare loop     {mib(max(rss['skopeo'])):6.1f} / {mib(max(rss['bare'])):.1f} MiB")
-        print(f"black hole    pull with dead mirror  {bh_wall:6.2f} s = normal {normal:.2f} s + {extra:.2f} s "
-              f"= {extra / args.timeout:.2f} x the {args.timeout:g} s timeout ({len(big.layers) + 1} blobs)")
+            line = []
+            for shape in shapes:
+                order = tools[n % len(tools):] + tools[:n % len(tools)]
+                for tool in order:
+                    results[shape.name][tool].runs.append(bench.run(tool, shape.name))
+                line.append(shape.name + " " + " ".join(f"{t}={results[shape.name][t].runs[-1].wall:.2f}" for t in tools))
+            print(f"[bench] round {n + 1}: " + "; ".join(line), flush=True)
+        for shape in shapes:
+            report(bench, shape, results[shape.name], args.rounds)
+        if args.black_hole:
+            black_hole(bench, next(iter(regtuis)), args.black_hole)
         return 0
     finally:
-        hole.stop()
         registry.stop()
-        subprocess.run(["rm", "-rf", str(shm), str(work)], check=False)
+        shutil.rmtree(shm, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -131,9 +131,16 @@ class _LayoutWriter:
         return Blob(digest, len(data), media_type)
 
 
+#: ``Random.randbytes`` refuses 2**28 bytes or more at once; a larger layer is made of pieces this size.
+_PIECE = 1 << 27
+
+
 def _layer(rng: random.Random, index: int, size: int) -> tuple[bytes, str]:
     """One gzipped tar holding ``layer-N.bin`` of ``size`` random bytes; returns (gz, diff_id)."""
-    payload = rng.randbytes(size)
+    if size < 1 << 28:
+        payload = rng.randbytes(size)
+    else:
+        payload = b"".join(rng.randbytes(min(_PIECE, size - at)) for at in range(0, size, _PIECE))
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(f"layer-{index}.bin")

@@ -10,6 +10,17 @@ proxy environment, load)."""
 
 from __future__ import annotations
 
-from regtui.runtimes.containerd.service import detect, load
+from typing import Any
+
+from regtui.runtimes.containerd.detection import detect
 
 __all__ = ["detect", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    # The readers and the planner load on the first use of ``load``: detecting needs none of them.
+    if name == "load":
+        from regtui.runtimes.containerd.service import load
+
+        return load
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from regtui.config.hoststoml import locate_parse_error
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.runtimes.containerd.cri import check_credentials, effective_settings, extract
+from regtui.runtimes.containerd.detection import CONFIG_PATH
 from regtui.runtimes.containerd.hostsdirs import scan_hosts_dirs
 from regtui.runtimes.containerd.legacy import legacy_findings
 from regtui.runtimes.containerd.model import RUNTIME, ContainerdConfig, invalid_value, stop
@@ -24,7 +25,6 @@ from regtui.runtimes.containerd.versions import InstalledVersion, assumed_versio
 
 __all__ = ["CONFIG_PATH", "load_config"]
 
-CONFIG_PATH = "/etc/containerd/config.toml"
 _REFUSES = "containerd refuses to start (`failed to load TOML`): nothing runs until this is fixed."
 
 

@@ -11,11 +11,11 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding
 from regtui.runtimes.crio.common import RUNTIME
+from regtui.runtimes.crio.detection import USER_CERTS_DIR
 
 __all__ = ["certs_dir_candidates", "certs_dir", "read_certs"]
 
 SYSTEM_CERTS_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
-USER_CERTS_DIR = ".config/containers/certs.d"
 
 
 def certs_dir_candidates(home: str, hostport: str) -> list[str]:

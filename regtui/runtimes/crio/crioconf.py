@@ -16,14 +16,12 @@ from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.runtimes.crio.common import RESTART, RUNTIME, SYSTEM_REGISTRIES_DIR, path_line, read_located_toml, toml_type
+from regtui.runtimes.crio.detection import CRIO_ENV_FILES, CRIO_UNIT
 
 __all__ = ["CRIO_UNIT", "CrioConf", "load_crio_conf", "unit_environment"]
 
 CRIO_CONF = "/etc/crio/crio.conf"
 CRIO_CONF_DIR = "/etc/crio/crio.conf.d"
-CRIO_UNIT = "crio.service"
-#: Environment files the packaged crio.service reads (RPM and deb layouts).
-CRIO_ENV_FILES = ("/etc/sysconfig/crio", "/etc/default/crio")
 
 
 @dataclass

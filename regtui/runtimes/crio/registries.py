@@ -25,13 +25,11 @@ from regtui.runtimes.crio.common import (
 )
 from regtui.runtimes.crio.conffile import REFUSED, FileConf
 from regtui.runtimes.crio.records import RegistriesConf, RegistryEntry
+from regtui.runtimes.crio.detection import USER_REGISTRIES_CONF, USER_REGISTRIES_DIR
 from regtui.runtimes.crio.shortnames import SHORT_NAME_ALIASES, apply_aliases_cache, short_name_prompt
 from regtui.runtimes.crio.validation import load_registries_file
 
 __all__ = ["registries_paths", "load_registries"]
-
-USER_REGISTRIES_CONF = ".config/containers/registries.conf"
-USER_REGISTRIES_DIR = ".config/containers/registries.conf.d"
 
 
 def registries_paths(host: Host, home: str, env: Mapping[str, str] | None = None) -> tuple[str, bool, list[str], str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from regtui.config import systemd
 from regtui.host import Host
 from regtui.model import SourceFile
 from regtui.options import CheckOptions
@@ -13,33 +12,13 @@ from regtui.refs import HUB_API_HOST
 from regtui.runtimes.docker import routes
 from regtui.runtimes.docker.cliconfig import CliConfig, config_files, load_cli_config
 from regtui.runtimes.docker.daemon import load_daemon_config
-from regtui.runtimes.docker.model import CERTS_DIR, DAEMON_JSON, RUNTIME, UNIT, DaemonConfig
+from regtui.runtimes.docker.detection import detect
+from regtui.runtimes.docker.model import CERTS_DIR, RUNTIME, DaemonConfig
 from regtui.runtimes.docker.proxy import proxy_env
 from regtui.runtimes.docker.store import decide_store, hosts_dir_unused
 from regtui.runtimes.view import RuntimeView
 
 __all__ = ["detect", "load"]
-
-
-#: Environment files the packaged docker.service reads (deb and RPM layouts).
-_ENV_FILES = ("/etc/default/docker", "/etc/sysconfig/docker")
-
-
-def detect(host: Host) -> list[str]:
-    """Evidence that dockerd or its CLI is installed or configured under the root: any file either
-    reads (daemon.json, the unit and its drop-ins, the CLI's config.json) or the binary."""
-    evidence: list[str] = []
-    if host.exists(DAEMON_JSON):
-        evidence.append(DAEMON_JSON)
-    elif host.is_dir("/etc/docker"):
-        evidence.append("/etc/docker")
-    binary = host.which("dockerd")
-    if binary:
-        evidence.append(binary)
-    evidence += systemd.unit_paths(host, UNIT)
-    evidence += [p for p in _ENV_FILES if host.is_file(p)]
-    evidence += config_files(host)
-    return evidence
 
 
 def _summary(cfg: DaemonConfig, cli: CliConfig) -> dict[str, Any]:

@@ -8,7 +8,17 @@ The engine uses :func:`detect` and :func:`load`; everything else is this runtime
 
 from __future__ import annotations
 
+from typing import Any
+
 from regtui.config.k3sservice import detect
-from regtui.runtimes.k3s.loading import load
 
 __all__ = ["detect", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    # The readers and the planner load on the first use of ``load``: detecting needs none of them.
+    if name == "load":
+        from regtui.runtimes.k3s.loading import load
+
+        return load
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
