@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lab.proxy import TinyProxy
 from lab.pullroots import containerd_root, plan_context
 from lab.registry import Registry
 from regtui.net.http import STREAM_BUFFER, make_client
+from regtui.net.resolver import Resolver, ResolverConfig
 from regtui.refs import parse
 from regtui.registry.blobs import download_blob
 from regtui.registry.client import BODY_READER_ENV, LEAN_MIN_BYTES
@@ -301,3 +303,70 @@ def test_lean_from_the_real_registry_by_default(tmp_path: Path, registry_factory
     assert [l["body_reader"] for l in report["layers"]] == ["lean"] * 3
     assert_layout_holds(tmp_path / "out", image)
     assert_timings_consistent(report)
+
+
+# -- the takeover itself: where the header block ends ------------------------------------------------
+BODY = bytes(range(256)) * 1024  # 256 KiB
+
+
+async def _serve_once(answer: list[bytes]) -> tuple[asyncio.AbstractServer, int]:
+    """A one-shot HTTP server on loopback that reads a request and writes ``answer`` piece by piece."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            for piece in answer:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.005)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _take(answer: list[bytes], *, read_first: bool = False) -> tuple[bool, bytes]:
+    """GET from a server sending ``answer``; whether the body could be taken over, and the body as received."""
+    server, port = await _serve_once(answer)
+    resolver = Resolver(ResolverConfig((("127.0.0.1", 53),)), 1.0)  # an address literal: never asked
+    client = make_client(resolver, ssl.create_default_context(), streams="asyncio")
+    got = bytearray()
+    try:
+        async with client.stream("GET", f"http://127.0.0.1:{port}/blob") as response:
+            stream = response.extensions["network_stream"]
+            chunks = response.aiter_raw()
+            if read_first:
+                got += await chunks.__anext__()
+            done = stream.take_body(lambda view: got.extend(view), int(response.headers["content-length"]) - len(got))
+            if done is None:
+                async for chunk in chunks:
+                    got += chunk
+                return False, bytes(got)
+            await asyncio.wait_for(done, 5)
+            return True, bytes(got)
+    finally:
+        await client.aclose()
+        server.close()
+
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+
+
+@pytest.mark.parametrize("answer", [
+    [HEAD + BODY],
+    [b"HTTP/1.1 100 Continue\r\n\r\n" + HEAD + BODY[:1000], BODY[1000:]],
+    [bytes([b]) for b in HEAD] + [BODY],
+    [HEAD.replace(b"\r\n", b"\n") + BODY[:5], BODY[5:]],
+], ids=["one-write", "informational-first", "headers-byte-by-byte", "bare-newlines"])
+def test_body_is_taken_over_whole_wherever_the_headers_end(answer: list[bytes]) -> None:
+    """The body taken over is exactly the body, whether it arrives with the headers, after a 1xx, or after dripped headers."""
+    taken, body = asyncio.run(_take(answer))
+    assert taken and body == BODY
+
+
+def test_body_already_read_by_httpx_is_not_taken_over() -> None:
+    """Once httpx has read part of a body, the takeover is refused and httpx reads the rest."""
+    taken, body = asyncio.run(_take([HEAD + BODY[:100], BODY[100:]], read_first=True))
+    assert not taken and body == BODY
