@@ -19,7 +19,7 @@ import pytest
 
 from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_PROXY_CREDENTIALS
-from lab.images import OciImage, build_oci_layout
+from lab.images import OciImage, build_oci_layout, push
 from lab.pki import IssuedCert
 from lab.proxy import TinyProxy
 from lab.pullroots import containerd_root, plan_context
@@ -65,8 +65,10 @@ def assert_layout_holds(out: Path, image: OciImage) -> None:
 
 # -- which path reads which body ----------------------------------------------------------------
 def test_large_blobs_over_tls_take_the_lean_path(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
-                                                 cert_factory: Callable[..., IssuedCert]) -> None:
+                                                 cert_factory: Callable[..., IssuedCert],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """By default 1 MiB layers over TLS are read by the lean path, the small config by httpx; bytes, timings, TLS evidence hold."""
+    monkeypatch.delenv(BODY_READER_ENV, raising=False)
     cert = cert_factory()
     reg = fake(big_image, tls=cert)
     out = tmp_path / "out"
@@ -288,9 +290,10 @@ def test_lean_through_authenticating_proxy(
 
 @pytest.mark.lab
 def test_lean_from_the_real_registry_by_default(tmp_path: Path, registry_factory: Callable[..., Registry],
-                                                cert_factory: Callable[..., IssuedCert]) -> None:
+                                                cert_factory: Callable[..., IssuedCert],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Debian's docker-registry over TLS with htpasswd: its 2 MiB layers are read lean by default and verified."""
-    from lab.images import push
+    monkeypatch.delenv(BODY_READER_ENV, raising=False)
     registry = registry_factory(tls=cert_factory(), auth=(USER, PASSWORD))
     image = build_oci_layout(tmp_path / "image", layers=3, layer_size=2 * MiB, seed=7)
     push(image, registry, "lab/app")
