@@ -2,7 +2,10 @@
 
 Bytes go from the socket straight into the digest's hash (and, only when an OCI layout was
 asked for, into a temporary file that is renamed once the digest matches); nothing is buffered
-whole. A download:
+whole. A 2xx body is read through the lean path when the session can take it over
+(:meth:`~regtui.registry.client.Session.take_body`: decrypted into one reusable buffer that the
+hash and the file read from), else through httpx; requests, auth, redirects and every other
+answer stay on httpx. A download:
 
 - refuses a body longer than the descriptor's size as soon as it exceeds it (an endless body
   costs ``size + 1`` bytes, no more), and a ``Content-Length`` that disagrees with the size;
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Protocol
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from regtui.net.http import PhaseTimings
@@ -65,7 +69,7 @@ Progress = Callable[[str, int, int], None]
 class BlobSink(Protocol):
     """Where verified bytes go."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
     def restart(self) -> None: ...
     def commit(self) -> None: ...
     def abort(self) -> None: ...
@@ -74,7 +78,7 @@ class BlobSink(Protocol):
 class NullSink:
     """Discards the bytes (the default: a test pull writes nothing)."""
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Drop ``data``."""
 
     def restart(self) -> None:
@@ -107,8 +111,8 @@ class FileSink:
         _OPEN_PARTIALS[self.partial] = self
         self._fh = open(self.partial, "wb")
 
-    def write(self, data: bytes) -> None:
-        """Append ``data``."""
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data`` (written before the call returns: a view's buffer may be reused after)."""
         self._fh.write(data)
 
     def restart(self) -> None:
@@ -168,6 +172,8 @@ class BlobResult:
     hops: int = 0
     tried: list[dict[str, Any]] = field(default_factory=list)
     """Earlier endpoints that failed for this blob (containerd tries hosts in order per blob)."""
+    body_reader: str | None = None
+    """How the last body of this blob was read: ``lean`` or ``httpx`` (``None``: no 2xx body)."""
 
 
 def is_transient(failure: Failure) -> bool:
@@ -203,6 +209,21 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
             last_report = now
             progress(desc.digest, offset, desc.size)
 
+    def take(chunk: bytes | memoryview, meter: _Meter | None) -> None:
+        """Hash and keep one piece of the body; refuse it past the declared size."""
+        nonlocal offset
+        if offset + len(chunk) > desc.size:
+            result.received += len(chunk)
+            raise _Abort(_mismatch(url, desc, f"the server sent more than the {desc.size} bytes the "
+                                   "manifest declares", offset + len(chunk)))
+        hasher.update(chunk)
+        sink.write(chunk)
+        offset += len(chunk)
+        result.received += len(chunk)
+        if meter is not None:
+            meter.add(len(chunk))
+        report()
+
     while result.attempts < max(1, max_attempts):
         result.attempts += 1
         headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -237,22 +258,20 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
                 else:
                     raise _Abort(_as_blob_failure(status_failure(response.status_code, url, exchange.body, phase="blob",
                                                                  headers=response.headers)))
-                async for chunk in _moving(response, session.timeouts.read, url, lambda: offset):
-                    if offset + len(chunk) > desc.size:
-                        result.received += len(chunk)
-                        raise _Abort(_mismatch(url, desc, f"the server sent more than the {desc.size} bytes the "
-                                               "manifest declares", offset + len(chunk)))
-                    hasher.update(chunk)
-                    sink.write(chunk)
-                    offset += len(chunk)
-                    result.received += len(chunk)
-                    report()
+                meter = _Meter(session.timeouts.read)
+                taken = session.take_body(response, lambda view: take(view, meter), desc.size - offset)
+                result.body_reader = "httpx" if taken is None else "lean"
+                if taken is not None:
+                    await _settle(taken, meter, url, lambda: offset)
+                else:
+                    async for chunk in _moving(response, session.timeouts.read, url, lambda: offset):
+                        take(chunk, None)
                 if offset < desc.size:
                     raise _Abort(Failure("blob", "short-body", f"the body ended after {offset} of {desc.size} bytes",
                                          "unexpected EOF", url=display_url(url), transport_ok=True))
             except _Abort as abort:
                 failure = abort.failure
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpcore.ReadError, httpcore.RemoteProtocolError) as exc:
                 failure = _as_blob_failure(classify_exception(exc, url, events=exchange.recorder.events,
                                                               peer=exchange.recorder.peer))
             finally:
@@ -284,6 +303,46 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
     return result
 
 
+class _Meter:
+    """The stall rule's window for a body read through the lean path (the bytes arrive in callbacks)."""
+
+    def __init__(self, window: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.window = window
+        self.end = self.loop.time() + window
+        self.got = 0
+
+    def add(self, n: int) -> None:
+        """Count ``n`` bytes; a window that reached :data:`STALL_BYTES` starts a new one."""
+        self.got += n
+        if self.got >= STALL_BYTES:
+            self.end, self.got = self.loop.time() + self.window, 0
+
+
+async def _settle(done: asyncio.Future[None], meter: _Meter, url: str, so_far: Callable[[], int]) -> None:
+    """Wait for a lean body to end; ``_Abort`` (``stalled``) when a window brings under :data:`STALL_BYTES`."""
+    try:
+        while not done.done():
+            left = meter.end - meter.loop.time()
+            if left <= 0:
+                raise _stalled(url, meter.window, meter.got, so_far())
+            await asyncio.wait((done,), timeout=left)
+        done.result()
+    finally:
+        if not done.done():
+            done.cancel()
+
+
+def _stalled(url: str, window: float, got: int, so_far: int) -> _Abort:
+    host = urlsplit(url).netloc
+    return _Abort(Failure("blob", "stalled", f"{host} sent {got} bytes in {window:g} s (fewer than "
+                          f"{STALL_BYTES // 1024} KiB): the blob download stalled after {so_far} bytes "
+                          "(blob phase)", "context deadline exceeded", url=display_url(url), status=None,
+                          timed_out=True, details={"endpoint": host, "phase": "blob",
+                                                   "bytes_received": so_far, "window_s": window,
+                                                   "window_bytes": got, "min_bytes": STALL_BYTES}))
+
+
 async def _moving(response: httpx.Response, window: float, url: str,
                   so_far: Callable[[], int]) -> AsyncIterator[bytes]:
     """The raw body of ``response``; ``_Abort`` (``stalled``) when a ``window`` brings under :data:`STALL_BYTES`."""
@@ -297,13 +356,7 @@ async def _moving(response: httpx.Response, window: float, url: str,
         except StopAsyncIteration:
             return
         except TimeoutError:
-            host = urlsplit(url).netloc
-            raise _Abort(Failure("blob", "stalled", f"{host} sent {got} bytes in {window:g} s (fewer than "
-                                 f"{STALL_BYTES // 1024} KiB): the blob download stalled after {so_far()} bytes "
-                                 "(blob phase)", "context deadline exceeded", url=display_url(url), status=None,
-                                 timed_out=True, details={"endpoint": host, "phase": "blob",
-                                                          "bytes_received": so_far(), "window_s": window,
-                                                          "window_bytes": got, "min_bytes": STALL_BYTES})) from None
+            raise _stalled(url, window, got, so_far()) from None
         got += len(chunk)
         if got >= STALL_BYTES:
             window_end, got = loop.time() + window, 0

@@ -28,6 +28,7 @@ import asyncio
 import contextvars
 import dataclasses
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -40,19 +41,27 @@ from regtui.host import Host
 from regtui.model import Endpoint
 from regtui.net.http import (PhaseTimings, Timeouts, TraceRecorder, build_ssl_context, current_recorder, make_client,
                              reset_recorder)
+from regtui.net.pipe import Consumer, PipeStream
 from regtui.net.proxy import ProxyEnv, decide
 from regtui.net.resolver import Resolver
 from regtui.registry.auth import MAX_TOKEN_RESPONSE, Authorizer, CredentialLookup
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
 from regtui.registry.manifest import ACCEPT, MAX_MANIFEST_BYTES, valid_digest
 
-__all__ = ["Hop", "Exchange", "Session", "MAX_REDIRECTS", "ERROR_BODY_LIMIT", "sum_timings", "deadline_failure"]
+__all__ = ["Hop", "Exchange", "Session", "MAX_REDIRECTS", "ERROR_BODY_LIMIT", "sum_timings", "deadline_failure",
+           "BODY_READER_ENV", "LEAN_MIN_BYTES"]
 
 #: Redirects followed before giving up (Go's http.Client stops after 10).
 MAX_REDIRECTS = 10
 #: Bytes of an error or discarded body that are read (the rest is dropped with the connection).
 ERROR_BODY_LIMIT = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+#: Environment switch for 2xx blob bodies: ``lean`` (every body the pipe can take), ``httpx``
+#: (never), unset or ``auto`` (bodies of at least :data:`LEAN_MIN_BYTES`).
+BODY_READER_ENV = "REGTUI_BLOB_BODY"
+#: Smallest body read through the lean path by default: a taken-over connection is not reused,
+#: so a small blob is cheaper on a kept-alive httpx connection than on a new TLS handshake.
+LEAN_MIN_BYTES = 1024 * 1024
 _MAX_HOPS_KEPT = 64
 
 
@@ -211,6 +220,9 @@ class Session:
         self.ratelimit: dict[str, str] | None = None
         self.on_date = on_date
         self._clients: dict[str | None, httpx.AsyncClient] = {}
+        reader = os.environ.get(BODY_READER_ENV, "auto").strip().lower()
+        self.body_reader = reader if reader in ("lean", "httpx") else "auto"
+        """How 2xx blob bodies are read: ``lean``, ``httpx`` or ``auto`` (see :meth:`take_body`)."""
 
     # -- plumbing --------------------------------------------------------------------------
     def _client(self, url: str) -> tuple[httpx.AsyncClient, Any]:
@@ -477,6 +489,31 @@ class Session:
         hop.timings = rec.finish()
         self._keep(hop)
         return body, truncated
+
+    def take_body(self, response: httpx.Response, consumer: Consumer, size: int) -> asyncio.Future[None] | None:
+        """Read the 2xx body of ``response`` (``size`` bytes expected) through the lean path, if it can.
+
+        The body goes from the connection's buffer straight to ``consumer`` (see
+        :mod:`regtui.net.pipe`); the returned future ends with it (a transport failure is an
+        httpcore ``ReadError``/``RemoteProtocolError``, a consumer's exception is re-raised).
+        ``None`` means the caller reads the body through httpx: the switch says so, the body is
+        small (``auto``), or the response came another way (an ``https://`` proxy's TLS-in-TLS,
+        HTTP/2, a ``Transfer-Encoding``, a malformed ``Content-Length``).
+        """
+        if self.body_reader == "httpx" or (self.body_reader == "auto" and size < LEAN_MIN_BYTES):
+            return None
+        stream = response.extensions.get("network_stream")
+        if not isinstance(stream, PipeStream) or response.http_version not in ("HTTP/1.1", "HTTP/1.0"):
+            return None
+        if "transfer-encoding" in response.headers:
+            return None
+        length: int | None = None
+        declared = response.headers.get_list("content-length")
+        if declared:
+            if len(set(declared)) != 1 or not declared[0].strip().isdigit():
+                return None
+            length = int(declared[0].strip())
+        return stream.take_body(consumer, length)
 
     # -- registry calls --------------------------------------------------------------------
     async def ping(self) -> Exchange:

@@ -395,7 +395,7 @@ def _blob_dict(result: BlobResult, origin: float) -> dict[str, Any]:
         "bytes_per_second": round(result.descriptor.size / seconds) if result.ok and seconds > 0 else None,
         "received": result.received, "waited_ms": round(result.waited_ms, 3), "requests": result.hops,
         "error": result.failure.to_dict() if result.failure else None, "retries": result.retries,
-        "tried": result.tried,
+        "tried": result.tried, "body_reader": result.body_reader,
     }
 
 

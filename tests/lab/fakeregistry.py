@@ -16,7 +16,8 @@ Faults (all off by default), see :class:`Faults`:
   requests answer 429; ``wrong_digest_header``: ``Docker-Content-Digest`` names another digest;
 - ``huge_manifest``: manifests are 5 MiB; ``endless_blobs``: blob bodies never end;
   ``garbage``: the answer to a manifest request is not HTTP at all; ``ignore_range``: Range is ignored;
-- ``no_digest_header``; ``head_405``: HEAD on manifests answers 405.
+- ``no_digest_header``; ``head_405``: HEAD on manifests answers 405;
+- ``chunked_blobs``: blob bodies are sent with ``Transfer-Encoding: chunked`` (no Content-Length).
 
 Every request is recorded in :attr:`FakeRegistry.requests` (method, path, headers) so tests can
 assert, e.g., that a CDN never received ``Authorization``.
@@ -64,6 +65,7 @@ class Faults:
     garbage: bool = False
     ignore_range: bool = False
     head_405: bool = False
+    chunked_blobs: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._endless()
             return
         body = data[start:]
+        if f.chunked_blobs:
+            self._chunked(body, digest, start, len(data))
+            return
         self.send_response(206 if start else 200)
         self._common_headers()
         self.send_header("Content-Type", "application/octet-stream")
@@ -255,6 +260,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
         except OSError:
             self.close_connection = True
+
+    def _chunked(self, body: bytes, digest: str, start: int, total: int) -> None:
+        self.send_response(206 if start else 200)
+        self._common_headers()
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Docker-Content-Digest", digest)
+        self.send_header("Transfer-Encoding", "chunked")
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for i in range(0, len(body), _CHUNK):
+            piece = body[i:i + _CHUNK]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
 
     def _endless(self) -> None:
         self.send_response(200)

@@ -1,0 +1,375 @@
+"""The lean body path for 2xx blob answers: which blobs take it, that it keeps every rule of the
+httpx path (resume, retries, stall, size bounds, digest check, redirects, proxies, TLS) and that
+each case it cannot take falls back to httpx. ``body_reader`` in the report says which path read
+the blob's last body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.fakeregistry import FakeRegistry, Faults
+from lab.fixtures import LAB_PROXY_CREDENTIALS
+from lab.images import OciImage, build_oci_layout, push
+from lab.pki import IssuedCert
+from lab.proxy import TinyProxy
+from lab.pullroots import containerd_root, plan_context
+from lab.registry import Registry
+from regtui.net.http import STREAM_BUFFER, make_client
+from regtui.net.resolver import Resolver, ResolverConfig
+from regtui.refs import parse
+from regtui.registry.blobs import download_blob
+from regtui.registry.client import BODY_READER_ENV, LEAN_MIN_BYTES
+from regtui.registry.flavors import flavor_for
+from regtui.registry.manifest import Descriptor
+from regtui.registry.pull import open_session
+from regtui.registry.pull import test_pull as run_test_pull
+from test_pull_faults import USER, PASSWORD, big_image, fake, layer, many_layers, pull_from  # noqa: F401 - fixtures
+from test_pull_lab import assert_timings_consistent, by_code, codes
+from test_pull_proxy import NAME, named_registry, proxied_root  # noqa: F401 - fixture
+
+MiB = 1024 * 1024
+
+
+def blobs_of(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The config and layer entries of a pull report."""
+    return ([report["config"]] if report["config"] else []) + report["layers"]
+
+
+def pull_into(tmp_path: Path, reg: FakeRegistry, out: Path, *, timeout: float = 2.0,
+              **root_kwargs: Any) -> tuple[dict[str, Any], list[Any]]:
+    """Pull ``reg``'s lab/app:latest as containerd into the OCI layout ``out``."""
+    containerd_root(tmp_path / "root", reg.host_port, server=reg.url, **root_kwargs)
+    image = f"{reg.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", image, timeout=timeout)
+    return asyncio.run(run_test_pull(ctx, parse(image), "containerd", output_dir=str(out)))
+
+
+def assert_layout_holds(out: Path, image: OciImage) -> None:
+    """Every layer of ``image`` is in ``out`` under its digest with the right bytes, and no partial file is left."""
+    for desc in image.layers:
+        algorithm, hexdigest = desc.digest.split(":", 1)
+        data = (out / "blobs" / algorithm / hexdigest).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == hexdigest
+    assert not list(out.rglob("*.partial"))
+
+
+# -- which path reads which body ----------------------------------------------------------------
+def test_large_blobs_over_tls_take_the_lean_path(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                                                 cert_factory: Callable[..., IssuedCert],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default 1 MiB layers over TLS are read by the lean path, the small config by httpx; bytes, timings, TLS evidence hold."""
+    monkeypatch.delenv(BODY_READER_ENV, raising=False)
+    cert = cert_factory()
+    reg = fake(big_image, tls=cert)
+    out = tmp_path / "out"
+    report, findings = pull_into(tmp_path, reg, out, server_ca=cert.ca_file)
+    assert report["ok"], report["error"]
+    assert all(l["size"] >= LEAN_MIN_BYTES for l in report["layers"])
+    assert [l["body_reader"] for l in report["layers"]] == ["lean"] * 4
+    assert report["config"]["size"] < LEAN_MIN_BYTES and report["config"]["body_reader"] == "httpx"
+    assert all(l["received"] == l["size"] and l["attempts"] == 1 for l in report["layers"])
+    assert_layout_holds(out, big_image)
+    assert_timings_consistent(report)
+    fresh = [l for l in report["layers"] if not l["timings_ms"]["reused"]]
+    assert fresh and all(l["timings_ms"]["tls"] > 0 and l["timings_ms"]["transfer"] > 0 for l in fresh)
+    assert not [f for f in findings if f.severity == "error"]
+
+
+def test_switch_forces_httpx(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """REGTUI_BLOB_BODY=httpx reads every body through httpx (the old path, for comparison)."""
+    monkeypatch.setenv(BODY_READER_ENV, "httpx")
+    reg = fake(big_image)
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    assert {b["body_reader"] for b in blobs_of(report)} == {"httpx"}
+    assert_layout_holds(tmp_path / "out", big_image)
+
+
+def test_switch_lean_takes_small_blobs_too(tmp_path: Path, many_layers: OciImage, fake: Callable[..., FakeRegistry],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """REGTUI_BLOB_BODY=lean reads even 2 KiB blobs through the lean path, over plain HTTP."""
+    monkeypatch.setenv(BODY_READER_ENV, "lean")
+    reg = fake(many_layers)
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    assert {b["body_reader"] for b in blobs_of(report)} == {"lean"}
+    assert_layout_holds(tmp_path / "out", many_layers)
+
+
+# -- fallbacks ------------------------------------------------------------------------------------
+def test_chunked_body_falls_back_to_httpx(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob sent with Transfer-Encoding: chunked is read by httpx even when the lean path is forced."""
+    monkeypatch.setenv(BODY_READER_ENV, "lean")
+    reg = fake(big_image, faults=Faults(chunked_blobs=True))
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    assert {b["body_reader"] for b in blobs_of(report)} == {"httpx"}
+    assert_layout_holds(tmp_path / "out", big_image)
+
+
+def test_stream_without_takeover_falls_back_to_httpx(tmp_path: Path, big_image: OciImage,
+                                                     fake: Callable[..., FakeRegistry],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection on another stream (anyio's, as through an https:// proxy) is read by httpx, and verified."""
+    monkeypatch.setenv(BODY_READER_ENV, "lean")
+    reg = fake(big_image)
+    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
+    image = f"{reg.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", image, timeout=2.0)
+    route = ctx.routes[0]
+    desc = big_image.layers[0]
+
+    async def fetch() -> Any:
+        session = open_session(ctx, route.endpoints[0], ctx.view("containerd"), flavor_for(route), 2)
+        session._clients[None] = make_client(session.resolver, session.ssl_context, timeouts=session.timeouts,
+                                             streams="anyio")
+        try:
+            return await download_blob(session, Descriptor(desc.media_type, desc.digest, desc.size))
+        finally:
+            await session.aclose()
+
+    result = asyncio.run(fetch())
+    assert result.ok and result.body_reader == "httpx" and result.received == desc.size
+
+
+# -- the rules of the httpx path hold on the lean path ---------------------------------------------
+@pytest.fixture
+def lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every 2xx blob body takes the lean path."""
+    monkeypatch.setenv(BODY_READER_ENV, "lean")
+
+
+def test_lean_mid_stream_drop_is_resumed_with_range(tmp_path: Path, big_image: OciImage,
+                                                    fake: Callable[..., FakeRegistry], lean: None) -> None:
+    """A connection cut half-way through a lean body is resumed with Range, hashed across both parts."""
+    target = big_image.layers[2]
+    reg = fake(big_image, faults=Faults(drop_once={target.digest}))
+    report, findings = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    entry = layer(report, target.digest)
+    assert entry["attempts"] == 2 and entry["resumed"] and entry["body_reader"] == "lean"
+    assert entry["retries"][0]["kind"] == "closed" and 0 < entry["retries"][0]["bytes_so_far"] < target.size
+    assert target.size <= entry["received"] < target.size * 1.1
+    ranges = [r.headers.get("Range") for r in reg.requests_to(target.digest) if r.method == "GET"]
+    assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
+    assert "pull.retried" in codes(findings)
+    assert_layout_holds(tmp_path / "out", big_image)
+    assert_timings_consistent(report)
+
+
+def test_lean_server_ignoring_range_is_hashed_again(tmp_path: Path, big_image: OciImage,
+                                                    fake: Callable[..., FakeRegistry], lean: None) -> None:
+    """A server that answers a resume with the whole blob (200) is hashed from the start again on the lean path."""
+    target = big_image.layers[1]
+    reg = fake(big_image, faults=Faults(drop_once={target.digest}, ignore_range=True))
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    entry = layer(report, target.digest)
+    assert entry["attempts"] == 2 and not entry["resumed"] and entry["body_reader"] == "lean"
+    assert entry["received"] > target.size
+    assert_layout_holds(tmp_path / "out", big_image)
+
+
+def test_lean_transient_503s_are_retried(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                                         lean: None) -> None:
+    """503 answers stay on httpx and are retried; the 2xx body that follows is read lean."""
+    target = big_image.layers[0]
+    reg = fake(big_image, faults=Faults(fail_first={target.digest: 2}))
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    entry = layer(report, target.digest)
+    assert entry["attempts"] == 3 and [r["status"] for r in entry["retries"]] == [503, 503]
+    assert entry["body_reader"] == "lean"
+
+
+def test_lean_endless_body_is_cut_at_its_size(tmp_path: Path, many_layers: OciImage, fake: Callable[..., FakeRegistry],
+                                              lean: None) -> None:
+    """A body without Content-Length that never ends is refused one read past the declared size; no file is left."""
+    reg = fake(many_layers, faults=Faults(endless_blobs=True))
+    out = tmp_path / "out"
+    report, findings = pull_into(tmp_path, reg, out)
+    assert not report["ok"]
+    assert all(b["body_reader"] == "lean" and b["size"] < b["received"] <= b["size"] + STREAM_BUFFER
+               for b in blobs_of(report))
+    assert "pull.digest-mismatch" in codes(findings)
+    assert not [p for p in out.rglob("*") if p.is_file() and "sha256" in p.parts and p.stat().st_size != 0
+                and p.name in {b["digest"].split(":")[1] for b in blobs_of(report)}]
+    assert not list(out.rglob("*.partial"))
+
+
+def test_lean_wrong_content_is_a_digest_mismatch_and_leaves_no_file(
+    tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry], lean: None
+) -> None:
+    """A layer whose bytes do not hash to its digest fails with pull.digest-mismatch and nothing is kept of it."""
+    layout = tmp_path / "layout"
+    shutil.copytree(big_image.layout_dir, layout)
+    target = big_image.layers[3]
+    algorithm, hexdigest = target.digest.split(":", 1)
+    path = layout / "blobs" / algorithm / hexdigest
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reg = FakeRegistry(layout).start()
+    try:
+        out = tmp_path / "out"
+        report, findings = pull_into(tmp_path, reg, out)
+    finally:
+        reg.stop()
+    assert not report["ok"]
+    entry = layer(report, target.digest)
+    assert entry["body_reader"] == "lean" and entry["error"]["kind"] == "digest-mismatch"
+    assert by_code(findings, "pull.digest-mismatch").subject == target.digest
+    assert not (out / "blobs" / algorithm / hexdigest).exists()
+    assert not list(out.rglob("*.partial"))
+
+
+def test_lean_stalled_body_is_stalled(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                                      lean: None) -> None:
+    """A lean body that brings fewer than 64 KiB per --timeout window ends as a stalled blob failure, retried once."""
+    target = big_image.layers[0]
+    reg = fake(big_image, faults=Faults(throttle={target.digest: 1024.0}))
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out", timeout=0.5)
+    assert not report["ok"]
+    entry = layer(report, target.digest)
+    assert entry["body_reader"] == "lean" and entry["attempts"] == 2
+    assert [r["kind"] for r in entry["retries"]] == ["stalled", "stalled"]
+    assert entry["error"]["timed_out"] and entry["error"]["details"]["window_bytes"] < 64 * 1024
+    assert not list((tmp_path / "out").rglob("*.partial"))
+
+
+def test_lean_cdn_redirect_target_gets_no_authorization(tmp_path: Path, big_image: OciImage,
+                                                        fake: Callable[..., FakeRegistry], lean: None) -> None:
+    """Blobs redirected to another host are read lean from that host, which never sees the registry's credentials."""
+    cdn = fake(big_image, cdn=True, host="127.0.0.2")
+    front = fake(big_image, faults=Faults(basic_auth=(USER, PASSWORD), redirect_to=f"http://cdn.lab.test:{cdn.port}"))
+    report, findings, _ = pull_from(tmp_path, front, auths={front.host_port: (USER, PASSWORD)},
+                                    hosts={"cdn.lab.test": "127.0.0.2"})
+    assert report["ok"], report["error"]
+    assert {b["body_reader"] for b in blobs_of(report)} == {"lean"}
+    assert len(cdn.requests_to("/blobs/")) == 5
+    assert all("Authorization" not in r.headers for r in cdn.requests_to("/blobs/"))
+    assert all("Authorization" in r.headers for r in front.requests_to("/blobs/"))
+    assert report["extra_endpoints"][0]["authorization_sent"] is False
+    text = json.dumps(report) + json.dumps([f.to_dict() for f in findings])
+    assert "cdn-signature-SECRET" not in text and PASSWORD not in text
+    assert_timings_consistent(report)
+
+
+@pytest.mark.lab
+def test_lean_through_authenticating_proxy(
+    tmp_path: Path, named_registry: tuple[Registry, OciImage], tinyproxy_factory: Callable[..., TinyProxy],
+    hosts_file_factory: Callable[[dict[str, str]], Path], lean: None,
+) -> None:
+    """Through a proxy with CONNECT and credentials, the real registry's blobs are read lean over the tunnel's TLS."""
+    registry, image = named_registry
+    proxy = tinyproxy_factory(auth=LAB_PROXY_CREDENTIALS, hosts_file=hosts_file_factory({NAME: "127.0.0.1"}))
+    root = proxied_root(tmp_path, registry, proxy.url)
+    ref = f"{NAME}:{registry.port}/lab/app:latest"
+    ctx, _ = plan_context(root, "containerd", ref)
+    report, findings = asyncio.run(run_test_pull(ctx, parse(ref), "containerd", output_dir=str(tmp_path / "out")))
+    assert report["ok"], report["error"]
+    assert {b["body_reader"] for b in blobs_of(report)} == {"lean"}
+    assert f"CONNECT {NAME}:{registry.port}" in proxy.proxy_log()
+    assert_layout_holds(tmp_path / "out", image)
+    assert_timings_consistent(report)
+    text = json.dumps(report) + json.dumps([f.to_dict() for f in findings])
+    assert LAB_PROXY_CREDENTIALS[1] not in text
+
+
+@pytest.mark.lab
+def test_lean_from_the_real_registry_by_default(tmp_path: Path, registry_factory: Callable[..., Registry],
+                                                cert_factory: Callable[..., IssuedCert],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian's docker-registry over TLS with htpasswd: its 2 MiB layers are read lean by default and verified."""
+    monkeypatch.delenv(BODY_READER_ENV, raising=False)
+    registry = registry_factory(tls=cert_factory(), auth=(USER, PASSWORD))
+    image = build_oci_layout(tmp_path / "image", layers=3, layer_size=2 * MiB, seed=7)
+    push(image, registry, "lab/app")
+    containerd_root(tmp_path / "root", registry.host_port, server=registry.url, server_ca=registry.ca_file,
+                    auths={registry.host_port: (USER, PASSWORD)})
+    ref = f"{registry.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", ref)
+    report, _ = asyncio.run(run_test_pull(ctx, parse(ref), "containerd", output_dir=str(tmp_path / "out")))
+    assert report["ok"], report["error"]
+    assert [l["body_reader"] for l in report["layers"]] == ["lean"] * 3
+    assert_layout_holds(tmp_path / "out", image)
+    assert_timings_consistent(report)
+
+
+# -- the takeover itself: where the header block ends ------------------------------------------------
+BODY = bytes(range(256)) * 1024  # 256 KiB
+
+
+async def _serve_once(answer: list[bytes]) -> tuple[asyncio.AbstractServer, int]:
+    """A one-shot HTTP server on loopback that reads a request and writes ``answer`` piece by piece."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            for piece in answer:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.005)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _take(answer: list[bytes], *, read_first: bool = False) -> tuple[bool, bytes]:
+    """GET from a server sending ``answer``; whether the body could be taken over, and the body as received."""
+    server, port = await _serve_once(answer)
+    resolver = Resolver(ResolverConfig((("127.0.0.1", 53),)), 1.0)  # an address literal: never asked
+    client = make_client(resolver, ssl.create_default_context(), streams="asyncio")
+    got = bytearray()
+    try:
+        async with client.stream("GET", f"http://127.0.0.1:{port}/blob") as response:
+            stream = response.extensions["network_stream"]
+            chunks = response.aiter_raw()
+            if read_first:
+                got += await chunks.__anext__()
+            done = stream.take_body(lambda view: got.extend(view), int(response.headers["content-length"]) - len(got))
+            if done is None:
+                async for chunk in chunks:
+                    got += chunk
+                return False, bytes(got)
+            await asyncio.wait_for(done, 5)
+            return True, bytes(got)
+    finally:
+        await client.aclose()
+        server.close()
+
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+
+
+@pytest.mark.parametrize("answer", [
+    [HEAD + BODY],
+    [b"HTTP/1.1 100 Continue\r\n\r\n" + HEAD + BODY[:1000], BODY[1000:]],
+    [bytes([b]) for b in HEAD] + [BODY],
+    [HEAD.replace(b"\r\n", b"\n") + BODY[:5], BODY[5:]],
+], ids=["one-write", "informational-first", "headers-byte-by-byte", "bare-newlines"])
+def test_body_is_taken_over_whole_wherever_the_headers_end(answer: list[bytes]) -> None:
+    """The body taken over is exactly the body, whether it arrives with the headers, after a 1xx, or after dripped headers."""
+    taken, body = asyncio.run(_take(answer))
+    assert taken and body == BODY
+
+
+def test_body_already_read_by_httpx_is_not_taken_over() -> None:
+    """Once httpx has read part of a body, the takeover is refused and httpx reads the rest."""
+    taken, body = asyncio.run(_take([HEAD + BODY[:100], BODY[100:]], read_first=True))
+    assert not taken and body == BODY
