@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,15 @@ NOT_FOR_A_CONTAINERD_PULL = NOT_FOR_A_PULL + ("regtui.runtimes.docker", "regtui.
 NOT_FOR_HELP = NOT_FOR_A_CONTAINERD_PULL + ("httpx", "httpcore", "regtui.engine", "regtui.runtimes", "regtui.registry", "asyncio")
 
 
+CHECKOUT = str(Path(__file__).resolve().parent.parent)
+
+
 def imported(*args: str, cwd: Path) -> tuple[int, set[str], str]:
     """Run ``python -X importtime -m regtui ARGS``; return its exit status, the modules it imported, its stdout."""
+    # The checkout under test, whatever is installed: the child runs outside it (cwd) so nothing else shadows it.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "regtui", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
+                          text=True, timeout=120, cwd=cwd, env=env)
     names = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     names.discard("package")  # the header line
     return done.returncode, names, done.stdout
