@@ -16,16 +16,19 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.fixtures import LAB_CREDENTIALS
@@ -38,6 +41,7 @@ from regtui.cli import main
 
 REPO = Path(__file__).parent.parent
 CONTAINERFILE = REPO / "deploy" / "container" / "Containerfile"
+DAEMONSET = REPO / "deploy" / "kubernetes" / "daemonset.yaml"
 BUSY_ROOT = Path(__file__).parent / "data" / "busy-root"
 
 SUITE = "bookworm"  # its python3 is 3.11, the version the wheels are made for
@@ -181,6 +185,25 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
         shutil.rmtree(engines.storage, ignore_errors=True)
 
 
+def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Metric name -> [(labels, value)], as prometheus_client's parser reads the textfile."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), s.value))
+    return out
+
+
+def lab_root(root: Path, registry: Registry, *, crio: bool) -> None:
+    """A node that pulls from the lab registry with containerd (CA, credentials) and, if asked, fails with CRI-O (no CA)."""
+    name = lab_name(registry)
+    containerd_root(root, name, server=f"https://{name}", server_ca=registry.ca_file, hosts=HOSTS,
+                    auths={name: LAB_CREDENTIALS})
+    if crio:
+        crio_root(root, name, hosts=HOSTS, auths={name: LAB_CREDENTIALS})
+    write_root(root, {"/etc/hostname": "node-7\n"}, hosts=HOSTS)
+
+
 def test_image_config_runs_regtui_as_root_on_host(image: Engines) -> None:
     """The image's entrypoint is regtui, its default command checks /host, and it runs as root."""
     (config,) = json.loads(image.podman("image", "inspect", IMAGE).stdout)
@@ -220,11 +243,8 @@ def test_live_check_with_host_network_writes_the_textfile(
     image: Engines, tmp_path: Path, registry_tls_auth: Registry, lab_image: OciImage,
 ) -> None:
     """With the host network, no capabilities and a read-only image, a live check pulls from the lab registry and writes the textfile."""
-    name, root = lab_name(registry_tls_auth), tmp_path / "root"
-    containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls_auth.ca_file, hosts=HOSTS,
-                    auths={name: LAB_CREDENTIALS})
-    crio_root(root, name, hosts=HOSTS, auths={name: LAB_CREDENTIALS})  # no CA for CRI-O: it fails
-    write_root(root, {"/etc/hostname": "node-7\n"}, hosts=HOSTS)
+    root = tmp_path / "root"
+    lab_root(root, registry_tls_auth, crio=True)
     textfile = tmp_path / "textfile"
     textfile.mkdir()
     done = image.podman(
@@ -237,12 +257,72 @@ def test_live_check_with_host_network_writes_the_textfile(
     assert sorted(os.listdir(textfile)) == ["regtui.prom"]
     text = (textfile / "regtui.prom").read_text()
     assert LAB_CREDENTIALS[1] not in text
-    got: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            got.setdefault(s.name, []).append((dict(s.labels), s.value))
+    got = samples(text)
     ok = {labels["runtime"]: (labels["status"], labels["cause"], value) for labels, value in got["regtui_pull_ok"]}
     assert ok == {"containerd": ("ok", "", 1.0), "crio": ("fails", "tls.unknown-authority", 0.0)}
     (pulled,) = got["regtui_pull_bytes"]
     assert pulled[1] >= sum(b.size for b in lab_image.layers)
     assert got["regtui_check_info"][0][0]["hostname"] == "node-7"
+
+
+def test_daemonset_loop_runs_in_the_image_and_ends_on_sigterm(
+    image: Engines, tmp_path: Path, registry_tls_auth: Registry, lab_image: OciImage,
+) -> None:
+    """The DaemonSet's own command, env and mounts in the image write the textfile; SIGTERM ends the loop with status 0."""
+    (container,) = yaml.safe_load(DAEMONSET.read_text())["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    env["REGTUI_IMAGE"] = lab_image_ref(registry_tls_auth)  # the pull goes to the lab registry on loopback
+    root, textfile = tmp_path / "root", tmp_path / "textfile"
+    lab_root(root, registry_tls_auth, crio=False)
+    textfile.mkdir()
+    name = f"regtui-ds-{os.getpid()}"
+    try:
+        image.podman(
+            "run", "-d", "--name", name, "--network", "host", *ULIMITS, *RESTRICTED,
+            *[a for k, v in env.items() for a in ("-e", f"{k}={v}")],
+            "-v", f"{root}:/host:ro", "-v", f"{textfile}:/textfile",
+            "--entrypoint", json.dumps(container["command"]), IMAGE, *container["args"])
+        prom = textfile / "regtui.prom"
+        deadline = time.monotonic() + 180
+        while not prom.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert prom.exists(), image.podman("logs", name, check=False).stderr
+        # A shell that ignored SIGTERM would be killed after the 30 s grace period, with status 137.
+        image.podman("stop", "-t", "30", name, timeout=120)
+        status = image.podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout.strip()
+        assert status == "0"
+    finally:
+        image.podman("rm", "-f", name, check=False)
+    ok = {labels["runtime"]: (labels["status"], value) for labels, value in samples(prom.read_text())["regtui_pull_ok"]}
+    assert ok == {"containerd": ("ok", 1.0)}
+
+
+def test_workbench_starts_in_the_image_on_a_terminal(image: Engines) -> None:
+    """The `kubectl debug node/... -it -- regtui --root /host` recipe: the workbench shows the host root and quits on q."""
+    tmux, socket = require_binary("tmux"), f"regtui-image-{os.getpid()}"
+
+    def tmux_run(*args: str) -> str:
+        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=20).stdout
+
+    podman = " ".join(shlex.quote(a) for a in [
+        image.podman_bin, *image._global(), "--tmpdir", str(image.storage / "libpod"), "run", "--rm", "-it",
+        "--network", "none", *ULIMITS, *RESTRICTED, "-v", f"{BUSY_ROOT}:/host:ro", IMAGE, "--root", "/host"])
+    try:
+        tmux_run("new-session", "-d", "-s", "wb", "-x", "120", "-y", "35", "sleep 600")
+        tmux_run("set-option", "-t", "wb", "remain-on-exit", "on")
+        tmux_run("respawn-pane", "-k", "-t", "wb", podman)
+        screen, deadline = "", time.monotonic() + 120
+        while "node-1 /host" not in screen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            screen = tmux_run("capture-pane", "-t", "wb", "-p")
+        assert "node-1 /host" in screen and "Verdict" in screen, screen
+        tmux_run("send-keys", "-t", "wb", "q")
+        dead, deadline = "", time.monotonic() + 60
+        while dead != "1" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            dead = tmux_run("display-message", "-p", "-t", "wb", "#{pane_dead}").strip()
+        assert dead == "1", tmux_run("capture-pane", "-t", "wb", "-p")
+        status = tmux_run("display-message", "-p", "-t", "wb", "#{pane_dead_status}").strip()
+        assert status == "0", tmux_run("capture-pane", "-t", "wb", "-p")
+    finally:
+        subprocess.run([tmux, "-L", socket, "kill-server"], capture_output=True, timeout=20)
