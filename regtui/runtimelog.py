@@ -64,6 +64,8 @@ class LoggedError:
     error: str
     """The error text as the runtime wrote it (redacted, shortened)."""
     image: str = ""
+    via: str = ""
+    """``kubelet`` when kubelet logged it for its runtime (the CRI error it got back)."""
     first: str = ""
     """RFC 3339 time of the first occurrence in the window (empty when the line has none)."""
     last: str = ""
@@ -91,7 +93,7 @@ class LoggedError:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's ``runtime_said.errors`` entry."""
-        return {"runtime": self.runtime, "source": self.source, "image": self.image or None,
+        return {"runtime": self.runtime, "via": self.via or None, "source": self.source, "image": self.image or None,
                 "endpoint": self.endpoint or None, "phase": self.phase or None,
                 "failure": getattr(self.parsed, "failure", None) or None,
                 "go_class": getattr(self.parsed, "go_class", None) or None,
@@ -400,18 +402,19 @@ def read(host: Host, *, hours: float = DEFAULT_HOURS, kubelet_runtime: str | Non
             continue
         text, image = found
         text = redact.text(text.strip())[:_MAX_TEXT]
-        runtime = raw.runtime
+        runtime, via = raw.runtime, ""
         try:
             parsed = _parse(text)
         except Exception:  # a parser bug must not hide the other errors or the verdicts
             parsed = None
         if runtime == "kubelet":
             runtime = kubelet_runtime or getattr(parsed, "runtime", None) or "kubelet"
+            via = "kubelet" if runtime != "kubelet" else ""
         key = (runtime, text)
         when = raw.time or _line_time(raw.message)
         item = seen.get(key)
         if item is None:
-            seen[key] = LoggedError(runtime, raw.source, text, image=image or getattr(parsed, "image", None) or "",
+            seen[key] = LoggedError(runtime, raw.source, text, via=via, image=image or getattr(parsed, "image", None) or "",
                                     first=_iso(when), last=_iso(when), parsed=parsed)
         else:
             item.count += 1
@@ -488,11 +491,12 @@ def assess(said: RuntimeSaid, verdicts: Iterable[Verdict], routes: Iterable[Any]
             e.reason = relations[0][1].reason
         subject = e.endpoint or e.image or e.runtime
         what = f"{e.image} " if e.image else ""
+        who = f"{e.runtime} (through kubelet)" if e.via else e.runtime
         phase = e.phase or "unknown"
         findings.append(finding(
             "pull.logged-error", subject,
-            f"{e.runtime} logged a pull error no verdict explains ({subject}, {phase})",
-            f"{e.runtime} logged {e.count} time(s), last {e.last or 'at an unknown time'}, that pulling {what}failed"
+            f"{who} logged a pull error no verdict explains ({subject}, {phase})",
+            f"{who} logged {e.count} time(s), last {e.last or 'at an unknown time'}, that pulling {what}failed"
             f"{' at ' + e.endpoint if e.endpoint else ''} ({phase}): "
             f"{(getattr(e.parsed, 'go_error', None) or e.error)[:300]}. {e.reason[:1].upper() + e.reason[1:]}. "
             "Check that image on this host (`regtui check --image REF`), or look for what changed since.",

@@ -92,7 +92,7 @@ def test_journal_written_by_journal_remote_gives_the_units_pull_errors(tmp_path:
     assert set(by_endpoint) == {"registry.corp.test:5000", "other.corp.test"}, said.to_dict()
     proxy, x509 = by_endpoint["registry.corp.test:5000"], by_endpoint["other.corp.test"]
     assert (proxy.runtime, proxy.phase, proxy.count, proxy.image) == ("containerd", "proxy", 1, "registry.corp.test:5000/app/web:1")
-    assert (x509.runtime, x509.phase, x509.count) == ("containerd", "tls", 2)
+    assert (x509.runtime, x509.via, x509.phase, x509.count) == ("containerd", "kubelet", "tls", 2)
     assert "(kubelet.service)" in x509.source and x509.first < x509.last
     assert said.errors[0] is x509  # newest first
 

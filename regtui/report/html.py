@@ -100,7 +100,7 @@ def _runtime_said(d: dict[str, Any]) -> list[str]:
             [f"<span class='tag {'ok' if r['status'] == 'explained' else 'warning' if r['status'] == 'unexplained' else 'info'}'>"
              f"{_e(r['label'])}</span>", _e(r["runtime"]), f"<code>{_e(r['endpoint'])}</code>", _e(r["phase"]),
              _e(r["when"]), f"<code>{_e(r['error'])}</code>",
-             _e(r["reason"]) + (f" Finding <code>{_e(r['finding'])}</code>." if r["finding"] else "")]
+             _e(r["reason"].rstrip(".") + ".") + (f" Finding <code>{_e(r['finding'])}</code>." if r["finding"] else "")]
             for r in said["rows"]]))
     else:
         out.append(f"<p>No pull error logged since {_e(said['since'])}.</p>")

@@ -75,7 +75,7 @@ def _runtime_said(d: dict[str, Any]) -> list[str]:
     if said["rows"]:
         out += ["| | Runtime | Endpoint | Phase | Last seen | Error | Why |", "|---|---|---|---|---|---|---|"]
         for r in said["rows"]:
-            why = r["reason"] + (f" Finding {_code(r['finding'])}." if r["finding"] else "")
+            why = r["reason"].rstrip(".") + "." + (f" Finding {_code(r['finding'])}." if r["finding"] else "")
             out.append(f"| **{_cell(r['label'])}** | {_cell(r['runtime'])} | {_code(r['endpoint'])} | {_cell(r['phase'])} "
                        f"| {_cell(r['when'])} | {_code(r['error'])} | {_cell(why)} |")
         out.append("")

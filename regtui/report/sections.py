@@ -221,7 +221,7 @@ def runtime_said(d: Mapping[str, Any]) -> dict[str, Any] | None:
         if (e.get("count") or 1) > 1:
             when += f" ({e['count']} times since {e.get('first') or '?'})"
         rows.append({"status": str(e.get("status") or ""), "label": SAID_STATUS.get(str(e.get("status")), str(e.get("status"))),
-                     "runtime": str(e.get("runtime") or ""), "endpoint": str(e.get("endpoint") or "-"),
+                     "runtime": str(e.get("runtime") or "") + (f" (via {e['via']})" if e.get("via") else ""), "endpoint": str(e.get("endpoint") or "-"),
                      "phase": str(e.get("phase") or "-"), "when": when, "source": str(e.get("source") or ""),
                      "error": str(e.get("error") or "")[:600], "go_error": str(e.get("go_error") or e.get("error") or "")[:300],
                      "reason": str(e.get("reason") or ""),

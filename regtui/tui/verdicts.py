@@ -52,7 +52,8 @@ def _said_lines(data: Mapping[str, Any], key: str | None) -> tuple[SaidLine, ...
             continue
         status = str(e.get("status") or "")
         when = str(e.get("last") or "time unknown") + (f", {e['count']} times" if (e.get("count") or 1) > 1 else "")
-        where = f"{e.get('runtime')}: {e.get('endpoint') or '?'} ({e.get('phase') or '?'}, {when})"
+        who = f"{e.get('runtime')}" + (f" (via {e['via']})" if e.get("via") else "")
+        where = f"{who}: {e.get('endpoint') or '?'} ({e.get('phase') or '?'}, {when})"
         out.append(SaidLine(status, _SAID_LABEL.get(status, status),
                             f"{where}: {str(e.get('go_error') or e.get('error') or '')[:300]}", str(e.get("reason") or "")))
     return tuple(out)
