@@ -50,6 +50,8 @@ JOURNALCTL_TIMEOUT = 10.0
 #: Distinct logged errors kept (the newest first).
 MAX_ERRORS = 50
 _MAX_TEXT = 2000
+#: journalctl --grep pattern (lower case: matched case-insensitively) every pull-failure line matches.
+_GREP = "pull|images/create"
 _MAX_OUTPUT = 64 * 1024 * 1024
 
 
@@ -269,9 +271,15 @@ def _journal(host: Host, directory: str, since: datetime, limit: int, timeout: f
             "--since", f"@{int(since.timestamp())}", "--lines", str(limit)]
     for unit in UNITS:
         args += ["--unit", unit]
+    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "SYSTEMD_COLORS": "0"}
     try:
-        proc = subprocess.run(args, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
-                              env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "SYSTEMD_COLORS": "0"})
+        # journalctl filters on the words every pull-failure line has, so the count bound keeps pull lines,
+        # not the busiest unit's chatter; a journalctl built without PCRE2 refuses --grep and reads unfiltered.
+        proc = subprocess.run([*args, "--grep", _GREP], capture_output=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL, env=env)
+        if proc.returncode != 0 and not proc.stdout.strip():
+            proc = subprocess.run(args, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+                                  env=env)
     except subprocess.TimeoutExpired:
         out.sources.append({"source": f"journal {directory}", "status": "unreadable", "entries": 0,
                             "detail": f"journalctl took more than {timeout:g} s"})
