@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
@@ -50,9 +51,11 @@ JOURNALCTL_TIMEOUT = 10.0
 #: Distinct logged errors kept (the newest first).
 MAX_ERRORS = 50
 _MAX_TEXT = 2000
+#: Characters of one log message looked at (journald's own line limit is 48 KiB).
+_MAX_MESSAGE = 256 * 1024
 #: journalctl --grep pattern (lower case: matched case-insensitively) every pull-failure line matches.
 _GREP = "pull|images/create"
-_MAX_OUTPUT = 64 * 1024 * 1024
+_MAX_OUTPUT = 32 * 1024 * 1024
 
 
 @dataclass
@@ -123,7 +126,8 @@ class RuntimeSaid:
 
 
 # -- recognising a pull error in one log message -------------------------------------------------
-_LOGFMT = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+# A key starts where no key character precedes it, so a long word is scanned once (no quadratic backtracking).
+_LOGFMT = re.compile(r'(?<![\w.\-])([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]\s+")
 _GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"',
                "'": "'"}
@@ -165,8 +169,12 @@ def _fields(text: str) -> tuple[str, dict[str, str]]:
     if "msg" in fields:
         return fields["msg"], fields
     # logrus' text formatter on a terminal: `ERRO[2024-01-01T00:00:00Z] message  key=value`
-    m = re.match(r"^[A-Z]{4}\[[^\]]*\]\s+(.*?)(?:\s{2,}\w+=.*)?$", text)
-    return (m.group(1) if m else text), fields
+    m = re.match(r"[A-Z]{4}\[[^\]]*\]\s+", text)
+    if not m:
+        return text, fields
+    msg = text[m.end():]
+    tail = re.search(r"\s{2,}[A-Za-z_][\w.\-]*=", msg)
+    return (msg[:tail.start()] if tail else msg).rstrip(), fields
 
 
 def _quoted_image(text: str) -> str:
@@ -179,7 +187,7 @@ def pull_error(message: str) -> tuple[str, str] | None:
 
     The formats are the runtimes' own: containerd's CRI ``PullImage "<ref>" failed`` with
     ``error=``, kubelet's ``PullImage from image service failed`` / ``Failed to pull image``
-    with ``err=`` and ``image=``, dockerd's ``Handler for POST .../images/create returned error:``
+    with ``err=`` and ``image=`` (before 1.20: ``PullImage "<ref>" from image service failed: <err>``), dockerd's ``Handler for POST .../images/create returned error:``
     and ``Not continuing with pull after error:``, CRI-O's ``Error pulling image <ref>: <err>``.
     """
     if not message or ("ull" not in message and "images/create" not in message):
@@ -191,8 +199,8 @@ def pull_error(message: str) -> tuple[str, str] | None:
     if msg in ("PullImage from image service failed", "Failed to pull image"):
         err = fields.get("err") or fields.get("error") or ""
         return (err, fields.get("image", "")) if err else None
-    m = re.match(r'Failed to pull image "([^"]+)": (.+)$', msg, re.S)
-    if m:
+    m = re.match(r'(?:Failed to pull image|PullImage) "([^"]+)"(?: from image service failed)?: (.+)$', msg, re.S)
+    if m:  # kubelet's event text, and its unstructured klog lines before 1.20
         return m.group(2), m.group(1)
     m = re.match(r"Handler for POST \S*/images/create\S* returned error: (.+)$", msg, re.S)
     if m:
@@ -238,10 +246,45 @@ def _message(entry: Mapping[str, Any]) -> str:
     value = entry.get("MESSAGE")
     if isinstance(value, list):  # journalctl gives non-UTF-8 fields as byte arrays
         try:
-            return bytes(int(b) & 0xFF for b in value[:_MAX_OUTPUT]).decode("utf-8", errors="replace")
+            return bytes(int(b) & 0xFF for b in value[:_MAX_MESSAGE]).decode("utf-8", errors="replace")
         except (TypeError, ValueError):
             return ""
-    return value if isinstance(value, str) else ""
+    return value[:_MAX_MESSAGE] if isinstance(value, str) else ""
+
+
+@dataclass
+class _Ran:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    stopped: str = ""
+    """Why the run was cut short (too slow, too much output), or ``""``."""
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> _Ran:
+    """Run journalctl, keeping at most ``_MAX_OUTPUT`` bytes of its output and ``timeout`` seconds of its time."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        data = proc.stdout.read(_MAX_OUTPUT + 1)
+        too_much = len(data) > _MAX_OUTPUT
+        if too_much:
+            proc.kill()
+        err = proc.stderr.read(64 * 1024)
+        rc = proc.wait()
+    finally:
+        timer.cancel()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    if too_much:
+        # The last line may be cut: only whole lines are kept.
+        return _Ran(rc, data[:_MAX_OUTPUT].rpartition(b"\n")[0], err, f"gave more than {_MAX_OUTPUT // 2**20} MiB")
+    if rc == -9:
+        return _Ran(rc, data.rpartition(b"\n")[0], err, f"took more than {timeout:g} s")
+    return _Ran(rc, data, err)
 
 
 def _journal(host: Host, directory: str, since: datetime, limit: int, timeout: float,
@@ -267,7 +310,7 @@ def _journal(host: Host, directory: str, since: datetime, limit: int, timeout: f
                             "detail": "journalctl not found"})
         out.notes.append(f"journalctl is not installed here: the journal {directory} was not read")
         return []
-    args = [binary, "--directory", str(real), "--output", "json", "--no-pager", "--quiet", "--utc",
+    args = [binary, "--directory", str(real), "--output", "json", "--all", "--no-pager", "--quiet", "--utc",
             "--since", f"@{int(since.timestamp())}", "--lines", str(limit)]
     for unit in UNITS:
         args += ["--unit", unit]
@@ -275,24 +318,19 @@ def _journal(host: Host, directory: str, since: datetime, limit: int, timeout: f
     try:
         # journalctl filters on the words every pull-failure line has, so the count bound keeps pull lines,
         # not the busiest unit's chatter; a journalctl built without PCRE2 refuses --grep and reads unfiltered.
-        proc = subprocess.run([*args, "--grep", _GREP], capture_output=True, timeout=timeout, check=False,
-                              stdin=subprocess.DEVNULL, env=env)
-        if proc.returncode != 0 and not proc.stdout.strip():
-            proc = subprocess.run(args, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
-                                  env=env)
-    except subprocess.TimeoutExpired:
-        out.sources.append({"source": f"journal {directory}", "status": "unreadable", "entries": 0,
-                            "detail": f"journalctl took more than {timeout:g} s"})
-        out.notes.append(f"reading the journal {directory} took more than {timeout:g} s: stopped")
-        return []
+        proc = _run([*args, "--grep", _GREP], env, timeout)
+        if proc.returncode != 0 and not proc.stdout.strip() and not proc.stopped:
+            proc = _run(args, env, timeout)
     except OSError as exc:
         out.sources.append({"source": f"journal {directory}", "status": "unreadable", "entries": 0,
                             "detail": exc.strerror or str(exc)})
         out.notes.append(f"journalctl could not run on {directory}: {exc.strerror or exc}")
         return []
     stderr = proc.stderr.decode("utf-8", errors="replace").strip()
+    if proc.stopped:
+        out.notes.append(f"reading the journal {directory} {proc.stopped}: stopped there")
     rows: list[_Raw] = []
-    for line in proc.stdout[:_MAX_OUTPUT].splitlines():
+    for line in proc.stdout.splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
@@ -310,7 +348,7 @@ def _journal(host: Host, directory: str, since: datetime, limit: int, timeout: f
         rows.append(_Raw(runtime or "unknown", f"journal {directory} ({unit or 'unknown unit'})", _message(entry), t))
     if not rows and proc.returncode == 0 and not stderr and _unreadable_files(binary, real, timeout):
         stderr = "journal files are present but journalctl read no entry from them (corrupt, or not journal files)"
-    if proc.returncode != 0 or (not rows and stderr):
+    if (proc.returncode != 0 and not proc.stopped) or (not rows and stderr):
         detail = (stderr.splitlines() or [f"journalctl exited {proc.returncode}"])[-1][:300]
         out.sources.append({"source": f"journal {directory}", "status": "unreadable", "entries": len(rows),
                             "detail": detail})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,9 @@ def _fixture_root(root: Path) -> Path:
     (X509_KUBELET, "rpc error: code = Unknown", "other.corp.test/x/y:2"),
     ('E0101 00:00:00.1  12 kuberuntime_image.go:55] "Failed to pull image" err="rpc error: code = NotFound desc = '
      'failed to pull and unpack image \\"a.test/b:c\\": a.test/b:c: not found" image="a.test/b:c"', "rpc error: code = NotFound", "a.test/b:c"),
+    ('E0601 10:00:00.000000    1234 remote_image.go:113] PullImage "a.test/b:c" from image service failed: rpc error: '
+     'code = Unknown desc = Error response from daemon: manifest for a.test/b:c not found', "rpc error: code = Unknown",
+     "a.test/b:c"),
     ('level=error msg="Handler for POST /v1.45/images/create returned error: Get \\"https://r.test/v2/\\": dial tcp: '
      'lookup r.test: no such host" spanID=1 traceID=2', 'Get "https://r.test/v2/": dial tcp', ""),
     ('ERRO[2025-03-05T03:31:31.956496429Z] Handler for POST /v1.48/images/create returned error: Get '
@@ -170,3 +174,35 @@ def test_logs_since_zero_reads_nothing(tmp_path: Path) -> None:
     report = engine.run_check(options, Host(root=root, environ={}, clock=lambda: FIXTURE_NOW))
     assert report.to_dict()["runtime_said"] is None
     assert not [f for f in report.findings if f.code == "pull.logged-error"]
+
+
+def test_binary_huge_and_secret_bearing_messages_are_read_safely(tmp_path: Path) -> None:
+    """A non-UTF-8 message (a byte array in journalctl's JSON), a 1 MB one and one quoting a proxy password: each pull
+    error is still read, shortened, and no secret reaches the report's runtime_said."""
+    root = tmp_path / "root"
+    secret = PROXY_ERROR.replace("proxyconnect tcp: dial tcp 10.0.0.5:3128: i/o timeout",
+                                 "proxyconnect tcp: dial tcp: lookup alice:s3cretpw@proxy.corp.test: no such host")
+    secret = secret.replace("registry.corp.test:5000/v2", "registry.corp.test:5000/v2/?token=abcdef0123456789abcdef")
+    write_journal(root, [
+        JournalEntry("containerd.service", PROXY_ERROR.replace("corp.test", "bin.test").encode() + b" \xff\xfe", 300),
+        JournalEntry("containerd.service", PROXY_ERROR.replace("corp.test", "huge.test") + " " + "z" * 1_000_000, 200),
+        JournalEntry("containerd.service", secret.replace("corp.test", "sec.test"), 100),
+    ])
+    said = runtimelog.read(Host(root=root))
+    by_endpoint = {e.endpoint: e for e in said.errors}
+    assert {"registry.bin.test:5000", "registry.huge.test:5000"} <= set(by_endpoint), said.to_dict()
+    assert all(len(e.error) <= 2000 for e in said.errors)
+    text = json.dumps(said.to_dict())
+    assert "s3cretpw" not in text and "abcdef0123456789abcdef" not in text
+
+
+@pytest.mark.parametrize("body", ["z" * 262_144, "a=b " + "z" * 262_144 + "=", "ERRO[x] " + "  z" * 87_381,
+                                  '"' * 262_144, "E0101 00:00:00.1 1 " + "a" * 262_144, "x " + '="' * 131_072,
+                                  'level=error msg="PullImage \\"' + "z" * 262_144])
+def test_hostile_lines_are_read_in_linear_time(body: str) -> None:
+    """A 256 KiB line built to make a regex backtrack is answered (not a pull error) well within a generous bound."""
+    import time
+
+    start = time.monotonic()
+    assert runtimelog.pull_error("pull " + body) is None
+    assert time.monotonic() - start < 10, "quadratic backtracking"

@@ -29,7 +29,8 @@ class JournalEntry:
     """One journal entry: the unit that logged it, its MESSAGE, and how many seconds ago."""
 
     unit: str
-    message: str
+    message: str | bytes
+    """One line of text, or any bytes (written as a binary field)."""
     age_seconds: float = 60.0
 
 
@@ -46,12 +47,16 @@ def _export(entries: Sequence[JournalEntry], now_us: int) -> bytes:
     out = []
     # journald appends in time order, and journalctl's --since relies on it: oldest first.
     for i, e in enumerate(sorted(entries, key=lambda e: -e.age_seconds)):
-        assert "\n" not in e.message, "export-format text fields are one line"
         t = now_us - int(e.age_seconds * 1e6)
-        out.append(f"__REALTIME_TIMESTAMP={t}\n__MONOTONIC_TIMESTAMP={1_000_000 + i}\n_BOOT_ID={_BOOT_ID}\n"
-                   f"_MACHINE_ID={MACHINE_ID}\n_SYSTEMD_UNIT={e.unit}\nSYSLOG_IDENTIFIER={e.unit.split('.')[0]}\n"
-                   f"PRIORITY=3\nMESSAGE={e.message}\n\n")
-    return "".join(out).encode()
+        head = (f"__REALTIME_TIMESTAMP={t}\n__MONOTONIC_TIMESTAMP={1_000_000 + i}\n_BOOT_ID={_BOOT_ID}\n"
+                f"_MACHINE_ID={MACHINE_ID}\n_SYSTEMD_UNIT={e.unit}\nSYSLOG_IDENTIFIER={e.unit.split('.')[0]}\nPRIORITY=3\n")
+        out.append(head.encode())
+        if isinstance(e.message, bytes) or "\n" in e.message:  # the export format's binary field: size, then bytes
+            data = e.message if isinstance(e.message, bytes) else e.message.encode()
+            out.append(b"MESSAGE\n" + len(data).to_bytes(8, "little") + data + b"\n\n")
+        else:
+            out.append(f"MESSAGE={e.message}\n\n".encode())
+    return b"".join(out)
 
 
 def write_journal(root: Path, entries: Sequence[JournalEntry], directory: str = "/var/log/journal",
