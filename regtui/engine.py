@@ -363,8 +363,11 @@ def _runtime_said(p: Plan, findings: list[Finding], verdicts: list[Any], routes:
     if p.options.logs_since_hours <= 0:
         return findings, None
     try:
+        # k3s (and RKE2) keep the embedded containerd's log under their data-dir, which config may move.
+        logs = {runtimelog.k3s_log(str(v.summary.get("data_dir"))): "k3s" for v in p.views
+                if v.name == "k3s" and v.summary.get("data_dir")}
         said = runtimelog.read(p.host, hours=p.options.logs_since_hours,
-                               kubelet_runtime=(p.kubelet or {}).get("runtime"))
+                               kubelet_runtime=(p.kubelet or {}).get("runtime"), log_files=logs)
         new = runtimelog.assess(said, verdicts, routes)
     except Exception as exc:  # the logs are extra evidence: a bug reading them must not cost the verdicts
         _internal(errors, "reading the runtimes' logs", exc, False)

@@ -29,7 +29,7 @@ from regtui.findings import finding
 from regtui.host import Host
 from regtui.model import Finding, Verdict
 
-__all__ = ["LoggedError", "RuntimeSaid", "read", "pull_error", "assess", "UNITS", "LOG_FILES", "JOURNAL_DIRS",
+__all__ = ["LoggedError", "RuntimeSaid", "read", "k3s_log", "pull_error", "assess", "UNITS", "LOG_FILES", "JOURNAL_DIRS",
            "DEFAULT_HOURS", "MAX_JOURNAL_ENTRIES", "TAIL_BYTES"]
 
 #: systemd unit -> the runtime whose words it carries (kubelet's pulls go through its CRI runtime).
@@ -422,6 +422,11 @@ def _tail(host: Host, path: str, runtime: str, since: datetime, tail: int, out: 
     return rows
 
 
+def k3s_log(data_dir: str) -> str:
+    """Where k3s's embedded containerd writes its log under ``data_dir``."""
+    return f"{data_dir.rstrip('/') or ''}/agent/containerd/containerd.log"
+
+
 def _parse(text: str) -> Any:
     """The shared parser of runtime error texts (:mod:`regtui.explain`)."""
     from regtui.explain import parse_pull_error
@@ -430,8 +435,13 @@ def _parse(text: str) -> Any:
 
 
 def read(host: Host, *, hours: float = DEFAULT_HOURS, kubelet_runtime: str | None = None,
-         limit: int = MAX_JOURNAL_ENTRIES, tail: int = TAIL_BYTES, timeout: float = JOURNALCTL_TIMEOUT) -> RuntimeSaid:
-    """The pull errors logged under the root in the last ``hours`` hours, distinct, newest first."""
+         limit: int = MAX_JOURNAL_ENTRIES, tail: int = TAIL_BYTES, timeout: float = JOURNALCTL_TIMEOUT,
+         log_files: Mapping[str, str] | None = None) -> RuntimeSaid:
+    """The pull errors logged under the root in the last ``hours`` hours, distinct, newest first.
+
+    ``log_files`` adds plain logs (host path -> runtime) to :data:`LOG_FILES`: k3s's under a ``data-dir``
+    other than the default.
+    """
     since = host.now().astimezone(timezone.utc) - timedelta(hours=max(0.0, hours))
     out = RuntimeSaid(since=_iso(since))
     raws: list[_Raw] = []
@@ -439,7 +449,7 @@ def read(host: Host, *, hours: float = DEFAULT_HOURS, kubelet_runtime: str | Non
         raws += _journal(host, directory, since, limit, timeout, out)
     if not any(s["status"] != "missing" for s in out.sources):
         out.notes.append("no systemd journal under this root (" + ", ".join(JOURNAL_DIRS) + ")")
-    for path, runtime in LOG_FILES.items():
+    for path, runtime in {**LOG_FILES, **(log_files or {})}.items():
         raws += _tail(host, path, runtime, since, tail, out)
     seen: dict[tuple[str, str], LoggedError] = {}
     for raw in raws:

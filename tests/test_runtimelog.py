@@ -206,3 +206,19 @@ def test_hostile_lines_are_read_in_linear_time(body: str) -> None:
     start = time.monotonic()
     assert runtimelog.pull_error("pull " + body) is None
     assert time.monotonic() - start < 10, "quadratic backtracking"
+
+
+def test_k3s_log_under_a_configured_data_dir_is_read(tmp_path: Path) -> None:
+    """k3s with `data-dir: /srv/k3s` in its config.yaml: the embedded containerd's log there is read, as k3s's."""
+    root = tmp_path / "root"
+    (root / "etc/rancher/k3s").mkdir(parents=True)
+    (root / "etc/rancher/k3s/config.yaml").write_text("data-dir: /srv/k3s\n")
+    log = root / "srv/k3s/agent/containerd/containerd.log"
+    log.parent.mkdir(parents=True)
+    shutil.copyfile(DATA / "runtimelog-k3s-containerd.log", log)
+    options = CheckOptions(root=str(root), runtime="k3s", offline=True)
+    report = engine.run_check(options, Host(root=root, environ={}, clock=lambda: FIXTURE_NOW))
+    said = report.to_dict()["runtime_said"]
+    assert [(e["runtime"], e["source"], e["endpoint"]) for e in said["errors"]] == [
+        ("k3s", "/srv/k3s/agent/containerd/containerd.log", "registry.example.internal")], said
+    assert report.errors == []
