@@ -34,7 +34,10 @@ def _add_check_options(p: argparse.ArgumentParser, with_format: bool = True) -> 
                    help="runtime(s) to check (default: the ones detected under the root)")
     p.add_argument("--no-pull", action="store_true", help="probe endpoints but do not run the test pull")
     p.add_argument("--offline", action="store_true", help="no network at all: configuration checks only")
-    p.add_argument("--dns-server", metavar="IP[:PORT]", help="also resolve through this DNS server")
+    p.add_argument("--dns-server", metavar="IP[:PORT]",
+                   help="resolve every name through this DNS server instead of the root's resolver "
+                        "(resolv.conf and hosts file), for probes and the test pull; the DNS panel shows "
+                        "the root's answer beside it for comparison only")
     p.add_argument("--ntp-server", action="append", default=[], metavar="HOST[:PORT]", help="NTP server to compare with")
     p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="per-phase network timeout (default 5)")
     p.add_argument("--docker-store", default="auto", choices=("auto", "classic", "containerd"),

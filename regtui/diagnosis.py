@@ -336,6 +336,13 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
         proxy = [f for f in mine if f.panel == "proxy" and f.severity == "error"]
         named = [f for f in proxy if a.proxy and a.proxy in (f.evidence.get("proxy"), f.evidence.get("address"), f.subject)]
         found = _pick(named or proxy, ("proxy.scheme-tls", "proxy.unreachable", "proxy.connect-refused"))
+        if found is not None and found.code == "proxy.unreachable" and found.evidence.get("phase") == "dns":
+            # The proxy's name does not resolve: the resolver is the cause, the proxy the step to it.
+            name = found.subject.rsplit(":", 1)[0].strip("[]").lower()
+            dns = _pick([f for f in mine if f.panel == "dns" and f.subject == name],
+                        ("dns.timeout", "dns.nxdomain") if kind == "timeout" else ("dns.nxdomain", "dns.timeout"))
+            if dns is not None:
+                return dns, between + [found]
         if found is not None:
             return found, between
     if phase in ("dns",) or kind == "nxdomain":
@@ -488,10 +495,12 @@ def _reason(f: Finding, rt: str, a: _Attempt | None) -> str:
         return f"its proxy {ev.get('proxy') or f.subject} refuses the tunnel ({ev.get('status')})"
     if c == "proxy.scheme-tls":
         return f"its proxy {ev.get('proxy') or f.subject} is plain HTTP but configured as https://"
+    # With --dns-server the server asked is the user's, not the root's: name it.
+    given = f"--dns-server {ev.get('server')}" if ev.get("resolver") == "--dns-server" else None
     if c == "dns.nxdomain":
-        return f"{ev.get('host') or f.subject} does not resolve"
+        return f"{ev.get('host') or f.subject} does not resolve" + (f" at {given}" if given else "")
     if c == "dns.timeout":
-        return f"the resolver does not answer for {ev.get('host') or f.subject}"
+        return f"{given or 'the resolver'} does not answer for {ev.get('host') or f.subject}"
     if c == "auth.missing":
         return f"{host} requires credentials and none apply"
     if c == "auth.rejected":

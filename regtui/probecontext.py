@@ -28,8 +28,12 @@ class ProbeContext:
     routes: list[Route]
     views: list[RuntimeView]
     resolver: Resolver
-    """The resolver every connection uses (root's resolv.conf or --dns-server); its log is the DNS truth."""
+    """The resolver every lookup made on the runtime's behalf uses: the root's (resolv.conf, hosts file)
+    or, with --dns-server, that server instead of it. Its log is the DNS truth."""
     timeouts: Timeouts
+    comparison: Resolver | None = None
+    """With --dns-server: the root's own resolver, which the DNS panel asks only to show its answer
+    beside the used one (never used for a connection). ``None``: built from the root when needed."""
     observations: dict[str, Any] = field(default_factory=dict)
     """Facts one probe records for others (``registry_dates``: list of (endpoint, Date header, local time))."""
     progress: Callable[[str, Any], None] | None = None

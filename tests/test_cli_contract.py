@@ -174,3 +174,16 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path, capsys: pyt
     assert rc == 1 and "config.invalid-value" in out
     assert "\x1b" not in out + err and "\x07" not in out + err and "\r" not in out + err
     assert "\\x1b[2J" in out
+
+
+def test_dns_server_has_one_meaning_in_readme_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """README and `check --help` both say --dns-server replaces the root's resolver (hosts file too), root shown for comparison."""
+    readme = (Path(regtui.__file__).parent.parent / "README.md").read_text()
+    (item,) = [b for b in readme.split("\n- ") if b.startswith("`--dns-server IP[:PORT]`")]
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    option = helptext.split("--dns-server IP[:PORT] ", 1)[1][:400]
+    for text in (" ".join(item.split()), option):
+        assert "instead of the root's resolver" in text and "hosts file" in text, text
+        assert "comparison only" in text and "also resolve" not in text, text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 
@@ -84,18 +83,20 @@ def test_slow_resolver(tmp_path: Path) -> None:
 
 
 def test_mismatch_between_two_dns_servers(dnsmasq: Dnsmasq, tmp_path: Path) -> None:
-    """System DNS says 127.0.0.1, --dns-server (a second dnsmasq) says 127.0.0.2: dns.mismatch, both answers shown."""
+    """System DNS says 127.0.0.1, --dns-server (a second dnsmasq) says 127.0.0.2: dns.mismatch, both answers
+    shown, the --dns-server one marked used and the system one comparison only."""
     other = Dnsmasq(tmp_path / "dns2", addresses={"lab.test": "127.0.0.2"})
     with other:
-        ctx = context(fake_root(tmp_path / "root"), dns_port=dnsmasq.port,
+        ctx = context(fake_root(tmp_path / "root"), dns_port=dnsmasq.port, dns_server=f"127.0.0.1:{other.port}",
                       routes=[route("containerd", ["https://registry.lab.test"])])
-        ctx.options = dataclasses.replace(ctx.options, dns_server=f"127.0.0.1:{other.port}")
         result = asyncio.run(dns_check.probe(ctx))
     f = _only(result, "dns.mismatch")
     assert f.severity == "warning"
     assert f.evidence["system"]["addresses"] == ["127.0.0.1"] and f.evidence["dns_server"]["addresses"] == ["127.0.0.2"]
     row = result.data["hosts"][0]
     assert set(row["results"]) == {"system", "--dns-server"} and row["agree"] is False
+    assert row["used"] == "--dns-server" and row["results"]["system"]["used"] is False
+    assert result.data["resolvers"]["system"]["role"] == "comparison (not used)"
 
 
 def test_mismatch_stale_hosts_entry(dnsmasq: Dnsmasq, tmp_path: Path) -> None:

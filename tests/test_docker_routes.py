@@ -261,3 +261,14 @@ def test_garbage_hosts_toml_and_env_file_never_raise(tmp_path: Path) -> None:
     route, findings = view.plan(parse("alpine"))
     assert route.endpoints[-1].url == "https://registry-1.docker.io/v2"
     assert any(f.code == "config.parse-error" for f in findings + view.findings)
+
+
+def test_dns_server_replaces_the_hosts_file_for_insecure_decisions(tmp_path: Path) -> None:
+    """With --dns-server the root's /etc/hosts (127.0.0.2 for the name) does not make the registry insecure."""
+    host = Host(root=write_tree(tmp_path, {DPKG: CLASSIC, DJ: "{}", "/etc/hosts": "127.0.0.2 registry.local.test\n"}))
+    route, _ = docker.load(host, CheckOptions(dns_server="127.0.0.1:5353")).plan(parse("registry.local.test:5443/app"))
+    first = route.tried()[0]
+    assert first.url.startswith("https://") and first.tls.verify, first.tls
+    assert "/etc/hosts" not in first.tls.verify_reason
+    route, _ = docker.load(host, CheckOptions()).plan(parse("registry.local.test:5443/app"))
+    assert not route.tried()[0].tls.verify

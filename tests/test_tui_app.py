@@ -513,3 +513,28 @@ async def test_no_color_renders_monochrome(tmp_path: Path, monkeypatch: pytest.M
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(pilot)
         assert "Config" in _screen_text(app)
+
+
+async def test_dns_panel_marks_the_root_answer_as_comparison(tmp_path: Path) -> None:
+    """With --dns-server, the DNS panel labels the root's own resolver's row "comparison, not used", not the used one."""
+    used = {"name": "registry.lab.test", "addresses": [], "source": "dns", "server": "127.0.0.1:5353",
+            "resolver": "--dns-server", "elapsed_ms": 1000.0, "error": "timeout", "used": True}
+    system = {**used, "addresses": ["127.0.0.1"], "source": "hosts", "server": "/etc/hosts", "resolver": "system",
+              "elapsed_ms": 0.1, "error": None, "used": False}
+
+    def report_for(options: CheckOptions) -> Report:
+        report = demo_report(IMAGE)
+        probes = {**report.probes, "dns": {"data": {"used": "--dns-server", "hosts": [
+            {"host": "registry.lab.test", "used": "--dns-server", "results": {"--dns-server": used, "system": system}}]},
+            "elapsed_ms": 1000.0, "error": None}}
+        return replace(report, probes=probes)
+
+    app = _app(tmp_path, source=RecordedSource(report_for, pull_frames=demo_pull_frames()))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _settle(pilot)
+        await pilot.press(str(PANELS.index("dns") + 1))
+        await _settle(pilot)
+        table = app.query_one("#dns-table")
+        rows = {str(table.get_row_at(i)[2]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+    rows.pop("-", None)  # route hosts not looked up
+    assert rows == {"127.0.0.1:5353": "--dns-server", "/etc/hosts": "system (comparison, not used)"}

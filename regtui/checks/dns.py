@@ -4,22 +4,27 @@ Hosts: every endpoint on every route (registries, mirrors), the proxies they go 
 the token realms and blob redirect hosts other probes found
 (``ctx.observations["extra_endpoints"]``). IP literals need no lookup and are listed as such.
 
-Resolvers: the *system* one (the root's resolv.conf, search domains, ndots and hosts file, as
-glibc and Go use them; this is what dockerd, containerd and CRI-O use) and, when
-``--dns-server`` is given, that server for comparison (asked directly: the hosts file is not
-consulted for it, so a stale hosts entry shows up as a disagreement). Both answers are shown.
+Resolvers: the one *used* is the probe context's (``ctx.resolver``), the same one every other
+probe and the test pull connect through. Without ``--dns-server`` it is the *system* resolver
+(the root's resolv.conf, search domains, ndots and hosts file, as glibc and Go use them; this is
+what dockerd, containerd and CRI-O use). With ``--dns-server`` that server replaces it for every
+lookup made on the runtime's behalf (asked directly, no hosts file, the root's search domains
+and ndots), and the system resolver is still asked, for *comparison only*: its answer is shown
+beside the used one (``"used": false``) and never judged, so a stale hosts entry shows up as a
+disagreement, not as a working name.
 
-Findings (judged on the system resolver, the one the runtimes use): ``dns.nxdomain`` (no such
-host, or no address records), ``dns.timeout`` (no answer, or SERVFAIL/refused), ``dns.slow``
-(a successful lookup slower than 500 ms; every new connection pays it again, Go does not
-cache), ``dns.mismatch`` (the two resolvers disagree). A host every runtime reaches through a
-proxy is resolved by the proxy, not the daemon: failures there are lowered to warnings.
+Findings (judged on the used resolver): ``dns.nxdomain`` (no such host, or no address records),
+``dns.timeout`` (no answer, or SERVFAIL/refused), ``dns.slow`` (a successful lookup slower than
+500 ms; every new connection pays it again, Go does not cache), ``dns.mismatch`` (the two
+resolvers disagree). A host every runtime reaches through a proxy is resolved by the proxy, not
+the daemon: failures there are lowered to warnings. The predicted runtime error is Go's
+``*net.DNSError`` text after ``dial tcp: `` (net/net.go ``OpError``, net/dnsclient_unix.go):
+``lookup NAME on SERVER: no such host`` or ``... i/o timeout``, naming the server that was asked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import time
 from dataclasses import dataclass, field
@@ -28,7 +33,7 @@ from urllib.parse import urlsplit
 
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding
-from regtui.net.resolver import Lookup, ResolveError, Resolver, ResolverConfig, read_resolver_config
+from regtui.net.resolver import Lookup, ResolveError, Resolver, ResolverConfig
 from regtui.probecontext import ProbeContext, ProbeResult
 
 __all__ = ["probe", "correlate", "SLOW_MS", "SYSTEM", "DNS_SERVER", "endpoint_hosts"]
@@ -128,26 +133,19 @@ def endpoint_hosts(ctx: ProbeContext) -> dict[str, _Target]:
     return targets
 
 
-def _comparison_resolver(ctx: ProbeContext, server: str, timeout: float) -> Resolver:
-    """The ``--dns-server`` resolver, asked directly (no hosts file)."""
-    cfg: ResolverConfig = (ctx.resolver.config if ctx.resolver.config.label == DNS_SERVER
-                           else read_resolver_config(ctx.host, server))
-    cfg = dataclasses.replace(cfg, hosts={}, label=DNS_SERVER, notes=tuple(cfg.notes) + (
-        "the hosts file is not consulted for --dns-server: this is what the DNS server itself answers",))
-    return Resolver(cfg, timeout)
+def _resolvers(ctx: ProbeContext) -> tuple[str, dict[str, Resolver]]:
+    """(label of the resolver used, every resolver asked): the used one first, the system one for comparison."""
+    used = ctx.resolver
+    out = {used.config.label: used}
+    if used.config.label != SYSTEM:
+        # Asked only to be shown beside the used answer; its log stays out of the shared one.
+        out[SYSTEM] = ctx.comparison or Resolver.for_host(ctx.host, None, used.timeout)
+    return used.config.label, out
 
 
-def _resolvers(ctx: ProbeContext) -> dict[str, Resolver]:
-    timeout = ctx.resolver.timeout
-    system = ctx.resolver if ctx.resolver.config.label == SYSTEM else Resolver.for_host(ctx.host, None, timeout)
-    out = {SYSTEM: system}
-    if ctx.options.dns_server:
-        out[DNS_SERVER] = _comparison_resolver(ctx, ctx.options.dns_server, timeout)
-    return out
-
-
-def _config_dict(cfg: ResolverConfig) -> dict[str, Any]:
-    return {"label": cfg.label, "nameservers": [f"{ip}:{port}" for ip, port in cfg.nameservers],
+def _config_dict(cfg: ResolverConfig, used: bool) -> dict[str, Any]:
+    return {"label": cfg.label, "used": used, "role": "used" if used else "comparison (not used)",
+            "nameservers": [f"{ip}:{port}" for ip, port in cfg.nameservers],
             "search": list(cfg.search), "ndots": cfg.ndots, "files_first": cfg.files_first,
             "hosts_entries": len(cfg.hosts), "sources": list(cfg.sources), "notes": list(cfg.notes)}
 
@@ -184,8 +182,23 @@ def _evidence(t: _Target, lk: Lookup, cfg: ResolverConfig) -> dict[str, Any]:
             "runtime_error": _go_error(lk) if lk.error else None}
 
 
+def _who(lk: Lookup) -> str:
+    """The server asked, named as the user gave it (``--dns-server IP:PORT``) or as resolv.conf does."""
+    if lk.resolver == DNS_SERVER:
+        return f"--dns-server {lk.server}"
+    return lk.server or "The resolver"
+
+
+def _resolver_fix(cfg: ResolverConfig, what: str) -> tuple[str, list[str]]:
+    """The manual fix text and files for a failing lookup: resolv.conf, or the --dns-server given."""
+    if cfg.label == DNS_SERVER:
+        server = ", ".join(f"{ip}:{port}" for ip, port in cfg.nameservers)
+        return f"the server given with --dns-server ({server}) {what}; give a working one, or drop --dns-server", []
+    return f"fix the nameserver in /etc/resolv.conf (or the network path to it); it {what}", ["/etc/resolv.conf"]
+
+
 def _judge(t: _Target, lk: Lookup, cfg: ResolverConfig) -> list[Finding]:
-    """nxdomain / timeout / slow for one system lookup."""
+    """nxdomain / timeout / slow for one lookup by the used resolver."""
     severity, why = _lowered(t)
     ev = _evidence(t, lk, cfg)
     rt = next(iter(t.runtimes)) if len(t.runtimes) == 1 else None
@@ -201,13 +214,13 @@ def _judge(t: _Target, lk: Lookup, cfg: ResolverConfig) -> list[Finding]:
                     "(DNS record or hosts entry)", kind="manual"))]
     if lk.error:
         kind = "does not answer" if lk.error == "timeout" else f"fails ({lk.error})"
+        text, files = _resolver_fix(cfg, kind)
         return [finding(
-            "dns.timeout", t.name, f"looking up {t.name}: the resolver {kind}",
-            f"{lk.server or 'The resolver'} {kind} for {t.name} within {lk.elapsed_ms / 1000:.1f} s. Every "
+            "dns.timeout", t.name, f"looking up {t.name}: {'--dns-server' if lk.resolver == DNS_SERVER else 'the resolver'} {kind}",
+            f"{_who(lk)} {kind} for {t.name} within {lk.elapsed_ms / 1000:.1f} s. Every "
             f"connection {used_by} makes pays this wait and then fails with \"{_go_error(lk)}\"." + why,
             evidence=ev, severity=severity, runtime=rt,
-            fix=fix("dns.timeout", t.name, "fix the nameserver in /etc/resolv.conf (or the network path to it)",
-                    kind="manual", files=["/etc/resolv.conf"]))]
+            fix=fix("dns.timeout", t.name, text, kind="manual", files=files))]
     if lk.source == "dns" and lk.elapsed_ms > SLOW_MS:
         return [finding(
             "dns.slow", t.name, f"looking up {t.name} took {lk.elapsed_ms:.0f} ms",
@@ -228,6 +241,7 @@ def _disagree(a: Lookup, b: Lookup) -> bool:
 
 
 def _mismatch(t: _Target, system: Lookup, other: Lookup) -> list[Finding]:
+    """The root's resolver and --dns-server disagree; ``other`` (the --dns-server answer) is the one used."""
     if not _disagree(system, other):
         return []
     hosts_only = system.source == "hosts" and not other.addresses
@@ -237,9 +251,11 @@ def _mismatch(t: _Target, system: Lookup, other: Lookup) -> list[Finding]:
                 "every program on this host, but not on other nodes or inside the proxy.")
     return [finding(
         "dns.mismatch", t.name, f"resolvers disagree on {t.name}",
-        f"The system resolver answers {', '.join(system.addresses) or system.error} "
-        f"({system.source}{' ' + system.server if system.server else ''}); --dns-server {other.server} answers "
-        f"{', '.join(other.addresses) or other.error}. The runtimes use the system answer." + note
+        f"--dns-server {other.server} answers {', '.join(other.addresses) or other.error}; the root's own "
+        f"resolver answers {', '.join(system.addresses) or system.error} "
+        f"({system.source}{' ' + system.server if system.server else ''}). regtui resolves every name through "
+        "--dns-server, as asked (probes and test pull); the root's answer is shown for comparison only. "
+        "Without --dns-server the runtimes on this host would use the root's answer." + note
         + (" Load-balanced names can legitimately differ; check which addresses serve the registry."
            if system.addresses and other.addresses else ""),
         severity="info" if hosts_only else None,
@@ -250,9 +266,9 @@ def _mismatch(t: _Target, system: Lookup, other: Lookup) -> list[Finding]:
 
 
 async def probe(ctx: ProbeContext) -> ProbeResult:
-    """Look every endpoint host up with the system resolver (and --dns-server), concurrently."""
+    """Look every endpoint host up with the used resolver (and, with --dns-server, the root's for comparison)."""
     targets = endpoint_hosts(ctx)
-    resolvers = _resolvers(ctx)
+    used, resolvers = _resolvers(ctx)
     literals = sorted(n for n in targets if _is_ip(n))
     names = sorted(n for n in targets if not _is_ip(n))[:MAX_HOSTS]
     sem = asyncio.Semaphore(_CONCURRENCY)
@@ -266,15 +282,17 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
     for name in names:
         t = targets[name]
         got = table.get(name, {})
-        sys_lk = got.get(SYSTEM)
-        if sys_lk is not None:
-            findings += _judge(t, sys_lk, resolvers[SYSTEM].config)
-        if sys_lk is not None and DNS_SERVER in got:
-            findings += _mismatch(t, sys_lk, got[DNS_SERVER])
-        rows.append({**t.to_dict(), "results": {label: lk.to_dict() for label, lk in got.items()},
+        used_lk = got.get(used)
+        if used_lk is not None:
+            findings += _judge(t, used_lk, resolvers[used].config)
+        if used_lk is not None and used != SYSTEM and SYSTEM in got:
+            findings += _mismatch(t, got[SYSTEM], used_lk)
+        rows.append({**t.to_dict(), "used": used,
+                     "results": {label: {**lk.to_dict(), "used": label == used} for label, lk in got.items()},
                      "agree": None if len(got) < 2 else not _disagree(got[SYSTEM], got[DNS_SERVER])})
     data = {
-        "resolvers": {label: _config_dict(r.config) for label, r in resolvers.items()},
+        "used": used,
+        "resolvers": {label: _config_dict(r.config, label == used) for label, r in resolvers.items()},
         "hosts": rows,
         "literals": [{**targets[n].to_dict(), "note": "IP literal: no lookup"} for n in literals],
         "slow_ms": SLOW_MS,
@@ -298,7 +316,7 @@ def correlate(results: dict[str, ProbeResult], ctx: ProbeContext) -> list[Findin
     judged: set[str] = set()
     for lk in log:
         name = _hostname(lk.name)
-        if name in seen or name in judged or name not in targets or lk.resolver != SYSTEM:
+        if name in seen or name in judged or name not in targets or lk.resolver != ctx.resolver.config.label:
             continue
         judged.add(name)
         findings += _judge(targets[name], lk, ctx.resolver.config)

@@ -260,7 +260,8 @@ async def _open(ctx: ProbeContext, plan: _ProxyPlan, tls: ssl.SSLContext | None
     try:
         lookup = await ctx.resolver.resolve(plan.host)
     except ResolveError as exc:
-        return _Answer("", "dns", error=str(exc), elapsed_ms=(time.monotonic() - started) * 1000)
+        # Go prints the lookup failure inside the dial error: "dial tcp: lookup NAME on SERVER: ..."
+        return _Answer("", "dns", error=f"dial tcp: {exc}", elapsed_ms=(time.monotonic() - started) * 1000)
     deadline = started + ctx.timeouts.connect
     last = _Answer("", "connect", error="no address")
     for address in lookup.addresses[:_MAX_ADDRESSES]:

@@ -1,9 +1,13 @@
 """One resolver for every connection regtui makes, timed per lookup.
 
 It reads the *root's* ``/etc/resolv.conf``, ``/etc/hosts`` and ``/etc/nsswitch.conf`` (falling
-back to the live files, and saying so, when the root has none), or uses ``--dns-server
-IP[:PORT]``. Like Go's resolver it has no cache: each new connection resolves again, so DNS
-time shows up per request. Every lookup is kept in :attr:`Resolver.log` for the DNS panel.
+back to the live files, and saying so, when the root has none). ``--dns-server IP[:PORT]``
+replaces that resolver: the server is the only nameserver and the hosts file is not consulted
+(the root's search domains and ndots still apply), the view a runtime would have if its
+resolv.conf named only that server. Like Go's resolver it has no cache: each new connection
+resolves again, so DNS time shows up per request. A failure reads as Go's ``*net.DNSError``
+(net/dnsclient_unix.go): ``lookup NAME on SERVER: no such host`` / ``i/o timeout`` / ``server
+misbehaving``. Every lookup is kept in :attr:`Resolver.log` for the DNS panel.
 """
 
 from __future__ import annotations
@@ -158,8 +162,15 @@ def read_resolver_config(host: Host, dns_server: str | None = None) -> ResolverC
                     files_first = order.index("files") < order.index("dns")
     label = "system"
     if dns_server:
+        # The server replaces the root's resolver, hosts file included: every name goes to it, with
+        # the root's search domains and ndots, as if resolv.conf named only this server and no
+        # hosts entry matched.
         nameservers = [parse_server(dns_server)]
         label = "--dns-server"
+        if hosts:
+            notes.append(f"--dns-server replaces the root's resolver: its hosts file ({len(hosts)} names) "
+                         "is not consulted")
+        hosts = {}
     return ResolverConfig(tuple(nameservers), tuple(search), ndots, files_first,
                           {k: tuple(v) for k, v in hosts.items()}, tuple(sources), tuple(notes), label)
 

@@ -4,7 +4,8 @@ Every fake root gets ``/etc/resolv.conf`` (``nameserver 127.0.0.1``) and ``/etc/
 lab names given), so the resolver can never fall back to the machine's files, whose nameserver
 is off-host. A test that wants a lab DNS server on a high port passes ``dns_port``: resolv.conf
 cannot name a port, so the system resolver's configuration is read from the root and only its
-nameserver replaced, exactly as if resolv.conf pointed at that server.
+nameserver replaced, exactly as if resolv.conf pointed at that server. With ``dns_server`` too,
+that server is the resolver used and the root's (``dns_port``) the DNS panel's comparison.
 """
 
 from __future__ import annotations
@@ -75,13 +76,12 @@ def context(
     host = Host(root=root, environ=dict(environ or {}), **kwargs)
     options = CheckOptions(root=str(root), dns_server=dns_server, ntp_servers=tuple(ntp_servers), timeout=timeout,
                            extra=dict(extra or {}))
-    if dns_server:
-        resolver = Resolver.for_host(host, dns_server, timeout)
-    else:
-        cfg = read_resolver_config(host)
-        if dns_port is not None:
-            cfg = dataclasses.replace(cfg, nameservers=(("127.0.0.1", dns_port),))
-        resolver = Resolver(cfg, timeout)
+    cfg = read_resolver_config(host)
+    if dns_port is not None:
+        cfg = dataclasses.replace(cfg, nameservers=(("127.0.0.1", dns_port),))
+    system = Resolver(cfg, timeout)
+    # With dns_server, that server replaces the root's resolver and the root's is only the comparison.
+    resolver = Resolver.for_host(host, dns_server, timeout) if dns_server else system
     assert all(ip.startswith("127.") for ip, _ in resolver.config.nameservers), "tests stay on loopback"
     return ProbeContext(host, options, list(routes), list(views), resolver, Timeouts(connect=timeout, read=timeout),
-                        observations=dict(observations or {}))
+                        comparison=system if dns_server else None, observations=dict(observations or {}))

@@ -86,7 +86,8 @@ def load_daemon_config(host: Host, options: CheckOptions | None = None) -> Daemo
     registry_settings(cfg)
     if cfg.parsed is not None and cfg.parsed.ok:
         check_daemon(cfg)
-    cfg.etc_hosts = etc_hosts(host)
+    # --dns-server replaces the root's resolver, hosts file included: its entries then decide nothing.
+    cfg.etc_hosts = {} if options is not None and options.dns_server else etc_hosts(host)
     cfg.data_root = str(cfg.value("data-root") or cfg.value("graph") or DEFAULT_DATA_ROOT)
     return cfg
 

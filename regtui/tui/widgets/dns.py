@@ -66,7 +66,10 @@ class DnsPanel(Panel):
             answers = rec.get("addresses", rec.get("answers", []))
             answers = ", ".join(map(str, answers)) if isinstance(answers, list) else str(answers or "")
             err = rec.get("error")
-            table.add_row(name, str(rec.get("resolver", "")), str(rec.get("server", "")),
+            resolver = str(rec.get("resolver", ""))
+            if rec.get("used") is False:
+                resolver += " (comparison, not used)"
+            table.add_row(name, resolver, str(rec.get("server", "")),
                           answers or "-", fmt_ms(first_value(rec, ("elapsed_ms", "ms", "time_ms"))),
                           Text(str(err) if err else "ok", style=self.st("bad") if err else self.st("ok")))
             self._rows.append(rec)
