@@ -45,6 +45,8 @@ def _add_check_options(p: argparse.ArgumentParser, with_format: bool = True) -> 
     p.add_argument("--containerd-version", metavar="X.Y[.Z]", help="installed containerd version (default: detect)")
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pull (default: this host's)")
     p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
+    p.add_argument("--logs-since", type=float, default=24.0, metavar="HOURS",
+                   help="read the pull errors the runtimes logged in the last HOURS hours (default 24, 0: do not read)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     if with_format:
         p.add_argument("--format", default="text", choices=("text", "json", "markdown", "html", "prometheus"))
@@ -138,6 +140,7 @@ def _options(args: argparse.Namespace):
         dns_server=args.dns_server, ntp_servers=tuple(args.ntp_server), timeout=args.timeout,
         docker_store=args.docker_store, containerd_version=args.containerd_version, platform=args.platform,
         concurrency=getattr(args, "concurrency", None), state_dir=args.state_dir,
+        logs_since_hours=getattr(args, "logs_since", 24.0),
     )
 
 
@@ -166,6 +169,9 @@ def _validate_network_options(args: argparse.Namespace) -> None:
             Platform.parse(args.platform)
         except ValueError as exc:
             raise UsageError(f"--platform {args.platform!r}: {exc}") from None
+    logs_since = getattr(args, "logs_since", 0.0)
+    if not (0 <= logs_since <= 24 * 366):  # NaN fails too
+        raise UsageError("--logs-since must be between 0 and 8784 hours")
     concurrency = getattr(args, "concurrency", None)
     if concurrency is not None and concurrency < 1:
         raise UsageError("--concurrency must be at least 1")

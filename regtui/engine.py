@@ -327,6 +327,7 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         mode = "network"
     findings, routes, probes, verdicts, independent = _diagnose(p, assign_ids(cap(dedupe(findings))), routes, pull,
                                                                 probes, mode)
+    findings, runtime_said = _runtime_said(p, findings, verdicts, routes, errors)
     return Report(
         generated_at=p.host.now().astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         root=str(p.host.root),
@@ -346,7 +347,31 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
         mode=mode,
         verdicts=verdicts,
         independent=independent,
+        runtime_said=runtime_said,
     )
+
+
+def _runtime_said(p: Plan, findings: list[Finding], verdicts: list[Any], routes: list[Route],
+                  errors: list[str]) -> tuple[list[Finding], dict[str, Any] | None]:
+    """The pull errors the runtimes logged, each held against the verdicts; unexplained ones become findings."""
+    from regtui import runtimelog
+
+    if p.options.logs_since_hours <= 0:
+        return findings, None
+    try:
+        # k3s (and RKE2) keep the embedded containerd's log under their data-dir, which config may move.
+        logs = {runtimelog.k3s_log(str(v.summary.get("data_dir"))): "k3s" for v in p.views
+                if v.name == "k3s" and v.summary.get("data_dir")}
+        said = runtimelog.read(p.host, hours=p.options.logs_since_hours,
+                               kubelet_runtime=(p.kubelet or {}).get("runtime"), log_files=logs)
+        new = runtimelog.assess(said, verdicts, routes)
+    except Exception as exc:  # the logs are extra evidence: a bug reading them must not cost the verdicts
+        _internal(errors, "reading the runtimes' logs", exc, False)
+        return findings, None
+    # Ids continue the report's own numbering, so the findings already named by verdicts keep theirs.
+    new = assign_ids(findings + new)[len(findings):]
+    runtimelog.link_findings(said, new)
+    return findings + new, said.to_dict()
 
 
 def _diagnose(p: Plan, findings: list[Finding], routes: list[Route], pull: dict[str, Any] | None,

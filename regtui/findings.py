@@ -266,6 +266,10 @@ _ENTRIES = (
     _c("pull.retried", "warning", "pull", "manual",
        "a layer needed retries or a resume",
        "manual"),
+    _c("pull.logged-error", "warning", "pull", "manual",
+       "the runtime logged a pull error recently (journal or its log file) that no verdict explains: not the "
+       "verdict's cause, not at an endpoint that serves now; evidence has the text, endpoint, phase and source",
+       "manual: check that image and endpoint, or what changed since"),
     _c("pull.lazy-snapshotter", "info", "pull", "none",
        "a lazy-pull snapshotter (stargz, nydus, SOCI) fetches bytes at container start that a test pull cannot see",
        "none"),

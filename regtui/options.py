@@ -31,4 +31,6 @@ class CheckOptions:
     platform: str | None = None
     concurrency: int | None = None
     state_dir: str | None = None
+    logs_since_hours: float = 24.0
+    """How far back the runtimes' logged pull errors are read (0: not read)."""
     extra: dict[str, str] = field(default_factory=dict)

@@ -137,7 +137,8 @@ def test_live_report_in_every_format_is_verdict_first_complete_and_secret_free(
     assert len(verdict_paras) == 2 and verdict_paras[0].startswith("**OK**: containerd pulls")
     assert "**FAILS**: crio cannot pull" in verdict_paras[1] and "regtui fix" in verdict_paras[1]
     headings = [text for tag, text in outline if tag == "h2"]
-    assert headings[:7] == ["Findings", "Routes", "Certificates", "Proxy", "Clock", "Test pull", "Reproducers"]
+    assert headings[:8] == ["What the runtime said", "Findings", "Routes", "Certificates", "Proxy", "Clock", "Test pull",
+                            "Reproducers"]
     assert md_tables(md) >= 6
     assert re.search(r"\| layer \| `sha256:[0-9a-f]{12}` \| [\d.]+ KB \|", md), "per-layer rows with sizes in KB"
     assert "USER:PASSWORD" in md and "http://***@" in md
@@ -173,7 +174,7 @@ def test_recorded_root_in_every_format_keeps_its_planted_secrets_out(tmp_path: P
             assert secret not in text, f"{fmt} leaks {secret}"
     md = outputs["markdown"]
     headings = [text for tag, text in md_outline(md) if tag == "h2"]
-    assert headings[0] == "Findings" and "Routes" in headings
+    assert headings[:2] == ["What the runtime said", "Findings"] and "Routes" in headings
     sev = [text for tag, text in md_outline(md) if tag == "h3" and re.fullmatch(r"(Error|Warning|Info) \(\d+\)", text)]
     assert [s.split()[0] for s in sev] == ["Error", "Warning", "Info"], "findings grouped by severity, errors first"
     html5lib.HTMLParser(strict=True).parse(outputs["html"])

@@ -250,3 +250,41 @@ def test_verdict_panel_failing(snap_compare: Any) -> None:
 def anyio_backend() -> str:
     """Textual runs on asyncio."""
     return "asyncio"
+
+
+def _said_report() -> Report:
+    """The failing report with what docker and CRI-O logged: one error the verdict explains, one on no verdict."""
+    report = _failing_report()
+    said = {"since": "2026-01-01T00:00:00Z", "sources": [], "notes": [], "errors": [
+        {"runtime": "docker", "via": None, "source": "journal /var/log/journal (docker.service)", "image": IMAGE,
+         "endpoint": "registry-1.docker.io", "phase": "proxy", "go_error": "proxyconnect tcp: connection refused",
+         "error": "Get \"https://registry-1.docker.io/v2/\": proxyconnect tcp: connection refused", "count": 3,
+         "first": "2026-01-01T09:00:00Z", "last": "2026-01-01T10:00:00Z", "status": "explained",
+         "reason": "the verdict fails at the same endpoint", "verdict": f"docker {IMAGE}", "finding": None},
+        {"runtime": "crio", "via": None, "source": "/var/log/crio.log", "image": "quay.io/a/b:1", "endpoint": "quay.io",
+         "phase": "manifest", "go_error": "manifest unknown", "error": "reading manifest 1 in quay.io/a/b: manifest unknown",
+         "count": 1, "first": None, "last": None, "status": "unexplained", "reason": "no image was checked for crio",
+         "verdict": None, "finding": "pull.logged-error@quay.io#crio"},
+    ]}
+    return replace(report, runtime_said=said)
+
+
+def test_views_carry_what_the_runtime_said_next_to_their_verdict() -> None:
+    """A logged error held against a verdict is in that verdict's view and its copied text; one on no verdict is not."""
+    docker, containerd = verdict_views(_said_report().to_dict())
+    (said,) = docker.said
+    assert (said.status, said.label) == ("explained", "explained")
+    assert said.text.startswith("docker: registry-1.docker.io (proxy, 2026-01-01T10:00:00Z, 3 times)")
+    assert containerd.said == ()
+    assert "runtime said (explained): docker: registry-1.docker.io" in verdict_text(docker)
+
+
+@pytest.mark.anyio
+async def test_verdict_panel_shows_what_the_runtime_said() -> None:
+    """The Verdict panel shows the logged error under its verdict, and counts the one no verdict was held against."""
+    app = _app(_said_report())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(pilot)
+        text = _screen_text(app)
+        assert "runtime said: explained: docker: registry-1.docker.io (proxy" in text, text
+        assert "1 logged pull error(s) match no verdict: crio: quay.io (manifest" in text, text

@@ -43,6 +43,8 @@ class Report:
     """One answer per (runtime, image), built by :mod:`regtui.diagnosis`; every output starts with them."""
     independent: list[str] = field(default_factory=list)
     """Ids of error findings no verdict's chain explains (problems of their own)."""
+    runtime_said: dict[str, Any] | None = None
+    """The pull errors the runtimes logged recently, each marked explained or not (:mod:`regtui.runtimelog`)."""
 
     def sorted_findings(self) -> list[Finding]:
         """Findings, errors first, then by panel and code."""
@@ -75,6 +77,7 @@ class Report:
             "images": list(self.images),
             "verdicts": [v.to_dict() for v in self.verdicts],
             "independent_findings": list(self.independent),
+            "runtime_said": self.runtime_said,
             "runtimes": [r.to_dict() for r in self.runtimes],
             "routes": [r.to_dict() for r in self.routes],
             "probes": self.probes,

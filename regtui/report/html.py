@@ -90,6 +90,27 @@ def _verdicts(d: dict[str, Any]) -> list[str]:
     return out
 
 
+def _runtime_said(d: dict[str, Any]) -> list[str]:
+    said = sections.runtime_said(d)
+    if said is None:
+        return []
+    out = [f"<h2 id=runtime-said>{_e(sections.RUNTIME_SAID_TITLE)}</h2>"]
+    if said["rows"]:
+        out.append(_table(["", "Runtime", "Endpoint", "Phase", "Last seen", "Error", "Why"], [
+            [f"<span class='tag {'ok' if r['status'] == 'explained' else 'warning' if r['status'] == 'unexplained' else 'info'}'>"
+             f"{_e(r['label'])}</span>", _e(r["runtime"]), f"<code>{_e(r['endpoint'])}</code>", _e(r["phase"]),
+             _e(r["when"]), f"<code>{_e(r['error'])}</code>",
+             _e(r["reason"].rstrip(".") + ".") + (f" Finding <code>{_e(r['finding'])}</code>." if r["finding"] else "")]
+            for r in said["rows"]]))
+    else:
+        out.append(f"<p>No pull error logged since {_e(said['since'])}.</p>")
+    if said["read"]:
+        out.append(f"<p class=meta>Read: {_e('; '.join(said['read']))}</p>")
+    if said["notes"]:
+        out += ["<ul>"] + [f"<li>{_e(n)}</li>" for n in said["notes"]] + ["</ul>"]
+    return out
+
+
 def _findings(d: dict[str, Any]) -> list[str]:
     out = ["<h2 id=findings>Findings</h2>"]
     groups = sections.findings_by_severity(d)
@@ -284,6 +305,7 @@ def render(report: Report) -> str:
         f"{_e('; '.join(sections.runtime_label(r) for r in d['runtimes']) or 'none detected')}; "
         f"<span class='tag error'>{c['error']} error(s)</span> <span class='tag warning'>{c['warning']} warning(s)</span> "
         f"<span class='tag info'>{c['info']} info</span></p>",
+        *_runtime_said(d),
     ]
     parts += _findings(d) + _routes(d) + _certificates(d) + _proxy(d) + _clock(d) + _pull(d) + _reproducers(d)
     if d["notes"]:

@@ -67,6 +67,26 @@ def _verdicts(d: dict[str, Any]) -> list[str]:
     return out
 
 
+def _runtime_said(d: dict[str, Any]) -> list[str]:
+    said = sections.runtime_said(d)
+    if said is None:
+        return []
+    out = [f"## {sections.RUNTIME_SAID_TITLE}", ""]
+    if said["rows"]:
+        out += ["| | Runtime | Endpoint | Phase | Last seen | Error | Why |", "|---|---|---|---|---|---|---|"]
+        for r in said["rows"]:
+            why = r["reason"].rstrip(".") + "." + (f" Finding {_code(r['finding'])}." if r["finding"] else "")
+            out.append(f"| **{_cell(r['label'])}** | {_cell(r['runtime'])} | {_code(r['endpoint'])} | {_cell(r['phase'])} "
+                       f"| {_cell(r['when'])} | {_code(r['error'])} | {_cell(why)} |")
+        out.append("")
+    else:
+        out += [f"No pull error logged since {_cell(said['since'])}.", ""]
+    if said["read"]:
+        out += ["Read: " + _cell("; ".join(said["read"])), ""]
+    out += [f"- {_cell(n)}" for n in said["notes"]] + ([""] if said["notes"] else [])
+    return out
+
+
 def _findings(d: dict[str, Any]) -> list[str]:
     out = ["## Findings", ""]
     groups = sections.findings_by_severity(d)
@@ -195,7 +215,7 @@ def render(report: Report) -> str:
     """The report as Markdown."""
     d = report.to_dict()
     c = d["summary"]["counts"]
-    out = [f"# regtui report: {_cell(d['host']['hostname'])}", "", *_verdicts(d),
+    out = [f"# regtui report: {_cell(d['host']['hostname'])}", "", *_verdicts(d), *_runtime_said(d),
            f"- generated: {d['generated_at']}",
            f"- root: {_code(d['host']['root'])}; mode: {d['mode']}",
            f"- images: {', '.join(_code(i) for i in d['images']) or 'none'}",

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 from regtui.report.reproducers import Copyable, endpoint_reproducers, failing_endpoints
 
 __all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "findings_by_severity",
-           "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES"]
+           "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES", "runtime_said",
+           "RUNTIME_SAID_TITLE", "SAID_STATUS"]
 
 SEVERITIES = ("error", "warning", "info")
 #: Timed phases of a blob request, in the order they happen (the waterfall's segments).
@@ -198,3 +199,34 @@ def reproducers(d: Mapping[str, Any]) -> list[tuple[str, str, list[Copyable]]]:
         hosts_dir = str((config.get(runtime) or {}).get("config_path") or "").split(":", 1)[0]
         out.append((runtime, str(ep.get("url") or ""), endpoint_reproducers(ep, image, runtime, hosts_dir)))
     return out
+
+
+#: The section that follows the verdicts: the runtimes' own recent pull errors.
+RUNTIME_SAID_TITLE = "What the runtime said"
+#: How each logged error stands against the verdicts, in words.
+SAID_STATUS = {"explained": "explained by the verdict", "not-reproduced": "not reproduced now",
+               "unexplained": "not explained"}
+
+
+def runtime_said(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The logged pull errors as rows (status words, where, when, the text, why) and the notes; ``None`` if not read."""
+    said = d.get("runtime_said")
+    if not isinstance(said, dict):
+        return None
+    rows = []
+    for e in said.get("errors") or []:
+        if not isinstance(e, dict):
+            continue
+        when = str(e.get("last") or "time unknown")
+        if (e.get("count") or 1) > 1:
+            when += f" ({e['count']} times since {e.get('first') or '?'})"
+        rows.append({"status": str(e.get("status") or ""), "label": SAID_STATUS.get(str(e.get("status")), str(e.get("status"))),
+                     "runtime": str(e.get("runtime") or "") + (f" (via {e['via']})" if e.get("via") else ""), "endpoint": str(e.get("endpoint") or "-"),
+                     "phase": str(e.get("phase") or "-"), "when": when, "source": str(e.get("source") or ""),
+                     "error": str(e.get("error") or "")[:600], "go_error": str(e.get("go_error") or e.get("error") or "")[:300],
+                     "reason": str(e.get("reason") or ""),
+                     "finding": str(e.get("finding") or "")})
+    read = [f"{s.get('source')} ({s.get('entries', 0)} entries)" for s in said.get("sources") or []
+            if isinstance(s, dict) and s.get("status") == "read"]
+    return {"since": str(said.get("since") or ""), "rows": rows, "read": read,
+            "notes": [str(n) for n in said.get("notes") or []]}

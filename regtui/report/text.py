@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 from regtui.model import PANELS
-from regtui.report import Report
+from regtui.report import Report, sections
 
 __all__ = ["render"]
 
@@ -52,6 +52,21 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
     if data.get("independent_findings"):
         out.append("independent problems (on no pull's path, listed below):")
         out += [f"     {i}" for i in data["independent_findings"]]
+    return out
+
+
+def _runtime_said(data: dict[str, Any]) -> list[str]:
+    """What the runtime said: each logged pull error and whether a verdict explains it (short)."""
+    said = sections.runtime_said(data)
+    if said is None:
+        return []
+    out = [f"what the runtime said (since {said['since']}):"]
+    for r in said["rows"]:
+        out += _hanging(f"  {r['label']}: {r['runtime']} {r['endpoint']} {r['phase']}, {r['when']}: {r['go_error'][:200]}", 5)
+        out += _wrap(r["reason"] + (f" ({r['finding']})" if r["finding"] else ""), 5)
+    if not said["rows"]:
+        out.append("  no pull error logged" + (" (read: " + "; ".join(said["read"]) + ")" if said["read"] else ""))
+    out += [f"  note: {n}" for n in said["notes"]]
     return out
 
 
@@ -174,7 +189,10 @@ def render(report: Report) -> str:
     rts = ", ".join(_runtime(r) for r in data["runtimes"])
     lines = [f"regtui check  host {data['host']['hostname']}  root {data['host']['root']}  mode {data['mode']}"]
     lines += _verdicts(data)
-    if data.get("verdicts"):
+    said = _runtime_said(data)
+    if said:
+        lines += said
+    if data.get("verdicts") or said:
         lines.append("")
     lines.append(f"runtimes: {rts or 'none detected'}")
     if data["images"]:

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 from regtui import redact
 
-__all__ = ["STATUS_MARK", "ChainNode", "VerdictView", "verdict_views", "verdict_text", "other_problems"]
+__all__ = ["STATUS_MARK", "ChainNode", "SaidLine", "VerdictView", "verdict_views", "verdict_text", "other_problems",
+           "unattached_said"]
 
 #: One mark per verdict status: the same ASCII marks as ``regtui check`` (legible without colour).
 STATUS_MARK = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
@@ -27,6 +28,44 @@ class ChainNode:
     severity: str
     where: str = ""
     """``file:line`` (or file, endpoint, subject) that shows it."""
+
+
+@dataclass(frozen=True)
+class SaidLine:
+    """One pull error the runtime logged, as the Verdict panel shows it next to a verdict."""
+
+    status: str
+    """``explained``, ``not-reproduced`` or ``unexplained``."""
+    label: str
+    """The status in words (``explained by the verdict``...)."""
+    text: str
+    """Endpoint, phase, when, and the innermost error."""
+    reason: str = ""
+
+
+def _said_lines(data: Mapping[str, Any], key: str | None) -> tuple[SaidLine, ...]:
+    """The logged errors held against the verdict ``key`` (``runtime image``; ``None``: against none)."""
+    said = data.get("runtime_said")
+    out = []
+    for e in (said.get("errors") or []) if isinstance(said, Mapping) else []:
+        if not isinstance(e, Mapping) or e.get("verdict") != key:
+            continue
+        status = str(e.get("status") or "")
+        when = str(e.get("last") or "time unknown") + (f", {e['count']} times" if (e.get("count") or 1) > 1 else "")
+        who = f"{e.get('runtime')}" + (f" (via {e['via']})" if e.get("via") else "")
+        where = f"{who}: {e.get('endpoint') or '?'} ({e.get('phase') or '?'}, {when})"
+        out.append(SaidLine(status, _SAID_LABEL.get(status, status),
+                            f"{where}: {str(e.get('go_error') or e.get('error') or '')[:300]}", str(e.get("reason") or "")))
+    return tuple(out)
+
+
+#: The status of a logged error in the panel's words.
+_SAID_LABEL = {"explained": "explained", "not-reproduced": "not reproduced now", "unexplained": "not explained"}
+
+
+def unattached_said(data: Mapping[str, Any]) -> tuple[SaidLine, ...]:
+    """Logged pull errors no verdict was held against (another runtime or image than those checked)."""
+    return _said_lines(data, None)
 
 
 @dataclass(frozen=True)
@@ -49,6 +88,8 @@ class VerdictView:
     untested: tuple[str, ...] = ()
     cause: dict[str, Any] | None = field(default=None, compare=False)
     """The cause finding (redacted dict), which ``f`` opens in the guided fix."""
+    said: tuple[SaidLine, ...] = ()
+    """What the runtime said: the pull errors it logged recently, each marked explained or not."""
 
 
 def _where(f: Mapping[str, Any]) -> str:
@@ -125,7 +166,8 @@ def verdict_views(data: Mapping[str, Any]) -> list[VerdictView]:
             mark=STATUS_MARK.get(status, f"[{status}]"), summary=str(v.get("summary", "")), chain=tuple(chain),
             setting=setting, setting_what=what, fix=v.get("fix") or None,
             fix_summary=str(fx.get("summary", "")) if v.get("fix") else "", manual=str(v.get("manual") or ""),
-            untested=tuple(str(u) for u in v.get("untested") or ()), cause=dict(cause) if cause else None))
+            untested=tuple(str(u) for u in v.get("untested") or ()), cause=dict(cause) if cause else None,
+            said=_said_lines(data, f"{v.get('runtime')} {v.get('image')}")))
     return out
 
 
@@ -148,4 +190,6 @@ def verdict_text(v: VerdictView) -> str:
         lines.append(f"by hand: {v.manual}")
     if v.untested:
         lines.append("not tested: " + "; ".join(v.untested))
+    for said in v.said:
+        lines.append(f"runtime said ({said.label}): {said.text}")
     return redact.text("\n".join(lines))

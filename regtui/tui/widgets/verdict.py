@@ -19,7 +19,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from regtui.tui.data import Copyable, counts
-from regtui.tui.verdicts import VerdictView, other_problems, verdict_text, verdict_views
+from regtui.tui.verdicts import SaidLine, VerdictView, other_problems, unattached_said, verdict_text, verdict_views
 from regtui.tui.widgets.base import FindingsTable, SEVERITY_MARK, spinner
 
 __all__ = ["VerdictList", "VerdictPanel"]
@@ -165,6 +165,10 @@ class VerdictPanel(Vertical):
             out.append(", ".join(str(f.get("code")) for f in others[:3]) + (" …" if len(others) > 3 else ""),
                        style=self.st("error"))
         out.append(" (0 lists every finding)", style=self.st("dim"))
+        loose = unattached_said(data)
+        if loose:
+            out.append(f"\n{len(loose)} logged pull error(s) match no verdict: ", style=self.st("dim"))
+            out.append(loose[0].text, style=self.st("warning"))
         return out
 
     def _verdict_block(self, v: VerdictView) -> Group:
@@ -192,7 +196,17 @@ class VerdictPanel(Vertical):
             rows.append(_hang("     by hand: ", Text(v.manual), self.st("warning")))
         if v.untested:
             rows.append(_hang("     not tested: ", Text("; ".join(v.untested), style=self.st("dim")), self.st("dim")))
+        rows += [self._said_row(s) for s in v.said]
         return Group(*rows)
+
+    #: Style of a logged error by how it stands against the verdict.
+    _SAID_STYLE: ClassVar[dict[str, str]] = {"explained": "ok", "not-reproduced": "dim", "unexplained": "warning"}
+
+    def _said_row(self, said: SaidLine) -> Table:
+        """One pull error the runtime logged: whether the verdict explains it, where, when, the error."""
+        body = Text(f"{said.label}: ", style=self.st(self._SAID_STYLE.get(said.status, "dim")))
+        body.append(said.text)
+        return _hang("     runtime said: ", body, self.st("dim"))
 
     def copyable(self) -> Copyable | None:
         """The highlighted verdict as text (``c``)."""
