@@ -8,23 +8,27 @@ longer produces (the CA was installed since) must be called unexplained.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab.containerd import Containerd
+from lab.dns import Dnsmasq, port_53_address
 from lab.dockerd import DockerDaemon
+from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_REPO
-from lab.images import OciImage, push
-from lab.namespaces import run_in_mount_namespace
+from lab.images import OciImage, push, skopeo_env
+from lab.namespaces import can_unshare, run_in_mount_namespace, write_hosts_file
+from lab.ntp import Chrony
 from lab.pki import IssuedCert
 from lab.pullroots import LAB_CONTAINERD_VERSION, containerd_root, crio_root, docker_root
 from lab.registry import Registry
 from lab.require import require_binary
-from lab.verdicts import HOSTS, lab_image_ref, lab_name
+from lab.verdicts import HOSTS, finding_by_id, lab_image_ref, lab_name
 from regtui.cli import main
 from regtui.explain import endpoint_host
 
@@ -140,6 +144,51 @@ def test_ctr_without_credentials_is_explained_by_auth_missing(
     assert rc == 1 and data["parsed"]["phase"] == "auth", data["parsed"]
     assert data["parsed"]["failure"].startswith("auth-")
     _agrees(data, data["parsed"]["failure"], name, "auth.missing")
+
+
+def test_ctr_rate_limited_is_explained_by_auth_rate_limited(
+        tmp_path: Path, containerd: Containerd, lab_image: OciImage, hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr against a registry answering 429 toomanyrequests to manifests: rate-limited, explained by auth.rate-limited."""
+    with FakeRegistry(lab_image.layout_dir, faults=Faults(status_429=True)) as limited:
+        root = tmp_path / "root"
+        hosts_dir = containerd_root(root, limited.host_port, server=limited.url)
+        text = _ctr(containerd, f"{limited.host_port}/{LAB_REPO}:latest", hosts_dir, hosts_file_factory(HOSTS))
+        assert "429 Too Many Requests" in text, text
+        rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["runtime"] == "containerd"
+    assert data["parsed"]["phase"] == data["verdict"]["cause"]["phase"] == "manifest", data["parsed"]
+    assert data["parsed"]["causes"][0]["code"] == "auth.rate-limited"
+    _agrees(data, "rate-limited", limited.host_port, "auth.rate-limited")
+
+
+def test_ctr_corrupt_layer_is_explained_by_digest_mismatch(
+        tmp_path: Path, containerd: Containerd, registry_factory: Callable[..., Registry],
+        image_factory: Callable[..., OciImage], hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr fetching a layer whose stored bytes no longer hash to its digest: digest-mismatch, explained by
+    pull.digest-mismatch; the text's two digests are the layer's and the hash of what was served."""
+    registry = registry_factory()
+    image = image_factory(seed=1717)  # content of its own: no other test's pull left this layer in containerd's store
+    push(image, registry, LAB_REPO)
+    layer = image.layers[0].digest
+    registry.corrupt_blob(layer)
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, registry.host_port, server=registry.url)
+    ref = f"{registry.host_port}/{LAB_REPO}:latest"
+    text = _ctr(containerd, ref, hosts_dir, hosts_file_factory(HOSTS))
+    assert f'failed commit on ref "layer-{layer}"' in text and "unexpected commit digest" in text, text
+    rc, data = _explain(root, text, capsys, "--image", ref)
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and (parsed["failure"], parsed["phase"]) == ("digest-mismatch", "blob"), parsed
+    assert parsed["details"]["expected"] == layer and parsed["details"]["actual"] != layer, parsed
+    assert parsed["causes"][0]["code"] == "pull.digest-mismatch"
+    # ctr's commit error names the layer but no endpoint: the verdict's cause is that layer, at the registry.
+    assert parsed["host"] is None
+    assert v["status"] == "fails" and v["cause"]["code"] == "pull.digest-mismatch", v
+    assert (v["cause"]["phase"], endpoint_host(v["cause"]["endpoint"])) == ("blob", registry.host_port), v
+    assert finding_by_id(data["report"], v["cause"]["finding"])["subject"] == layer
+    assert data["explains"]["explains"] is True, data["explains"]
 
 
 # -- containers/image (skopeo, as CRI-O and podman) -----------------------------------------------
