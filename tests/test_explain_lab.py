@@ -235,6 +235,78 @@ def test_skopeo_unknown_authority_is_explained_for_crio(
     _agrees(data, "tls-unknown-authority", name, "tls.unknown-authority")
 
 
+@pytest.fixture
+def nx_resolver(tmp_path: Path) -> Iterator[Dnsmasq]:
+    """dnsmasq on port 53 of a loopback address of its own, answering NXDOMAIN for everything under lab.test."""
+    if not can_unshare():
+        pytest.skip("needs root for port 53 and a mount namespace")
+    addr = port_53_address()
+    if addr is None:
+        pytest.skip("no free port 53 on 127.53.0.0/16")
+    server = Dnsmasq(tmp_path / "dns", host=addr, port=53, addresses={}, nxdomains=("lab.test",))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_skopeo_unresolvable_name_is_explained_by_dns_nxdomain_at_the_same_server(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, nx_resolver: Dnsmasq,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """skopeo whose only resolver (resolv.conf) does not know the registry's name: dns-nxdomain naming that
+    resolver; explain with --dns-server at the same server fails on dns.nxdomain there."""
+    name = lab_name(registry_tls)
+    server = f"{nx_resolver.host}:53"
+    root = tmp_path / "root"
+    conf = crio_root(root, name, cas={name: registry_tls.ca_file})
+    ns = tmp_path / "ns"
+    ns.mkdir()
+    (ns / "resolv.conf").write_text(f"nameserver {nx_resolver.host}\noptions timeout:1 attempts:1\n")
+    policy = ns / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    argv = [require_binary("skopeo"), "--policy", str(policy), "--registries-conf", str(conf), "inspect",
+            "--retry-times", "0", "--cert-dir", str(registry_tls.tls.ca_dir), f"docker://{lab_image_ref(registry_tls)}"]
+    result = run_in_mount_namespace(argv, hosts_file=write_hosts_file(ns / "hosts", {}),
+                                    binds={"/etc/resolv.conf": ns / "resolv.conf"}, timeout=60,
+                                    env=skopeo_env(ns / "env"))
+    assert result.returncode != 0, result.stdout
+    text = result.stderr.strip().splitlines()[-1]
+    assert f"lookup registry.lab.test on {server}: no such host" in text, text
+    rc, data = _explain(root, text, capsys, "--dns-server", server)
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and data["runtime"] == "crio" and parsed["phase"] == v["cause"]["phase"] == "dns", (parsed, v)
+    assert parsed["details"] == {**parsed["details"], "name": "registry.lab.test", "resolver": server}
+    assert f"does not resolve at --dns-server {server}" in v["summary"], v["summary"]
+    _agrees(data, "dns-nxdomain", name, "dns.nxdomain")
+
+
+def test_skopeo_not_yet_valid_certificate_is_explained_by_the_clock_behind_ntp(
+        tmp_path: Path, cert_factory: Callable[..., IssuedCert], registry_factory: Callable[..., Registry],
+        lab_image: OciImage, chrony: Chrony, chrony_ahead: Chrony, hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A certificate valid from 5 min ahead, as a host whose clock is 10 min behind sees a fresh one: skopeo's
+    "current time ... is before ..." is read as the clock first, and with the NTP server that is 10 min ahead
+    the verdict fails on clock.skew there; against NTP at true time the same text is the certificate's own."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cert = cert_factory(not_before=now + dt.timedelta(seconds=300), not_after=now + dt.timedelta(days=30))
+    registry = registry_factory(tls=cert)
+    push(lab_image, registry, LAB_REPO)
+    name = lab_name(registry)
+    root = tmp_path / "root"
+    crio_root(root, name, cas={name: cert.ca_file}, hosts=HOSTS)
+    text = _skopeo(tmp_path, lab_image_ref(registry), hosts_file_factory(HOSTS), cert.ca_dir)
+    assert "certificate has expired or is not yet valid: current time" in text and " is before " in text, text
+    rc, data = _explain(root, text, capsys, "--ntp-server", f"127.0.0.1:{chrony_ahead.port}")
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and parsed["causes"][0]["code"] == "clock.skew", parsed["causes"]
+    assert dt.datetime.fromisoformat(parsed["details"]["bound"].replace("Z", "+00:00")) == now + dt.timedelta(seconds=300)
+    assert "clock is 600 s behind" in v["summary"], v["summary"]
+    _agrees(data, "tls-not-yet-valid", name, "clock.skew")
+
+    rc, data = _explain(root, text, capsys, "--ntp-server", f"127.0.0.1:{chrony.port}")
+    assert rc == 1 and "clock" not in data["verdict"]["summary"], data["verdict"]
+    _agrees(data, "tls-not-yet-valid", name, "tls.not-yet-valid")
+
+
 # -- dockerd --------------------------------------------------------------------------------------
 def test_dockerd_unknown_tag_is_explained_by_manifest_unknown(
         tmp_path: Path, dockerd: DockerDaemon, registry_tls: Registry, lab_image: OciImage,
