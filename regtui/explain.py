@@ -264,7 +264,9 @@ class _Class:
 _STATUS_TEXTS = ("Proxy Authentication Required", "Forbidden", "Bad Gateway", "Service Unavailable",
                  "Gateway Timeout", "Internal Server Error", "Bad Request", "Method Not Allowed", "Not Found")
 _PROXY_STATUS = re.compile(r'"https://[^"\s]+": (' + "|".join(_STATUS_TEXTS) + r")\s*$")
-_TIME_AFTER = re.compile(r"current time (\S+) is (after|before) (\S+)")
+#: Go's x509 prints both times in RFC 3339; a log line's closing quote may follow the second one.
+_RFC3339 = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))"
+_TIME_AFTER = re.compile(rf"current time {_RFC3339} is (after|before) {_RFC3339}")
 _VALID_FOR = re.compile(r"x509: certificate is valid for (.+?), not ([^\s:,)]+)")
 _DIGESTS = re.compile(r"unexpected commit digest (sha256:[0-9a-f]+), expected (sha256:[0-9a-f]+)")
 _CI_DIGESTS = re.compile(r"Digest did not match, expected (sha256:[0-9a-f]+), got (sha256:[0-9a-f]+)")

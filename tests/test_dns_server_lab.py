@@ -10,15 +10,13 @@ listen on port 53 of a loopback address of their own (127.53.x.y).
 from __future__ import annotations
 
 import json
-import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.dns import Dnsmasq
+from lab.dns import Dnsmasq, port_53_address
 from lab.fixtures import LAB_REPO, LAB_TAG
 from lab.images import OciImage, skopeo_env
 from lab.namespaces import can_unshare, run_in_mount_namespace, write_hosts_file
@@ -35,17 +33,10 @@ NAME = "registry.lab.test"
 
 def _port_53_address() -> str:
     """A loopback address whose UDP and TCP port 53 are free (Go's resolver cannot be given a port)."""
-    rng = random.Random()
-    for _ in range(50):
-        addr = f"127.53.{rng.randrange(1, 255)}.{rng.randrange(1, 255)}"
-        try:
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind((addr, 53))
-        except OSError:
-            continue
-        return addr
-    pytest.skip("no free port 53 on 127.53.0.0/16")
+    addr = port_53_address()
+    if addr is None:
+        pytest.skip("no free port 53 on 127.53.0.0/16")
+    return addr
 
 
 @pytest.fixture

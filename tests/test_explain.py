@@ -55,6 +55,18 @@ def test_escaped_journal_text_reads_like_the_plain_one() -> None:
     assert readings == {("connect-refused", "connect", "registry-1.docker.io", "docker.io/library/nginx:1")}
 
 
+def test_certificate_times_end_where_the_log_line_quotes_the_message() -> None:
+    """skopeo's fatal log line (msg="...") ends with the x509 bound: the quote that closes msg is not part of it."""
+    text = ('time="2026-12-04T16:59:53Z" level=fatal msg="Error parsing image name \\"docker://registry.lab.test:32951/'
+            'lab/app:latest\\": pinging container registry registry.lab.test:32951: Get \\"https://registry.lab.test:'
+            '32951/v2/\\": x509: certificate has expired or is not yet valid: current time 2026-12-04T16:59:53Z is '
+            'before 2026-12-04T17:04:53+01:00"')
+    p = parse_pull_error(text)
+    assert (p.failure, p.host) == ("tls-not-yet-valid", "registry.lab.test:32951"), p.to_dict()
+    assert p.details == {"current_time": "2026-12-04T16:59:53Z", "bound": "2026-12-04T17:04:53+01:00"}
+    assert p.summary.endswith("the certificate's bound 2026-12-04T17:04:53+01:00); it failed in the TLS handshake.")
+
+
 def test_secrets_in_a_pasted_text_are_redacted() -> None:
     """Credentials in a proxy URL or an Authorization header never reach the reading or its summary."""
     p = parse_pull_error('Error response from daemon: Get "https://reg.example/v2/": proxyconnect tcp: dial tcp '

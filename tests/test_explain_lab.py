@@ -8,23 +8,27 @@ longer produces (the CA was installed since) must be called unexplained.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab.containerd import Containerd
+from lab.dns import Dnsmasq, port_53_address
 from lab.dockerd import DockerDaemon
+from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_REPO
-from lab.images import OciImage, push
-from lab.namespaces import run_in_mount_namespace
+from lab.images import OciImage, push, skopeo_env
+from lab.namespaces import can_unshare, run_in_mount_namespace, write_hosts_file
+from lab.ntp import Chrony
 from lab.pki import IssuedCert
 from lab.pullroots import LAB_CONTAINERD_VERSION, containerd_root, crio_root, docker_root
 from lab.registry import Registry
 from lab.require import require_binary
-from lab.verdicts import HOSTS, lab_image_ref, lab_name
+from lab.verdicts import HOSTS, finding_by_id, lab_image_ref, lab_name
 from regtui.cli import main
 from regtui.explain import endpoint_host
 
@@ -142,6 +146,51 @@ def test_ctr_without_credentials_is_explained_by_auth_missing(
     _agrees(data, data["parsed"]["failure"], name, "auth.missing")
 
 
+def test_ctr_rate_limited_is_explained_by_auth_rate_limited(
+        tmp_path: Path, containerd: Containerd, lab_image: OciImage, hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr against a registry answering 429 toomanyrequests to manifests: rate-limited, explained by auth.rate-limited."""
+    with FakeRegistry(lab_image.layout_dir, faults=Faults(status_429=True)) as limited:
+        root = tmp_path / "root"
+        hosts_dir = containerd_root(root, limited.host_port, server=limited.url)
+        text = _ctr(containerd, f"{limited.host_port}/{LAB_REPO}:latest", hosts_dir, hosts_file_factory(HOSTS))
+        assert "429 Too Many Requests" in text, text
+        rc, data = _explain(root, text, capsys)
+    assert rc == 1 and data["runtime"] == "containerd"
+    assert data["parsed"]["phase"] == data["verdict"]["cause"]["phase"] == "manifest", data["parsed"]
+    assert data["parsed"]["causes"][0]["code"] == "auth.rate-limited"
+    _agrees(data, "rate-limited", limited.host_port, "auth.rate-limited")
+
+
+def test_ctr_corrupt_layer_is_explained_by_digest_mismatch(
+        tmp_path: Path, containerd: Containerd, registry_factory: Callable[..., Registry],
+        image_factory: Callable[..., OciImage], hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ctr fetching a layer whose stored bytes no longer hash to its digest: digest-mismatch, explained by
+    pull.digest-mismatch; the text's two digests are the layer's and the hash of what was served."""
+    registry = registry_factory()
+    image = image_factory(seed=1717)  # content of its own: no other test's pull left this layer in containerd's store
+    push(image, registry, LAB_REPO)
+    layer = image.layers[0].digest
+    registry.corrupt_blob(layer)
+    root = tmp_path / "root"
+    hosts_dir = containerd_root(root, registry.host_port, server=registry.url)
+    ref = f"{registry.host_port}/{LAB_REPO}:latest"
+    text = _ctr(containerd, ref, hosts_dir, hosts_file_factory(HOSTS))
+    assert f'failed commit on ref "layer-{layer}"' in text and "unexpected commit digest" in text, text
+    rc, data = _explain(root, text, capsys, "--image", ref)
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and (parsed["failure"], parsed["phase"]) == ("digest-mismatch", "blob"), parsed
+    assert parsed["details"]["expected"] == layer and parsed["details"]["actual"] != layer, parsed
+    assert parsed["causes"][0]["code"] == "pull.digest-mismatch"
+    # ctr's commit error names the layer but no endpoint: the verdict's cause is that layer, at the registry.
+    assert parsed["host"] is None
+    assert v["status"] == "fails" and v["cause"]["code"] == "pull.digest-mismatch", v
+    assert (v["cause"]["phase"], endpoint_host(v["cause"]["endpoint"])) == ("blob", registry.host_port), v
+    assert finding_by_id(data["report"], v["cause"]["finding"])["subject"] == layer
+    assert data["explains"]["explains"] is True, data["explains"]
+
+
 # -- containers/image (skopeo, as CRI-O and podman) -----------------------------------------------
 def _skopeo(tmp_path: Path, image: str, hosts_file: Path, cert_dir: Path | None = None) -> str:
     skopeo = require_binary("skopeo")
@@ -184,6 +233,78 @@ def test_skopeo_unknown_authority_is_explained_for_crio(
     rc, data = _explain(root, text, capsys)
     assert rc == 1 and data["runtime"] == "crio"
     _agrees(data, "tls-unknown-authority", name, "tls.unknown-authority")
+
+
+@pytest.fixture
+def nx_resolver(tmp_path: Path) -> Iterator[Dnsmasq]:
+    """dnsmasq on port 53 of a loopback address of its own, answering NXDOMAIN for everything under lab.test."""
+    if not can_unshare():
+        pytest.skip("needs root for port 53 and a mount namespace")
+    addr = port_53_address()
+    if addr is None:
+        pytest.skip("no free port 53 on 127.53.0.0/16")
+    server = Dnsmasq(tmp_path / "dns", host=addr, port=53, addresses={}, nxdomains=("lab.test",))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_skopeo_unresolvable_name_is_explained_by_dns_nxdomain_at_the_same_server(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, nx_resolver: Dnsmasq,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """skopeo whose only resolver (resolv.conf) does not know the registry's name: dns-nxdomain naming that
+    resolver; explain with --dns-server at the same server fails on dns.nxdomain there."""
+    name = lab_name(registry_tls)
+    server = f"{nx_resolver.host}:53"
+    root = tmp_path / "root"
+    conf = crio_root(root, name, cas={name: registry_tls.ca_file})
+    ns = tmp_path / "ns"
+    ns.mkdir()
+    (ns / "resolv.conf").write_text(f"nameserver {nx_resolver.host}\noptions timeout:1 attempts:1\n")
+    policy = ns / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    argv = [require_binary("skopeo"), "--policy", str(policy), "--registries-conf", str(conf), "inspect",
+            "--retry-times", "0", "--cert-dir", str(registry_tls.tls.ca_dir), f"docker://{lab_image_ref(registry_tls)}"]
+    result = run_in_mount_namespace(argv, hosts_file=write_hosts_file(ns / "hosts", {}),
+                                    binds={"/etc/resolv.conf": ns / "resolv.conf"}, timeout=60,
+                                    env=skopeo_env(ns / "env"))
+    assert result.returncode != 0, result.stdout
+    text = result.stderr.strip().splitlines()[-1]
+    assert f"lookup registry.lab.test on {server}: no such host" in text, text
+    rc, data = _explain(root, text, capsys, "--dns-server", server)
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and data["runtime"] == "crio" and parsed["phase"] == v["cause"]["phase"] == "dns", (parsed, v)
+    assert parsed["details"] == {**parsed["details"], "name": "registry.lab.test", "resolver": server}
+    assert f"does not resolve at --dns-server {server}" in v["summary"], v["summary"]
+    _agrees(data, "dns-nxdomain", name, "dns.nxdomain")
+
+
+def test_skopeo_not_yet_valid_certificate_is_explained_by_the_clock_behind_ntp(
+        tmp_path: Path, cert_factory: Callable[..., IssuedCert], registry_factory: Callable[..., Registry],
+        lab_image: OciImage, chrony: Chrony, chrony_ahead: Chrony, hosts_file_factory: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A certificate valid from 5 min ahead, as a host whose clock is 10 min behind sees a fresh one: skopeo's
+    "current time ... is before ..." is read as the clock first, and with the NTP server that is 10 min ahead
+    the verdict fails on clock.skew there; against NTP at true time the same text is the certificate's own."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cert = cert_factory(not_before=now + dt.timedelta(seconds=300), not_after=now + dt.timedelta(days=30))
+    registry = registry_factory(tls=cert)
+    push(lab_image, registry, LAB_REPO)
+    name = lab_name(registry)
+    root = tmp_path / "root"
+    crio_root(root, name, cas={name: cert.ca_file}, hosts=HOSTS)
+    text = _skopeo(tmp_path, lab_image_ref(registry), hosts_file_factory(HOSTS), cert.ca_dir)
+    assert "certificate has expired or is not yet valid: current time" in text and " is before " in text, text
+    rc, data = _explain(root, text, capsys, "--ntp-server", f"127.0.0.1:{chrony_ahead.port}")
+    parsed, v = data["parsed"], data["verdict"]
+    assert rc == 1 and parsed["causes"][0]["code"] == "clock.skew", parsed["causes"]
+    assert dt.datetime.fromisoformat(parsed["details"]["bound"].replace("Z", "+00:00")) == now + dt.timedelta(seconds=300)
+    assert "clock is 600 s behind" in v["summary"], v["summary"]
+    _agrees(data, "tls-not-yet-valid", name, "clock.skew")
+
+    rc, data = _explain(root, text, capsys, "--ntp-server", f"127.0.0.1:{chrony.port}")
+    assert rc == 1 and "clock" not in data["verdict"]["summary"], data["verdict"]
+    _agrees(data, "tls-not-yet-valid", name, "tls.not-yet-valid")
 
 
 # -- dockerd --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import struct
 from collections.abc import Mapping, Sequence
@@ -16,10 +17,29 @@ from pathlib import Path
 
 from .procs import LOOPBACK, Component, free_port, need_binary
 
-__all__ = ["Dnsmasq"]
+__all__ = ["Dnsmasq", "port_53_address"]
 
 DEFAULT_ADDRESSES: Mapping[str, str] = {"lab.test": "127.0.0.1"}
 DEFAULT_NXDOMAINS: tuple[str, ...] = ("nx.test",)
+
+
+def port_53_address() -> str | None:
+    """A loopback address (127.53.x.y) whose UDP and TCP port 53 are free, or None.
+
+    Go's resolver always asks port 53 and cannot be given another, so a lab server that Go
+    programs use as their only nameserver listens on port 53 of a loopback address of its own.
+    """
+    rng = random.Random()
+    for _ in range(50):
+        addr = f"127.53.{rng.randrange(1, 255)}.{rng.randrange(1, 255)}"
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind((addr, 53))
+        except OSError:
+            continue
+        return addr
+    return None
 
 
 def _probe_query(name: str) -> bytes:
