@@ -169,6 +169,11 @@ def _validate_network_options(args: argparse.Namespace) -> None:
     concurrency = getattr(args, "concurrency", None)
     if concurrency is not None and concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.containerd_version:
+        from regtui.runtimes.containerd.versions import parse_version
+
+        if parse_version(args.containerd_version) is None:
+            raise UsageError(f"--containerd-version {args.containerd_version!r}: expected X.Y or X.Y.Z, e.g. 1.7")
 
 
 def _refs(images: Sequence[str]):
@@ -269,7 +274,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
 
     options = _options(args)
     if args.code and args.code not in CATALOGUE:
-        raise UsageError(f"--code {args.code}: not a finding code (see FINDINGS.md)")
+        raise UsageError(f"--code {args.code}: not a finding code (the codes are listed in regtui/findings.py)")
     if args.apply and not args.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("--apply without a terminal to confirm on needs --yes (run without --apply to preview)")
     supplied_ca = _read_ca_file(args.ca_file) if args.ca_file else None
@@ -410,6 +415,11 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     options = _options(args)
     (ref,) = _refs([args.ref])
+    if args.output:
+        try:  # an unusable DIR is a usage error before any download, not an internal one after
+            os.makedirs(args.output, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--output {args.output}: cannot create the directory: {exc.strerror or exc}") from None
     return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug,
                     progress=_progress(args.format))
 

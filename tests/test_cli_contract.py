@@ -107,7 +107,8 @@ def test_output_file_and_report_command(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_usage_errors_exit_two_without_traceback(tmp_path: Path) -> None:
-    """A bad reference or root gives one line on stderr and exit 2, never a traceback."""
+    """A bad reference, root or option gives one line on stderr and exit 2, never a traceback or an internal error."""
+    (tmp_path / "not-a-dir").write_text("a file where pull --output wants a directory\n")
     for argv in (["check", "--offline", "--root", str(tmp_path), "--image", "Not/Valid:ref:x"],
                  ["check", "--offline", "--root", str(tmp_path / "nope")],
                  ["check", "--offline", "--root", str(tmp_path), "--timeout", "0"],
@@ -115,11 +116,16 @@ def test_usage_errors_exit_two_without_traceback(tmp_path: Path) -> None:
                  ["check", "--root", str(tmp_path), "--ntp-server", "ntp.example:99999"],
                  ["check", "--root", str(tmp_path), "--platform", "linux/"],
                  ["pull", "alpine", "--root", str(tmp_path), "--concurrency", "0"],
+                 ["check", "--offline", "--root", str(tmp_path), "--containerd-version", "banana"],
+                 ["pull", "127.0.0.1:1/lab/app:1", "--root", str(tmp_path), "--timeout", "1",
+                  "--output", str(tmp_path / "not-a-dir")],
+                 ["fix", "--offline", "--root", str(tmp_path), "--code", "no.such-code"],
                  ["report", "--offline", "--root", str(tmp_path), "--format", "json",
                   "--output", str(tmp_path / "no" / "such" / "dir" / "r.json")]):
         p = subprocess.run([sys.executable, "-m", "regtui", *argv], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2, p.stderr
         assert "Traceback" not in p.stderr and p.stderr.startswith("regtui: ")
+        assert "internal error" not in p.stderr, argv
         assert len(p.stderr.strip().splitlines()) == 1
 
 
