@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--list", action="store_true", help="list the fixes the findings suggest")
     g.add_argument("--code", metavar="CODE", help="every fix for findings with this code")
-    g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list")
+    g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list, or the id of the finding it fixes (as in the report)")
     p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     p.add_argument("--ca-file", metavar="FILE",
@@ -300,8 +300,11 @@ def _cmd_fix(args: argparse.Namespace) -> int:
             print(f"no finding with code {args.code} has a fix here: nothing to do")
             return EXIT_OK
     else:
-        selected = [f for f in fixable if f.fix and f.fix.id == args.fix_id]
+        # A finding id (as the report's verdict chains and independent_findings name it) selects its fix too.
+        selected = [f for f in fixable if f.fix and args.fix_id in (f.fix.id, f.id)]
         if not selected:
+            if any(f.id == args.fix_id for f in report.findings):
+                raise UsageError(f"finding {args.fix_id!r} has no fix regtui can plan: see its text in `regtui check`")
             raise UsageError(f"no fix {args.fix_id!r} among the current findings (see regtui fix --list)")
     status = EXIT_OK
     interactive = sys.stdin.isatty() and sys.stdout.isatty()

@@ -193,3 +193,18 @@ def test_dns_server_has_one_meaning_in_readme_and_help(capsys: pytest.CaptureFix
     for text in (" ".join(item.split()), option):
         assert "instead of the root's resolver" in text and "hosts file" in text, text
         assert "comparison only" in text and "also resolve" not in text, text
+
+
+def test_fix_takes_the_finding_ids_the_check_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every id under 'independent problems' (a finding id, not a fix id) previews its fix with `regtui fix ID`."""
+    args = ("--root", str(BUSY), "--runtime", "docker", "--offline", "--image", "alpine")
+    rc, out, _ = _run(capsys, "check", *args, "--format", "json")
+    data = json.loads(out)
+    by_id = {f["id"]: f for f in data["findings"]}
+    assert data["independent_findings"]
+    for finding_id in data["independent_findings"]:
+        fix_id = by_id[finding_id]["fix"]["id"]
+        assert fix_id != finding_id
+        rc, out, err = _run(capsys, "fix", *args, finding_id)
+        assert rc == 0, err
+        assert out.startswith(fix_id + "\n")
