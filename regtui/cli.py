@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--list", action="store_true", help="list the fixes the findings suggest")
     g.add_argument("--code", metavar="CODE", help="every fix for findings with this code")
-    g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list, or the id of the finding it fixes (as in the report)")
+    g.add_argument("fix_id", nargs="?", metavar="FIX_ID",
+                   help="one fix from --list, or the id of the finding it fixes (as in the report)")
     p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     p.add_argument("--ca-file", metavar="FILE",

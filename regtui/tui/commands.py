@@ -92,4 +92,5 @@ class WorkbenchCommands(Provider):
         for name, callback, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(escape(name)), callback, help=Content(help_text))  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(escape(name)), callback,
+                          help=Content(help_text))  # type: ignore[arg-type]
