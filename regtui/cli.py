@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write to FILE (atomically; required unless --merge, which "
                                                      "prints to stdout without it)")
     p.add_argument("--merge", nargs="+", metavar="REPORT.json",
-                   help="merge these JSON reports (one per host) into one markdown or html report; no check runs")
+                   help="merge these JSON reports (one per host) into one markdown, html or json report; no check runs")
 
     p = sub.add_parser("explain", help="read a pasted pull error (kubelet event, ctr, docker, podman/skopeo, CRI-O), "
                                        "then check that image and say whether the verdict explains it",
@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pull", help="instrumented test pull of one image")
     p.add_argument("ref", metavar="REF")
     _add_check_options(p, with_format=False)
-    p.add_argument("--concurrency", type=int, metavar="N")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="parallel blob downloads (default: what the runtime's configuration allows)")
     p.add_argument("--format", default="text", choices=("text", "json"))
     p.add_argument("--output", metavar="DIR",
                    help="also write the pulled image as an OCI image layout in DIR. Blobs are written as "
@@ -113,13 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="/", help="filesystem root of the host")
     p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
     p.add_argument("--list", action="store_true", help="list the backups")
-    p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID")
+    p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID",
+                   help="the backup to restore (from --list); without it, the backups are listed")
     p.add_argument("--force", action="store_true", help="restore even if a file changed after the fix")
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
     p = sub.add_parser("tui", help="the interactive workbench (default)")
     _add_check_options(p, with_format=False)
-    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--read-only", action="store_true", help="show fixes and their previews, never apply or undo one")
     return parser
 
 
