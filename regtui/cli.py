@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write to FILE (atomically; required unless --merge, which "
                                                      "prints to stdout without it)")
     p.add_argument("--merge", nargs="+", metavar="REPORT.json",
-                   help="merge these JSON reports (one per host) into one markdown or html report; no check runs")
+                   help="merge these JSON reports (one per host) into one markdown, html or json report; no check runs")
 
     p = sub.add_parser("explain", help="read a pasted pull error (kubelet event, ctr, docker, podman/skopeo, CRI-O), "
                                        "then check that image and say whether the verdict explains it",
@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pull", help="instrumented test pull of one image")
     p.add_argument("ref", metavar="REF")
     _add_check_options(p, with_format=False)
-    p.add_argument("--concurrency", type=int, metavar="N")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="parallel blob downloads (default: what the runtime's configuration allows)")
     p.add_argument("--format", default="text", choices=("text", "json"))
     p.add_argument("--output", metavar="DIR",
                    help="also write the pulled image as an OCI image layout in DIR. Blobs are written as "
@@ -103,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--list", action="store_true", help="list the fixes the findings suggest")
     g.add_argument("--code", metavar="CODE", help="every fix for findings with this code")
-    g.add_argument("fix_id", nargs="?", metavar="FIX_ID", help="one fix from --list")
+    g.add_argument("fix_id", nargs="?", metavar="FIX_ID",
+                   help="one fix from --list, or the id of the finding it fixes (as in the report)")
     p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     p.add_argument("--ca-file", metavar="FILE",
@@ -114,13 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="/", help="filesystem root of the host")
     p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
     p.add_argument("--list", action="store_true", help="list the backups")
-    p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID")
+    p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID",
+                   help="the backup to restore (from --list); without it, the backups are listed")
     p.add_argument("--force", action="store_true", help="restore even if a file changed after the fix")
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
     p = sub.add_parser("tui", help="the interactive workbench (default)")
     _add_check_options(p, with_format=False)
-    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--read-only", action="store_true", help="show fixes and their previews, never apply or undo one")
     return parser
 
 
@@ -175,6 +178,11 @@ def _validate_network_options(args: argparse.Namespace) -> None:
     concurrency = getattr(args, "concurrency", None)
     if concurrency is not None and concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.containerd_version:
+        from regtui.runtimes.containerd.versions import parse_version
+
+        if parse_version(args.containerd_version) is None:
+            raise UsageError(f"--containerd-version {args.containerd_version!r}: expected X.Y or X.Y.Z, e.g. 1.7")
 
 
 def _refs(images: Sequence[str]):
@@ -275,7 +283,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
 
     options = _options(args)
     if args.code and args.code not in CATALOGUE:
-        raise UsageError(f"--code {args.code}: not a finding code (see FINDINGS.md)")
+        raise UsageError(f"--code {args.code}: not a finding code (the codes are listed in regtui/findings.py)")
     if args.apply and not args.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("--apply without a terminal to confirm on needs --yes (run without --apply to preview)")
     supplied_ca = _read_ca_file(args.ca_file) if args.ca_file else None
@@ -301,8 +309,11 @@ def _cmd_fix(args: argparse.Namespace) -> int:
             print(f"no finding with code {args.code} has a fix here: nothing to do")
             return EXIT_OK
     else:
-        selected = [f for f in fixable if f.fix and f.fix.id == args.fix_id]
+        # A finding id (as the report's verdict chains and independent_findings name it) selects its fix too.
+        selected = [f for f in fixable if f.fix and args.fix_id in (f.fix.id, f.id)]
         if not selected:
+            if any(f.id == args.fix_id for f in report.findings):
+                raise UsageError(f"finding {args.fix_id!r} has no fix regtui can plan: see its text in `regtui check`")
             raise UsageError(f"no fix {args.fix_id!r} among the current findings (see regtui fix --list)")
     status = EXIT_OK
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -416,6 +427,11 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     options = _options(args)
     (ref,) = _refs([args.ref])
+    if args.output:
+        try:  # an unusable DIR is a usage error before any download, not an internal one after
+            os.makedirs(args.output, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--output {args.output}: cannot create the directory: {exc.strerror or exc}") from None
     return run_pull(options, ref, fmt=args.format, output_dir=args.output, debug=args.debug,
                     progress=_progress(args.format))
 

@@ -107,7 +107,8 @@ def test_output_file_and_report_command(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_usage_errors_exit_two_without_traceback(tmp_path: Path) -> None:
-    """A bad reference or root gives one line on stderr and exit 2, never a traceback."""
+    """A bad reference, root or option gives one line on stderr and exit 2, never a traceback or an internal error."""
+    (tmp_path / "not-a-dir").write_text("a file where pull --output wants a directory\n")
     for argv in (["check", "--offline", "--root", str(tmp_path), "--image", "Not/Valid:ref:x"],
                  ["check", "--offline", "--root", str(tmp_path / "nope")],
                  ["check", "--offline", "--root", str(tmp_path), "--timeout", "0"],
@@ -115,11 +116,16 @@ def test_usage_errors_exit_two_without_traceback(tmp_path: Path) -> None:
                  ["check", "--root", str(tmp_path), "--ntp-server", "ntp.example:99999"],
                  ["check", "--root", str(tmp_path), "--platform", "linux/"],
                  ["pull", "alpine", "--root", str(tmp_path), "--concurrency", "0"],
+                 ["check", "--offline", "--root", str(tmp_path), "--containerd-version", "banana"],
+                 ["pull", "127.0.0.1:1/lab/app:1", "--root", str(tmp_path), "--timeout", "1",
+                  "--output", str(tmp_path / "not-a-dir")],
+                 ["fix", "--offline", "--root", str(tmp_path), "--code", "no.such-code"],
                  ["report", "--offline", "--root", str(tmp_path), "--format", "json",
                   "--output", str(tmp_path / "no" / "such" / "dir" / "r.json")]):
         p = subprocess.run([sys.executable, "-m", "regtui", *argv], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2, p.stderr
         assert "Traceback" not in p.stderr and p.stderr.startswith("regtui: ")
+        assert "internal error" not in p.stderr, argv
         assert len(p.stderr.strip().splitlines()) == 1
 
 
@@ -187,3 +193,18 @@ def test_dns_server_has_one_meaning_in_readme_and_help(capsys: pytest.CaptureFix
     for text in (" ".join(item.split()), option):
         assert "instead of the root's resolver" in text and "hosts file" in text, text
         assert "comparison only" in text and "also resolve" not in text, text
+
+
+def test_fix_takes_the_finding_ids_the_check_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every id under 'independent problems' (a finding id, not a fix id) previews its fix with `regtui fix ID`."""
+    args = ("--root", str(BUSY), "--runtime", "docker", "--offline", "--image", "alpine")
+    rc, out, _ = _run(capsys, "check", *args, "--format", "json")
+    data = json.loads(out)
+    by_id = {f["id"]: f for f in data["findings"]}
+    assert data["independent_findings"]
+    for finding_id in data["independent_findings"]:
+        fix_id = by_id[finding_id]["fix"]["id"]
+        assert fix_id != finding_id
+        rc, out, err = _run(capsys, "fix", *args, finding_id)
+        assert rc == 0, err
+        assert out.startswith(fix_id + "\n")

@@ -82,6 +82,14 @@ def test_malformed_auth(tmp_path: Path) -> None:
     assert isinstance(decode_auth("%%%"), str)
 
 
+def test_malformed_auth_title_names_the_evidence_line(tmp_path: Path) -> None:
+    """The title's file:line is the auth value's line, the one the evidence (and the text report's header) gives."""
+    text = json.dumps({"auths": {"ghcr.io": {"auth": base64.b64encode(b"no-colon-here").decode()}}}, indent=2)
+    [f] = load_cli_config(_host(tmp_path, text)).findings
+    line = line_of(text, '"auth"')
+    assert f.evidence["line"] == line and f.title.startswith(f"/root/.docker/config.json:{line}: ")
+
+
 def test_helper_missing_desktop_leftover(tmp_path: Path) -> None:
     """Pattern 11: credsStore "desktop" without docker-credential-desktop on PATH."""
     text = '{\n  "auths": {"https://index.docker.io/v1/": {}},\n  "credsStore": "desktop"\n}\n'

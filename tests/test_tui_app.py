@@ -538,3 +538,22 @@ async def test_dns_panel_marks_the_root_answer_as_comparison(tmp_path: Path) -> 
         rows = {str(table.get_row_at(i)[2]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
     rows.pop("-", None)  # route hosts not looked up
     assert rows == {"127.0.0.1:5353": "--dns-server", "/etc/hosts": "system (comparison, not used)"}
+
+
+async def test_palette_shows_findings_whose_text_has_square_brackets(tmp_path: Path) -> None:
+    """ctrl+p on the busy root lists 'host[:port][/path]' findings as text instead of crashing on markup."""
+    options = CheckOptions(root=str(BUSY_ROOT), images=("alpine",), offline=True)
+    app = make_app(options, source=LiveSource(), fixes=FakeFixes(), export_dir=str(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(pilot)
+        await pilot.press("0")
+        assert any("[/path]" in name for name, _, _ in workbench_commands(app))
+        await pilot.press("ctrl+p")
+        await _settle(pilot)
+        await pilot.press(*"mirror must")
+        await _settle(pilot)
+        assert app.screen.__class__.__name__ == "CommandPalette"
+        assert "host[:port][/path]" in _screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running

@@ -32,3 +32,14 @@ def test_tui_command_rejects_bad_root_and_reference(tmp_path: Path, capsys: pyte
     assert main(["tui", "--root", str(tmp_path / "nope")]) == 2
     assert "not a directory" in capsys.readouterr().err
     assert main(["tui", "--root", str(tmp_path), "--image", "UPPER/Bad:tag tag"]) == 2
+
+
+def test_tui_crash_exits_with_internal_error_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workbench that quits on an unhandled exception makes `regtui` exit 2 (internal error), not 0."""
+
+    def crashing_run(self: Any, *args: Any, **kwargs: Any) -> None:
+        self._return_code = 1  # what textual sets when it shows an unhandled exception and exits
+        return None
+
+    monkeypatch.setattr(tui_app.RegtuiApp, "run", crashing_run)
+    assert main(["tui", "--root", str(tmp_path), "--offline"]) == 2

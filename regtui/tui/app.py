@@ -578,4 +578,6 @@ def run(options: CheckOptions, *, read_only: bool = False, debug: bool = False) 
     """Run the workbench in this terminal; returns the exit status."""
     app = make_app(options, read_only=read_only, debug=debug)
     result = app.run()
+    if result is None and app.return_code:  # textual printed the crash and quit: an internal error
+        return 2
     return int(result or 0)

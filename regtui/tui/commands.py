@@ -6,6 +6,8 @@ from functools import partial
 from typing import Any, Callable, Iterator, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape
 
 from regtui.model import PANELS
 from regtui.tui.data import PANEL_TITLES, Copyable, panel_findings
@@ -81,7 +83,8 @@ class WorkbenchCommands(Provider):
     async def discover(self) -> Hits:
         """Everything, before the user types."""
         for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
+            # Names and help quote findings and commands ('host[:port][/path]'): plain text, never markup.
+            yield DiscoveryHit(Content(name), callback, help=Content(help_text))  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
         """Fuzzy match on the command name."""
@@ -89,4 +92,5 @@ class WorkbenchCommands(Provider):
         for name, callback, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(score, matcher.highlight(escape(name)), callback,
+                          help=Content(help_text))  # type: ignore[arg-type]

@@ -375,6 +375,7 @@ def _read_auth(cfg: CliConfig, parsed: Parsed | None, keypath: tuple[Any, ...], 
 def _malformed(parsed: Parsed | None, keypath: tuple[Any, ...], key: str, error: str, where: str) -> Finding:
     path = parsed.path if parsed else "DOCKER_AUTH_CONFIG"
     line = parsed.line(*keypath, "auth") if parsed else None
+    where = f"{path}:{line}" if line else where  # the auth value's line, as in the evidence
     return finding(
         "auth.malformed", f"{path}#{key}",
         f"{where}: the auth value for {key} is not base64 of user:password",
