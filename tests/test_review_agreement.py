@@ -1,0 +1,66 @@
+"""Every output of one check agrees with every other: the error regtui predicts a runtime prints, pasted
+back into ``regtui explain``, is explained by the same check's verdict.
+
+Lab roots are built as the verdict lab tests build them; the check runs once and its JSON report is the
+reference every other output is compared with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.images import OciImage
+from lab.pullroots import containerd_root
+from lab.registry import Registry
+from lab.sockets import UdpBlackHole
+from lab.verdicts import HOSTS, check, cli_args, lab_image_ref, lab_name, verdict
+from regtui.cli import main
+from regtui.explain import parse_pull_error
+from regtui.explaincmd import against_report
+
+
+def runtime_errors(data: Any) -> list[str]:
+    """Every distinct ``runtime_error`` (what regtui says the runtime will print) anywhere in a JSON report."""
+    found: list[str] = []
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            value = node.get("runtime_error")
+            if isinstance(value, str) and value and value not in found:
+                found.append(value)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+@pytest.mark.lab
+def test_predicted_dns_timeout_error_is_explained_by_the_same_check(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, udp_black_hole: UdpBlackHole,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--dns-server that never answers: each error the report predicts (including the bare "dial tcp: lookup
+    NAME on SERVER: i/o timeout") is explained by that report's verdict, and `regtui explain` exits as check."""
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS)
+    image, server = lab_image_ref(registry_tls), udp_black_hole.host_port
+    _, data = check(root, image, "containerd", dns_server=server)
+    v = verdict(data, "containerd")
+    assert (v["status"], v["cause"]["code"]) == ("fails", "dns.timeout"), v
+    errors = runtime_errors(data)
+    assert f"dial tcp: lookup registry.lab.test on {server}: i/o timeout" in errors, errors
+    for text in errors:
+        e = against_report(parse_pull_error(text), data)
+        assert e.relation is not None and e.relation.explains, (text, e.relation)
+
+    args = [*cli_args(root, image, "containerd"), "--dns-server", server]
+    rc_check = main(["check", *args])
+    capsys.readouterr()
+    rc = main(["explain", *args, "--format", "json", f"dial tcp: lookup registry.lab.test on {server}: i/o timeout"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == rc_check == 1
+    assert out["explains"]["explains"], out["explains"]
