@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from lab.images import OciImage
-from lab.pullroots import containerd_root
+from lab.pullroots import containerd_root, write_root
 from lab.registry import Registry
 from lab.sockets import UdpBlackHole
 from lab.verdicts import HOSTS, check, cli_args, lab_image_ref, lab_name, verdict
 from regtui.cli import main
 from regtui.explain import parse_pull_error
 from regtui.explaincmd import against_report
+from regtui.report import merge as merge_reports
 
 
 def runtime_errors(data: Any) -> list[str]:
@@ -64,3 +65,34 @@ def test_predicted_dns_timeout_error_is_explained_by_the_same_check(
     out = json.loads(capsys.readouterr().out)
     assert rc == rc_check == 1
     assert out["explains"]["explains"], out["explains"]
+
+
+@pytest.mark.lab
+def test_merge_of_a_degraded_short_name_search_does_not_say_no_host_is_degraded(
+        tmp_path: Path, registry_plain: Registry, registry_factory: Any, lab_image: OciImage,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """CRI-O short name, first search registry lacks the image: the check is degraded (no cause); the merged
+    Markdown and HTML count it as degraded and their Causes section does not then claim no host is degraded."""
+    empty = registry_factory()
+    conf = (f'unqualified-search-registries = ["{empty.host_port}", "{registry_plain.host_port}"]\n'
+            'short-name-mode = "permissive"\n')
+    for host in (empty.host_port, registry_plain.host_port):
+        conf += f'\n[[registry]]\nlocation = "{host}"\ninsecure = true\n'
+    root = write_root(tmp_path / "root", {"/etc/containers/registries.conf": conf})
+    report = tmp_path / "node.json"
+    rc = main(["check", *cli_args(root, "lab/app", "crio"), "--format", "json", "--output", str(report)])
+    v = verdict(json.loads(report.read_text()), "crio")
+    assert rc == 0 and v["status"] == "degraded" and v["cause"] is None, v
+    capsys.readouterr()
+
+    assert main(["report", "--merge", str(report), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "1 degraded" in md
+    html_file = tmp_path / "fleet.html"
+    assert main(["report", "--merge", str(report), "--format", "html", "--output", str(html_file)]) == 0
+    html = html_file.read_text()
+    assert "1 degraded" in html
+    for text in (md, html):
+        assert "No host has a failing or degraded verdict" not in text
+        assert "none names a cause" in text
+    assert merge_reports.merge([(str(report), json.loads(report.read_text()))])["statuses"]["degraded"] == 1
