@@ -116,3 +116,22 @@ def test_degraded_verdict_names_the_endpoint_that_served_not_the_mirror_that_fai
     assert (v["endpoint"], v["endpoint_key"]) == (data["pull"]["endpoint"], served[0]), v
     assert status[v["endpoint_key"]] != "failed", (v, status)
     assert v["cause"]["endpoint_key"] != v["endpoint_key"] and status[v["cause"]["endpoint_key"]] == "failed"
+
+
+@pytest.mark.lab
+def test_short_name_candidate_errors_name_the_candidate_not_docker_hub(
+        tmp_path: Path, registry_plain: Registry, registry_factory: Any, lab_image: OciImage) -> None:
+    """CRI-O short name over two search registries, the first lacks it: every error regtui predicts for a
+    candidate names that candidate (podman: "reading manifest latest in HOST/lab/app"), never docker.io."""
+    empty = registry_factory()
+    conf = (f'unqualified-search-registries = ["{empty.host_port}", "{registry_plain.host_port}"]\n'
+            'short-name-mode = "permissive"\n')
+    for host in (empty.host_port, registry_plain.host_port):
+        conf += f'\n[[registry]]\nlocation = "{host}"\ninsecure = true\n'
+    root = write_root(tmp_path / "root", {"/etc/containers/registries.conf": conf})
+    _, data = check(root, "lab/app", "crio")
+    assert verdict(data, "crio")["status"] == "degraded"
+    errors = [e for e in runtime_errors(data) if "reading manifest" in e]
+    assert errors, runtime_errors(data)
+    for text in errors:
+        assert f"in {empty.host_port}/lab/app:" in text and "docker.io" not in text, text
