@@ -213,6 +213,13 @@ def endpoint_host(value: str | None) -> str | None:
     return _url_parts(raw)[1] or None
 
 
+def _name_of(host_port: str) -> str:
+    """The host name of ``host[:port]`` (an IPv6 literal keeps its brackets)."""
+    if host_port.startswith("["):
+        return host_port.split("]", 1)[0] + "]"
+    return host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
+
+
 def _registry_host(image: str | None) -> str | None:
     """The host a pull of ``image`` starts at (Docker Hub's registry for ``docker.io``)."""
     if not image:
@@ -710,6 +717,9 @@ def relate(parsed: ParsedError, verdict: Mapping[str, Any] | None) -> Relation:
     if parsed.phase == "auth" and parsed.url and "/v2" not in parsed.url:
         hosts.add(_registry_host(parsed.image) or "")  # a token service's failure is the registry's pull failing
     same_host = vhost is None and phase == "config" or (vhost is not None and vhost in hosts)
+    if not same_host and vhost is not None and parsed.phase == "dns":
+        # A lookup names the host without its port ("lookup NAME on SERVER"): the name is the endpoint.
+        same_host = _name_of(vhost) in {_name_of(h) for h in hosts}
     same_phase = phase is not None and parsed.phase is not None and phase in _SAME_PHASE.get(parsed.phase, {parsed.phase})
     named = code in parsed.codes
     where = f"{vhost or 'the configuration'}, {phase or 'unknown phase'}"

@@ -30,7 +30,7 @@ from regtui.registry.diagnose import auth_findings, endpoint_findings, rate_limi
 from regtui.registry.errors import Failure, RegistryError, planned_failure, runtime_error, status_failure
 from regtui.registry.flavors import Flavor, flavor_for
 from regtui.registry.manifest import digest_of
-from regtui.registry.pull import open_session
+from regtui.registry.pull import candidate_reference, open_session
 
 __all__ = ["probe", "probe_endpoint", "SLOWER_FACTOR", "SLOWER_MIN_MS", "speaks_tls", "speaks_http"]
 
@@ -134,7 +134,8 @@ async def probe_endpoint(ctx: ProbeContext, route: Route, ep: Endpoint, ref: Ref
     row["extra_endpoints"] = list(session.extra.values())
     if failure is not None:
         row.update(phase=failure.phase, http_status=failure.status, error=failure.message, kind=failure.kind,
-                   runtime_error=runtime_error(flavor.name, failure, str(ref)), timed_out=failure.timed_out)
+                   runtime_error=runtime_error(flavor.name, failure, candidate_reference(route, ep, ref, flavor)),
+                   timed_out=failure.timed_out)
     row["_failure"], row["_outcome"] = failure, session.authorizer.outcome
     return row
 
@@ -167,7 +168,7 @@ async def _route_rows(ctx: ProbeContext, route: Route) -> list[dict[str, Any]]:
         if ep.status == "skipped":
             return _skipped(ep, ep.reason)
         if ep.status == "failed":
-            return _planned_failed(ep, flavor, str(ref))
+            return _planned_failed(ep, flavor, candidate_reference(route, ep, ref, flavor))
         if flavor.name == "containerd":
             caps = ep.capabilities or ("pull", "resolve")
             need = "pull" if ref.by_digest else "resolve"

@@ -43,7 +43,7 @@ from regtui.registry.manifest import Descriptor, host_platform
 from regtui.registry.resolution import Resolved, resolve, wanted_platform
 from regtui.runtimes.endpoints import endpoint as make_endpoint
 
-__all__ = ["test_pull", "concurrency_for", "DEFAULT_CONCURRENCY", "CONCURRENCY_KEYS", "open_session"]
+__all__ = ["test_pull", "concurrency_for", "DEFAULT_CONCURRENCY", "CONCURRENCY_KEYS", "open_session", "candidate_reference"]
 
 #: Docker's and containerd's default ``max-concurrent-downloads``.
 DEFAULT_CONCURRENCY = 3
@@ -237,6 +237,15 @@ class _Pull:
             if a.endpoint.role == "upstream" and i + 1 < len(self.attempts):
                 groups.append([])
         return groups if self.flavor.name == "containers-image" else [list(range(len(self.attempts)))]
+
+    def reference_of(self, attempt: _Attempt) -> str:
+        """The reference the runtime names in ``attempt``'s error: a short-name candidate's own name, else the image's."""
+        groups = self._candidates()
+        if len(groups) > 1:
+            for g in groups:
+                if any(self.attempts[i] is attempt for i in g):
+                    return _candidate_name(self.attempts[g[-1]].endpoint, self.ref)
+        return str(self.ref)
 
     def _next_candidate(self, index: int) -> int | None:
         """The first endpoint of the candidate after the one holding ``index`` (podman and CRI-O move on after any error)."""
@@ -444,6 +453,18 @@ def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
     return shown[-1][0], f"{len(shown)} errors occurred while pulling:" + "".join(f"\n * {t}" for _, t in shown)
 
 
+def candidate_reference(route: Route, ep: Endpoint, ref: Reference, flavor: Flavor) -> str:
+    """The reference containers/image names in ``ep``'s error: with several short-name candidates, the name of the
+    candidate ``ep`` belongs to (its primary is the next upstream on the route); otherwise the image's."""
+    if flavor.name != "containers-image" or sum(1 for e in route.endpoints if e.role == "upstream") < 2:
+        return str(ref)
+    at = next((i for i, e in enumerate(route.endpoints) if e is ep), None)
+    if at is None:
+        return str(ref)
+    primary = next((e for e in route.endpoints[at:] if e.role == "upstream"), ep)
+    return _candidate_name(primary, ref)
+
+
 def _candidate_name(ep: Endpoint, ref: Reference) -> str:
     """The reference a short-name candidate is pulled as, from its primary endpoint."""
     domain = DOCKER_HUB if ep.host == HUB_API_HOST else ep.host
@@ -496,7 +517,7 @@ def _report(pull: _Pull, ended: float) -> dict[str, Any]:
         },
         "config": _blob_dict(config, origin) if config else None,
         "layers": [_blob_dict(b, origin) for b in layers],
-        "endpoints": [a.to_dict(pull.flavor, str(pull.ref)) for a in pull.attempts],
+        "endpoints": [a.to_dict(pull.flavor, pull.reference_of(a)) for a in pull.attempts],
         "extra_endpoints": redact.value(extra),
         "error": _error_dict(pull, failure) if failure and not ok else None,
         "runtime_error": user_error if not ok else None,
@@ -523,12 +544,12 @@ def _endpoint_findings(pull: _Pull) -> list[Finding]:
             # dockerd's plain-http try of a host it also tries over https is its fallback, not a setting.
             fallback = (flavor.name == "docker" and attempt.endpoint.url.startswith("http://")
                         and attempt.endpoint.host in hosts_with_https and f.kind == "https-to-http")
-            out += endpoint_findings(route, attempt.endpoint, f, runtime_error=runtime_error(flavor.name, f, str(pull.ref)),
+            out += endpoint_findings(route, attempt.endpoint, f, runtime_error=runtime_error(flavor.name, f, pull.reference_of(attempt)),
                                      elapsed_ms=attempt.elapsed_ms, timeout_s=pull.ctx.timeouts.connect,
                                      handled_by_fallback=(handled and f.kind == "http-to-https") or fallback)
         if session is not None:
             out += auth_findings(route, attempt.endpoint, session.authorizer.outcome,
-                                 runtime_error=runtime_error(flavor.name, f, str(pull.ref)) if f else "")
+                                 runtime_error=runtime_error(flavor.name, f, pull.reference_of(attempt)) if f else "")
             out += rate_limit_findings(route, attempt.endpoint, status=f.status if f else None,
                                        ratelimit=session.ratelimit,
                                        retry_after=f.details.get("retry_after") if f else None)

@@ -135,6 +135,15 @@ def _code(value: Any) -> str:
     return f"`{text}`" if text else ""
 
 
+def _no_causes(m: dict[str, Any]) -> str:
+    """The Causes section's sentence when no verdict names a cause (a degraded short-name search names none)."""
+    s = m["statuses"]
+    if s["fails"] or s["degraded"]:
+        return (f"{s['fails'] + s['degraded']} host(s) have a failing or degraded verdict, but none names a cause: "
+                "see each host's report.")
+    return "No host has a failing or degraded verdict."
+
+
 def render_markdown(m: dict[str, Any]) -> str:
     """The merged report as Markdown (CommonMark + GFM tables)."""
     s = m["statuses"]
@@ -157,7 +166,7 @@ def render_markdown(m: dict[str, Any]) -> str:
         out.append("")
         out += [f"- C{i + 1}: {_code(c['label'])}" for i, c in enumerate(m["causes"])] + [""]
     else:
-        out += ["No host has a failing or degraded verdict.", ""]
+        out += [_no_causes(m), ""]
     out += ["## Hosts", "", "| host | status | errors | warnings | verdicts | report |", "|---|---|---|---|---|---|"]
     for h in m["hosts"]:
         verdicts = "; ".join(f"{v['runtime']} {v['image']}: {v['status']}" + (f" ({v['cause']})" if v["cause"] else "")
@@ -218,7 +227,7 @@ def render_html(m: dict[str, Any]) -> str:
             parts.append(f"<tr><td>{_e(h['name'])}</td><td class={_e(h['status'])}>{_e(h['status'])}</td>{marks}</tr>")
         parts.append("</table>")
     else:
-        parts.append("<p>No host has a failing or degraded verdict.</p>")
+        parts.append(f"<p>{_e(_no_causes(m))}</p>")
     parts.append("<h2>Hosts</h2><table><tr><th>host</th><th>status</th><th>errors</th><th>warnings</th>"
                  "<th>verdicts</th><th>report</th></tr>")
     for h in m["hosts"]:
