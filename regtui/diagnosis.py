@@ -719,11 +719,11 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
     where = _where(a.url, a.phase if a is not served else "manifest") if a is not None else _where(
         str(cause.evidence.get("endpoint") or ""), None)
     text = f"{base}, but {_reason(cause, rt, a)}{where}."
-    endpoint = a.url if a is not None else str(cause.evidence.get("endpoint") or "") or None
-    key = a.key if a is not None else (cause.evidence.get("endpoint_key") or None)
-    return _verdict(rt, image, "degraded", text, cause, a if a is not served else None, between + [cause],
-                    fix_check, untested, endpoint=endpoint, phase="manifest" if a is served else None,
-                    endpoint_key=key if isinstance(key, str) else None)
+    # The verdict names the endpoint that served; the one that costs time is the cause's endpoint.
+    cause_url = a.url if a is not None else str(cause.evidence.get("endpoint") or "") or None
+    v = _verdict(rt, image, "degraded", text, cause, a if a is not served else None, between + [cause],
+                 fix_check, untested, endpoint=cause_url, phase="manifest" if a is served else None)
+    return replace(v, endpoint=served.url or None, endpoint_key=served.key)
 
 
 def diagnose(findings: list[Finding], routes: list[Route], pull: Mapping[str, Any] | None, *, mode: str = "network",

@@ -180,7 +180,7 @@ def test_dead_mirror_before_a_good_upstream_is_degraded() -> None:
     v = _one([dead], [_route("containerd", MIRROR, UP)], _pull("containerd", True, rows))
     assert v.status == "degraded" and v.cause is not None
     assert (v.cause.code, v.cause.endpoint) == ("mirror.unreachable", MIRROR)
-    assert v.endpoint == MIRROR and v.fix == dead.fix.id  # type: ignore[union-attr]
+    assert v.endpoint == UP and v.fix == dead.fix.id  # type: ignore[union-attr]
 
 
 def test_stale_mirror_that_serves_is_degraded_and_costliest() -> None:

@@ -116,7 +116,7 @@ def test_the_endpoint_tried_first_failing_stays_an_error_and_costs() -> None:
     assert [ep.status for ep in routes[0].endpoints] == ["failed", "ok"]
     (v,) = diagnosis.diagnose(assign_ids(findings), routes, pull)
     assert v.status == "degraded" and v.cause is not None and v.cause.code == "tls.unknown-authority"
-    assert v.cause.endpoint_key == first.key and v.endpoint_key == first.key
+    assert v.cause.endpoint_key == first.key and v.endpoint_key == second.key, "the verdict names the serving entry"
 
 
 def test_same_url_through_another_proxy_keeps_its_own_result() -> None:

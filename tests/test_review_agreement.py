@@ -16,7 +16,7 @@ import pytest
 from lab.images import OciImage
 from lab.pullroots import containerd_root, write_root
 from lab.registry import Registry
-from lab.sockets import UdpBlackHole
+from lab.sockets import TcpBlackHole, UdpBlackHole
 from lab.verdicts import HOSTS, check, cli_args, lab_image_ref, lab_name, verdict
 from regtui.cli import main
 from regtui.explain import parse_pull_error
@@ -115,3 +115,23 @@ def test_short_name_candidate_errors_name_the_candidate_not_docker_hub(
     assert errors, runtime_errors(data)
     for text in errors:
         assert f"in {empty.host_port}/lab/app:" in text and "docker.io" not in text, text
+
+
+@pytest.mark.lab
+def test_degraded_verdict_names_the_endpoint_that_served_not_the_mirror_that_failed(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, tcp_black_hole: TcpBlackHole) -> None:
+    """Black-holed mirror before a good upstream: the verdict's endpoint and endpoint_key ("the serving endpoint")
+    are the upstream that served the test pull, which is ok in the routes table; the mirror stays the cause."""
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS,
+                    mirrors=[{"url": f"https://{tcp_black_hole.host_port}", "skip_verify": True}])
+    _, data = check(root, lab_image_ref(registry_tls), "containerd")
+    v = verdict(data, "containerd")
+    assert v["status"] == "degraded" and tcp_black_hole.host_port in v["cause"]["endpoint"], v
+    (route,) = [r for r in data["routes"] if r["runtime"] == "containerd"]
+    status = {ep["key"]: ep["status"] for ep in route["endpoints"]}
+    served = [r["key"] for r in data["pull"]["endpoints"] if r["status"] == "ok"]
+    assert data["pull"]["ok"] and served and data["pull"]["endpoint"] == f"https://{name}/v2"
+    assert (v["endpoint"], v["endpoint_key"]) == (data["pull"]["endpoint"], served[0]), v
+    assert status[v["endpoint_key"]] != "failed", (v, status)
+    assert v["cause"]["endpoint_key"] != v["endpoint_key"] and status[v["cause"]["endpoint_key"]] == "failed"
