@@ -179,7 +179,7 @@ def _proxy(d: dict[str, Any]) -> list[str]:
     if tried:
         out.append(_table(["proxy", "used by", "set in", "works", "what it answered"],
                           [[f"<code>{_e(p['proxy'])}</code>", _e(p["runtimes"]), _e(p["sources"]),
-                            "yes" if p["ok"] else "no" if p["ok"] is False else "-", _e(p["detail"])] for p in tried]))
+                            p["works"], _e(p["detail"])] for p in tried]))
     return out
 
 
@@ -187,7 +187,7 @@ def _clock(d: dict[str, Any]) -> list[str]:
     c = sections.clock(d)
     if not c:
         return []
-    offset = f"{c['offset']:+.3f} s" if isinstance(c["offset"], (int, float)) else "not measured"
+    offset = c["offset_text"]
     return ["<h2 id=clock>Clock</h2>",
             f"<p>Offset {_e(offset)} ({_e(c['source'] or 'no reference')}). NTP: {_e(c['ntp'] or 'none configured')}; "
             f"sync daemons: {_e(c['daemons'])}.</p>"]

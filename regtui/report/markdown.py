@@ -161,7 +161,7 @@ def _proxy(d: dict[str, Any]) -> list[str]:
     if tried:
         out += ["| proxy | used by | set in | works | what it answered |", "|---|---|---|---|---|"]
         out += [f"| {_code(p['proxy'])} | {_cell(p['runtimes'])} | {_cell(p['sources'])} | "
-                f"{'yes' if p['ok'] else 'no' if p['ok'] is False else '-'} | {_cell(p['detail'])} |" for p in tried]
+                f"{p['works']} | {_cell(p['detail'])} |" for p in tried]
         out.append("")
     return out
 
@@ -170,7 +170,7 @@ def _clock(d: dict[str, Any]) -> list[str]:
     c = sections.clock(d)
     if not c:
         return []
-    offset = f"{c['offset']:+.3f} s" if isinstance(c["offset"], (int, float)) else "not measured"
+    offset = c["offset_text"]
     return ["## Clock", "", f"- offset: {offset} ({_cell(c['source']) or 'no reference'})",
             f"- NTP: {_cell(c['ntp']) or 'none configured'}; sync daemons: {_cell(c['daemons'])}", ""]
 

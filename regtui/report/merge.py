@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from regtui import redact
+from regtui.report.html import _e
+from regtui.report.markdown import _cell as _md
+from regtui.report.markdown import _code
 
 __all__ = ["MergeError", "load", "merge", "render_markdown", "render_html"]
 
@@ -125,16 +127,6 @@ def merge(reports: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             "statuses": statuses}
 
 
-def _md(value: Any) -> str:
-    return str(value if value is not None else "").replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ") \
-        .replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _code(value: Any) -> str:
-    text = str(value or "").replace("\n", " ").replace("|", "\\|")
-    return f"`{text}`" if text else ""
-
-
 def _no_causes(m: dict[str, Any]) -> str:
     """The Causes section's sentence when no verdict names a cause (a degraded short-name search names none)."""
     s = m["statuses"]
@@ -195,10 +187,6 @@ code{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
 td.mark{text-align:center;font-weight:bold;color:#a40000}
 @media (max-width:700px){table,tr,td,th{display:block}tr{margin-bottom:.75em}th{display:none}}
 """
-
-
-def _e(value: Any) -> str:
-    return escape(str(value if value is not None else ""))
 
 
 def render_html(m: dict[str, Any]) -> str:

@@ -49,15 +49,15 @@ def rate(bytes_per_second: Any) -> str:
     return f"{x:.1f}" if x >= 1 else f"{x:.3f}" if x >= 0.001 else f"{x:.2g}"
 
 
-def ms(v: Any) -> str:
-    """Milliseconds for a cell: ``-`` when the phase did not happen (a reused connection)."""
+def ms(v: Any, unit: str = "") -> str:
+    """Milliseconds for a cell (``unit`` appended to a number): ``-`` when the phase did not happen."""
     if v is None or v == "":
         return "-"
     try:
         x = float(v)
     except (TypeError, ValueError):
         return str(v)
-    return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
+    return (f"{x:.0f}" if x >= 10 else f"{x:.1f}") + unit
 
 
 def where(f: Mapping[str, Any]) -> str:
@@ -153,7 +153,9 @@ def proxies(d: Mapping[str, Any]) -> list[dict[str, Any]]:
         detail = "; ".join(f"CONNECT {c.get('target')}: {c.get('status_line') or c.get('error') or c.get('phase')}"
                            for c in connects[:4])
         rows.append({"proxy": p.get("proxy") or "", "runtimes": ", ".join(p.get("runtimes") or []),
-                     "sources": ", ".join(p.get("sources") or []), "ok": p.get("ok"), "detail": detail or p.get("note") or ""})
+                     "sources": ", ".join(p.get("sources") or []), "ok": p.get("ok"),
+                     "works": "yes" if p.get("ok") else "no" if p.get("ok") is False else "-",
+                     "detail": detail or p.get("note") or ""})
     return rows
 
 
@@ -164,7 +166,9 @@ def clock(d: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     sync = c.get("sync") or {}
     ntp = c.get("ntp") or {}
-    return {"offset": c.get("skew_seconds"), "source": c.get("skew_source") or "",
+    offset = c.get("skew_seconds")
+    return {"offset": offset, "source": c.get("skew_source") or "",
+            "offset_text": f"{offset:+.3f} s" if isinstance(offset, (int, float)) else "not measured",
             "uncertainty": c.get("skew_uncertainty_seconds"),
             "ntp": ", ".join(str(s.get("server") if isinstance(s, dict) else s) for s in ntp.get("servers") or [])
             or ntp.get("configured_from") or "",

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from regtui import redact
 from regtui.model import PANELS, severity_rank
 from regtui.report.reproducers import Copyable, endpoint_reproducers, finding_reproducers
+from regtui.report.sections import ms
 
 __all__ = [
     "PANEL_TITLES",
@@ -172,14 +173,8 @@ def first_value(d: Mapping[str, Any], keys: Iterable[str]) -> Any:
 
 
 def fmt_ms(v: Any) -> str:
-    """Milliseconds for a table cell."""
-    if v is None or v == "":
-        return "-"
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return f"{x:.0f} ms" if x >= 10 else f"{x:.1f} ms"
+    """Milliseconds for a table cell, with the unit (the reports' rule)."""
+    return ms(v, " ms")
 
 
 def short_digest(d: Any, n: int = 12) -> str:
