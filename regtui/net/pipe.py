@@ -24,6 +24,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from typing import Any, Callable, Generator, Iterable
 
 import httpcore
@@ -36,6 +37,8 @@ STREAM_BUFFER = 256 * 1024
 BODY_BUFFER = 256 * 1024
 #: How long a body thread waits on a silent socket before it looks at its stop flag again.
 _POLL = 0.5
+#: Bytes received this long ago go to the consumer even if the buffer is not full (a slow body).
+_FLUSH = 0.05
 #: End of a header block, as h11 finds it.
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _INFORMATIONAL = re.compile(rb"HTTP/\d\.\d[ \t]+1\d\d")
@@ -392,9 +395,12 @@ class TakenBody:
             want = BODY_BUFFER if remaining is None else min(BODY_BUFFER, remaining)
             filled = 0
             eof = False
+            flush_at = time.monotonic() + _FLUSH
             while filled < want:
                 if self._stop:
                     raise _Stopped
+                if filled and time.monotonic() >= flush_at:
+                    break  # a slow body reaches the consumer (hash, file, progress) in pieces
                 try:
                     n = sock.recv_into(view[filled:want])
                 except TimeoutError:
