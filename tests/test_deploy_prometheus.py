@@ -340,7 +340,14 @@ def test_prometheus_fires_for_the_broken_node_only(fleet: dict[str, Node], tmp_p
         (fired,) = alerts
         assert fired["labels"]["cause"] == "proxy.unreachable"
         assert "cause proxy.unreachable" in fired["annotations"]["description"]
-        # Both hosts are scraped and evaluated: the good one is up, checked, and silent.
-        up = {r["metric"]["instance"]: r["value"][1] for r in prom.query("regtui_pull_ok")}
+        # Both hosts are scraped and evaluated: the good one is up, checked, and silent. Prometheus
+        # scrapes each target on its own clock, so the good host's first sample may come a moment
+        # after the broken host's alert.
+        up: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            up = {r["metric"]["instance"]: r["value"][1] for r in prom.query("regtui_pull_ok")}
+            if len(up) == 2:
+                break
+            time.sleep(0.5)
         assert up == {"node-proxy": "0", "node-good": "1"}
         assert not [a for a in prom.alerts() if a["labels"].get("instance") == "node-good"]

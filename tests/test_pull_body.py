@@ -11,6 +11,8 @@ import hashlib
 import json
 import shutil
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 from lab.fakeregistry import FakeRegistry, Faults
 from lab.fixtures import LAB_PROXY_CREDENTIALS
 from lab.images import OciImage, build_oci_layout, push
-from lab.pki import IssuedCert
+from lab.pki import IssuedCert, LabPKI
 from lab.proxy import TinyProxy
 from lab.pullroots import containerd_root, plan_context
 from lab.registry import Registry
@@ -38,6 +40,11 @@ from test_pull_lab import assert_timings_consistent, by_code, codes
 from test_pull_proxy import NAME, named_registry, proxied_root  # noqa: F401 - fixture
 
 MiB = 1024 * 1024
+
+
+def body_threads() -> list[threading.Thread]:
+    """Threads still reading a taken-over body."""
+    return [t for t in threading.enumerate() if t.name == "regtui-body" and t.is_alive()]
 
 
 def blobs_of(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -247,6 +254,7 @@ def test_lean_stalled_body_is_stalled(tmp_path: Path, big_image: OciImage, fake:
     assert [r["kind"] for r in entry["retries"]] == ["stalled", "stalled"]
     assert entry["error"]["timed_out"] and entry["error"]["details"]["window_bytes"] < 64 * 1024
     assert not list((tmp_path / "out").rglob("*.partial"))
+    assert not body_threads(), "a stalled body's thread must have let go before the pull ends"
 
 
 def test_lean_cdn_redirect_target_gets_no_authorization(tmp_path: Path, big_image: OciImage,
@@ -373,3 +381,100 @@ def test_body_already_read_by_httpx_is_not_taken_over() -> None:
     """Once httpx has read part of a body, the takeover is refused and httpx reads the rest."""
     taken, body = asyncio.run(_take([HEAD + BODY[:100], BODY[100:]], read_first=True))
     assert not taken and body == BODY
+
+
+def test_body_is_consumed_off_the_event_loop() -> None:
+    """A taken-over body is read and consumed by a worker thread, so the event loop (and other bodies) are not held up."""
+    loop_thread = threading.get_ident()
+    seen: set[int] = set()
+
+    async def run() -> bytes:
+        server, port = await _serve_once([HEAD + BODY])
+        resolver = Resolver(ResolverConfig((("127.0.0.1", 53),)), 1.0)
+        client = make_client(resolver, ssl.create_default_context(), streams="asyncio")
+        got = bytearray()
+
+        def consume(view: memoryview) -> None:
+            seen.add(threading.get_ident())
+            got.extend(view)
+
+        try:
+            async with client.stream("GET", f"http://127.0.0.1:{port}/blob") as response:
+                taken = response.extensions["network_stream"].take_body(consume, len(BODY))
+                assert taken is not None
+                await asyncio.wait_for(taken, 5)
+            return bytes(got)
+        finally:
+            await client.aclose()
+            server.close()
+
+    assert asyncio.run(run()) == BODY
+    assert seen and loop_thread not in seen
+
+
+def test_lean_progress_is_reported_on_the_event_loop(tmp_path: Path, big_image: OciImage,
+                                                      fake: Callable[..., FakeRegistry], lean: None) -> None:
+    """Progress callbacks of lean bodies run on the event loop's thread (a UI may update from them), and end at each size."""
+    reg = fake(big_image, faults=Faults(throttle={d.digest: 4 * MiB for d in big_image.layers}))
+    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
+    image = f"{reg.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", image, timeout=5.0)
+    calls: list[tuple[int, str, int, int]] = []
+
+    def progress(digest: str, so_far: int, size: int) -> None:
+        calls.append((threading.get_ident(), digest, so_far, size))
+
+    report, _ = asyncio.run(run_test_pull(ctx, parse(image), "containerd", progress=progress))
+    assert report["ok"], report["error"]
+    assert {l["body_reader"] for l in report["layers"]} == {"lean"}
+    assert calls and {t for t, *_ in calls} == {threading.get_ident()}
+    last = {d: so_far for _, d, so_far, _ in calls}
+    assert all(last[l.digest] == l.size for l in big_image.layers)
+    assert any(0 < so_far < size for _, _, so_far, size in calls), "progress while the bodies arrive, not only at the end"
+
+
+def test_lean_with_a_client_certificate(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                                        lean: None) -> None:
+    """A registry that demands a client certificate gets the one hosts.toml names on every lean connection; without it the pull fails."""
+    pki = LabPKI()
+    server = pki.issue(tmp_path / "pki")
+    client = pki.issue(tmp_path / "pki", name="client", client=True)
+    reg = fake(big_image, tls=server, client_ca=server.ca_file)
+    out = tmp_path / "out"
+    report, findings = pull_into(tmp_path, reg, out, server_ca=server.ca_file,
+                                 server_client=(client.chain_file, client.key_file))
+    assert report["ok"], report["error"]
+    assert [l["body_reader"] for l in report["layers"]] == ["lean"] * 4
+    assert_layout_holds(out, big_image)
+    assert not [f for f in findings if f.severity == "error"]
+    shutil.rmtree(tmp_path / "root")
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out2", server_ca=server.ca_file)
+    assert not report["ok"]
+
+
+def test_cancelled_pull_stops_its_body_threads_at_once(tmp_path: Path, big_image: OciImage,
+                                                       fake: Callable[..., FakeRegistry], lean: None) -> None:
+    """Cancelling a pull in the middle of lean bodies stops their threads promptly and leaves no partial file."""
+    reg = fake(big_image, faults=Faults(throttle={d.digest: 128 * 1024 for d in big_image.layers}))
+    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
+    image = f"{reg.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", image, timeout=30.0)
+    out = tmp_path / "out"
+
+    async def run() -> float:
+        task = asyncio.create_task(run_test_pull(ctx, parse(image), "containerd", output_dir=str(out)))
+        for _ in range(100):  # until a body thread runs (bounded: 10 s)
+            if body_threads():
+                break
+            await asyncio.sleep(0.1)
+        assert body_threads(), "no body was taken over"
+        began = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        return time.monotonic() - began
+
+    took = asyncio.run(run())
+    assert took < 5, f"cancelling took {took:.1f} s with a 30 s read timeout"
+    assert not body_threads()
+    assert not list(out.rglob("*.partial"))

@@ -195,11 +195,10 @@ def reset_recorder(token: contextvars.Token[TraceRecorder | None]) -> None:
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """httpcore network backend on asyncio's own transports and TLS (:mod:`regtui.net.pipe`).
+    """httpcore network backend on plain non-blocking sockets driven by the event loop (:mod:`regtui.net.pipe`).
 
-    asyncio's TLS transport decrypts every record the socket delivered in one go, so a read
-    returns everything buffered (up to :data:`STREAM_BUFFER`) instead of one 16 KiB TLS record
-    through anyio's per-record path; a blob body can also be taken over from httpcore
+    A read returns everything the socket has ready (up to :data:`STREAM_BUFFER`) instead of one
+    16 KiB TLS record through anyio's per-record path, and a blob body can be handed to a thread
     (:meth:`~regtui.net.pipe.PipeStream.take_body`).
     """
 

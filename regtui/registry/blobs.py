@@ -3,9 +3,10 @@
 Bytes go from the socket straight into the digest's hash (and, only when an OCI layout was
 asked for, into a temporary file that is renamed once the digest matches); nothing is buffered
 whole. A 2xx body is read through the lean path when the session can take it over
-(:meth:`~regtui.registry.client.Session.take_body`: decrypted into one reusable buffer that the
-hash and the file read from), else through httpx; requests, auth, redirects and every other
-answer stay on httpx. A download:
+(:meth:`~regtui.registry.client.Session.take_body`: a worker thread decrypts it into one reusable
+buffer that the hash and the file read from, so bodies use several cores and the event loop
+stays free), else through httpx; requests, auth, redirects and every other answer stay on httpx.
+A download:
 
 - refuses a body longer than the descriptor's size as soon as it exceeds it (an endless body
   costs ``size + 1`` bytes, no more), and a ``Content-Length`` that disagrees with the size;
@@ -42,6 +43,7 @@ import httpcore
 import httpx
 
 from regtui.net.http import PhaseTimings
+from regtui.net.pipe import TakenBody
 from regtui.registry.client import Hop, Session, sum_timings
 from regtui.registry.errors import Failure, RegistryError, classify_exception, display_url, status_failure
 from regtui.registry.manifest import Descriptor, new_hasher
@@ -209,8 +211,8 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
             last_report = now
             progress(desc.digest, offset, desc.size)
 
-    def take(chunk: bytes | memoryview, meter: _Meter | None) -> None:
-        """Hash and keep one piece of the body; refuse it past the declared size."""
+    def keep(chunk: bytes | memoryview) -> None:
+        """Hash and keep one piece of the body; refuse it past the declared size (safe in a body's thread)."""
         nonlocal offset
         if offset + len(chunk) > desc.size:
             result.received += len(chunk)
@@ -220,8 +222,10 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
         sink.write(chunk)
         offset += len(chunk)
         result.received += len(chunk)
-        if meter is not None:
-            meter.add(len(chunk))
+
+    def take(chunk: bytes | memoryview) -> None:
+        """:func:`keep`, then the progress report (on the event loop)."""
+        keep(chunk)
         report()
 
     while result.attempts < max(1, max_attempts):
@@ -258,20 +262,19 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
                 else:
                     raise _Abort(_as_blob_failure(status_failure(response.status_code, url, exchange.body, phase="blob",
                                                                  headers=response.headers)))
-                meter = _Meter(session.timeouts.read)
-                taken = session.take_body(response, lambda view: take(view, meter), desc.size - offset)
+                taken = session.take_body(response, keep, desc.size - offset)
                 result.body_reader = "httpx" if taken is None else "lean"
                 if taken is not None:
-                    await _settle(taken, meter, url, lambda: offset)
+                    await _settle(taken, session.timeouts.read, url, lambda: offset, report)
                 else:
                     async for chunk in _moving(response, session.timeouts.read, url, lambda: offset):
-                        take(chunk, None)
+                        take(chunk)
                 if offset < desc.size:
                     raise _Abort(Failure("blob", "short-body", f"the body ended after {offset} of {desc.size} bytes",
                                          "unexpected EOF", url=display_url(url), transport_ok=True))
             except _Abort as abort:
                 failure = abort.failure
-            except (httpx.HTTPError, httpcore.ReadError, httpcore.RemoteProtocolError) as exc:
+            except (httpx.HTTPError, httpcore.ReadError, httpcore.RemoteProtocolError, httpcore.TimeoutException) as exc:
                 failure = _as_blob_failure(classify_exception(exc, url, events=exchange.recorder.events,
                                                               peer=exchange.recorder.peer))
             finally:
@@ -303,34 +306,28 @@ async def download_blob(session: Session, desc: Descriptor, *, max_attempts: int
     return result
 
 
-class _Meter:
-    """The stall rule's window for a body read through the lean path (the bytes arrive in callbacks)."""
-
-    def __init__(self, window: float) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.window = window
-        self.end = self.loop.time() + window
-        self.got = 0
-
-    def add(self, n: int) -> None:
-        """Count ``n`` bytes; a window that reached :data:`STALL_BYTES` starts a new one."""
-        self.got += n
-        if self.got >= STALL_BYTES:
-            self.end, self.got = self.loop.time() + self.window, 0
-
-
-async def _settle(done: asyncio.Future[None], meter: _Meter, url: str, so_far: Callable[[], int]) -> None:
-    """Wait for a lean body to end; ``_Abort`` (``stalled``) when a window brings under :data:`STALL_BYTES`."""
+async def _settle(taken: TakenBody, window: float, url: str, so_far: Callable[[], int],
+                  report: Callable[[], None]) -> None:
+    """Wait for a body read by its thread, reporting progress; ``_Abort`` (``stalled``) when a
+    ``window`` brings under :data:`STALL_BYTES`. The thread is stopped, and has let go of the
+    hash and the file, before this returns or raises."""
+    loop = asyncio.get_running_loop()
+    done = taken.done
+    window_end, base = loop.time() + window, 0
     try:
         while not done.done():
-            left = meter.end - meter.loop.time()
-            if left <= 0:
-                raise _stalled(url, meter.window, meter.got, so_far())
-            await asyncio.wait((done,), timeout=left)
+            now = loop.time()
+            got = taken.received - base
+            if got >= STALL_BYTES:
+                window_end, base = now + window, taken.received
+            elif now >= window_end:
+                raise _stalled(url, window, got, so_far())
+            await asyncio.wait((done,), timeout=min(window_end - now, _PROGRESS_INTERVAL))
+            report()
         done.result()
     finally:
-        if not done.done():
-            done.cancel()
+        if not done.done() or taken.running:
+            await taken.stop()
 
 
 def _stalled(url: str, window: float, got: int, so_far: int) -> _Abort:

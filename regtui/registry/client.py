@@ -41,7 +41,7 @@ from regtui.host import Host
 from regtui.model import Endpoint
 from regtui.net.http import (PhaseTimings, Timeouts, TraceRecorder, build_ssl_context, current_recorder, make_client,
                              reset_recorder)
-from regtui.net.pipe import Consumer, PipeStream
+from regtui.net.pipe import Consumer, PipeStream, TakenBody
 from regtui.net.proxy import ProxyEnv, decide
 from regtui.net.resolver import Resolver
 from regtui.registry.auth import MAX_TOKEN_RESPONSE, Authorizer, CredentialLookup
@@ -490,12 +490,13 @@ class Session:
         self._keep(hop)
         return body, truncated
 
-    def take_body(self, response: httpx.Response, consumer: Consumer, size: int) -> asyncio.Future[None] | None:
+    def take_body(self, response: httpx.Response, consumer: Consumer, size: int) -> TakenBody | None:
         """Read the 2xx body of ``response`` (``size`` bytes expected) through the lean path, if it can.
 
-        The body goes from the connection's buffer straight to ``consumer`` (see
-        :mod:`regtui.net.pipe`); the returned future ends with it (a transport failure is an
-        httpcore ``ReadError``/``RemoteProtocolError``, a consumer's exception is re-raised).
+        A thread reads the body off the connection and gives it to ``consumer`` (called in that
+        thread; see :mod:`regtui.net.pipe`); the returned body's ``done`` future ends with it (a
+        transport failure is an httpcore ``ReadError``/``RemoteProtocolError``/``ReadTimeout``, a
+        consumer's exception is re-raised).
         ``None`` means the caller reads the body through httpx: the switch says so, the body is
         small (``auto``), or the response came another way (an ``https://`` proxy's TLS-in-TLS,
         HTTP/2, a ``Transfer-Encoding``, a malformed ``Content-Length``).
@@ -513,7 +514,7 @@ class Session:
             if len(set(declared)) != 1 or not declared[0].strip().isdigit():
                 return None
             length = int(declared[0].strip())
-        return stream.take_body(consumer, length)
+        return stream.take_body(consumer, length, idle_limit=2 * self.timeouts.read + 1)
 
     # -- registry calls --------------------------------------------------------------------
     async def ping(self) -> Exchange:

@@ -29,6 +29,10 @@ What it does, in one run:
    CPU time (user + system of that process), the throughput, the largest peak RSS, and the ratios of
    the medians to skopeo, curl and the floor.
 
+``--python`` names the interpreter regtui and the floor run on: a venv made as README says measures
+what an installed regtui costs, without start-up files the measuring machine's own interpreter may
+carry; its bare start is printed first.
+
 Peak RSS and CPU come from GNU time (``%M``, ``%U``, ``%S``) of that process alone: a child that
 this (large) process spawns would report this process's high-water mark through ``wait4``.
 
@@ -69,6 +73,8 @@ MiB = 1024 * 1024
 #: regtui pulls as containerd's CRI does (3 at once); curl and the floor use the same.
 CONCURRENCY = 3
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None
+#: The interpreter regtui and the floor run on (``--python``: e.g. the venv README's install makes).
+PYTHON = [sys.executable]
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,7 @@ class Bench:
 
     def regtui_argv(self, name: str, dest: Path | None, root: Path | None = None, timeout: float = 5.0) -> list[str]:
         """The CLI invocation measured."""
-        argv = [sys.executable, "-m", "regtui", "pull", self.ref(name), "--root", str(root or self.root),
+        argv = [PYTHON[0], "-m", "regtui", "pull", self.ref(name), "--root", str(root or self.root),
                 "--runtime", self.runtime, "--format", "json", "--timeout", str(timeout)]
         return argv + (["--output", str(dest)] if dest else [])
 
@@ -284,7 +290,7 @@ class Bench:
         jobs = dest / "jobs.json"
         jobs.write_text(json.dumps([[f"/v2/lab/{name}/blobs/{b.digest}", b.digest, b.size] for b in self._blobs(name)]))
         host, port = self.registry.host_port.rsplit(":", 1)
-        run, code, out, err = timed([sys.executable, "-c", FLOOR, host, port, str(self.cert.ca_file), str(CONCURRENCY),
+        run, code, out, err = timed([PYTHON[0], "-c", FLOOR, host, port, str(self.cert.ca_file), str(CONCURRENCY),
                                      str(jobs)], env=self.penv)
         if code != 0 or int(out) != self.totals[name]:
             _fail(f"floor {name}", code, err)
@@ -348,6 +354,9 @@ def main() -> int:
                              "Default: this checkout, as regtui[here]")
     parser.add_argument("--runtime", default="containerd", choices=("containerd", "auto"),
                         help="regtui's --runtime (the root has containerd alone, so auto finds it; default containerd)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter for regtui and the floor, e.g. a venv's bin/python made as README says "
+                             "(default: this one); its bare start-up time is printed")
     parser.add_argument("--black-hole", type=float, metavar="TIMEOUT",
                         help="also measure the big image's pull with a black-holed mirror at this --timeout")
     args = parser.parse_args()
@@ -355,6 +364,7 @@ def main() -> int:
     wanted = set(args.tools.split(","))
     regtuis = dict(spec.split("=", 1) for spec in args.regtui) or {"here": str(REPO)}
     regtuis = {label: str(Path(path).resolve()) for label, path in regtuis.items()}
+    PYTHON[0] = args.python
     if args.black_hole and "big" not in [s.name for s in shapes]:
         parser.error("--black-hole needs the big shape")
     work = Path(tempfile.mkdtemp(prefix="regtui-bench-"))
@@ -367,9 +377,12 @@ def main() -> int:
         bench = Bench(work, shm, registry, cert, regtuis, args.runtime)
         tools = [t for t in bench.tools() if t.split("[")[0] in wanted]
         for label, path in regtuis.items():  # which regtui each label really imports
-            _, _, out, _ = timed([sys.executable, "-c", "import regtui; print(regtui.__file__)"],
+            _, _, out, _ = timed([PYTHON[0], "-c", "import regtui; print(regtui.__file__)"],
                                  env=dict(bench.penv, PYTHONPATH=path))
             print(f"[bench] regtui[{label}] is {out.strip()}", flush=True)
+        starts = sorted(timed([PYTHON[0], "-c", "pass"], env=bench.penv)[0].wall for _ in range(7))
+        print(f"[bench] {PYTHON[0]}: a bare start (python -c pass) takes {starts[3] * 1000:.0f} ms (median of 7)",
+              flush=True)
         for shape in shapes:
             began = time.monotonic()
             bench.add(shape)

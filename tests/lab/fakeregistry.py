@@ -296,11 +296,15 @@ class FakeRegistry:
     """The misbehaving registry: ``with FakeRegistry(layout_dir, faults=Faults(delay=0.3)) as reg: reg.url``."""
 
     def __init__(self, layout_dir: Path | None = None, *, faults: Faults | None = None, tls: IssuedCert | None = None,
-                 host: str = LOOPBACK, cdn: bool = False, tags: dict[str, str] | None = None) -> None:
-        """Serve the blobs of ``layout_dir`` (its ``index.json`` tags); ``cdn=True`` serves blobs to anyone, no redirects."""
+                 host: str = LOOPBACK, cdn: bool = False, tags: dict[str, str] | None = None,
+                 client_ca: Path | None = None) -> None:
+        """Serve the blobs of ``layout_dir`` (its ``index.json`` tags); ``cdn=True`` serves blobs to anyone, no redirects.
+
+        ``client_ca``: with ``tls``, refuse any client that does not present a certificate this CA issued."""
         self.layout_dir = Path(layout_dir) if layout_dir else None
         self.faults = faults or Faults()
         self.tls = tls
+        self.client_ca = client_ca
         self.host = host
         self.cdn = cdn
         self.tags: dict[str, str] = dict(tags or {})
@@ -370,6 +374,9 @@ class FakeRegistry:
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self.tls.chain_file), str(self.tls.key_file))
+            if self.client_ca is not None:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(str(self.client_ca))
             server.socket = context.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server

@@ -276,6 +276,7 @@ class LabPKI:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         sha1: bool = False,
+        client: bool = False,
     ) -> IssuedCert:
         """Issue a server leaf and write it, its key, its served chain and the CA bundle.
 
@@ -291,6 +292,7 @@ class LabPKI:
           ``not_before`` / ``not_after`` override the window exactly.
         - ``sha1``: sign with sha1WithRSAEncryption (needs an RSA signer: the CAs, or a
           self-signed leaf with an RSA key).
+        - ``client``: a client certificate (extended key usage clientAuth, not serverAuth).
         """
         out_dir.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.timezone.utc)
@@ -319,7 +321,8 @@ class LabPKI:
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
+                critical=False,
             )
             .add_extension(_ski(leaf_key), critical=False)
             .add_extension(

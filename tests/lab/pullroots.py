@@ -51,12 +51,16 @@ def _host_table(url: str, entry: Mapping[str, Any]) -> list[str]:
         lines.append(f"  ca = {toml_string(str(entry['ca']))}")
     if "skip_verify" in entry:
         lines.append(f"  skip_verify = {'true' if entry['skip_verify'] else 'false'}")
+    if entry.get("client"):
+        cert, key = entry["client"]
+        lines.append(f"  client = [[{toml_string(str(cert))}, {toml_string(str(key))}]]")
     return lines
 
 
 def containerd_root(root: Path, registry_host: str, *, server: str, server_ca: Path | None = None,
                     mirrors: Sequence[Mapping[str, Any]] = (), hosts: Mapping[str, str] | None = None,
-                    max_concurrent_downloads: int | None = None, auths: Mapping[str, tuple[str, str]] | None = None) -> Path:
+                    max_concurrent_downloads: int | None = None, auths: Mapping[str, tuple[str, str]] | None = None,
+                    server_client: tuple[Path, Path] | None = None) -> Path:
     """containerd 1.6/1.7 config (``config_path``) and ``certs.d/<registry_host>/hosts.toml``.
 
     Without mirrors the server is also listed as a ``[host]`` (1.6/1.7 need one), so it appears
@@ -64,6 +68,7 @@ def containerd_root(root: Path, registry_host: str, *, server: str, server_ca: P
 
     ``mirrors``: ``{"url": ..., "ca": Path?, "skip_verify": bool?, "capabilities": [...]?}`` in order;
     CA files are copied next to hosts.toml and named relatively. ``auths``: ``configs.<host>.auth``.
+    ``server_client``: a client certificate and key for the server (copied next to hosts.toml).
     Returns the hosts dir (for ``ctr --hosts-dir``).
     """
     hosts_dir = root / "etc/containerd/certs.d"
@@ -73,6 +78,12 @@ def containerd_root(root: Path, registry_host: str, *, server: str, server_ca: P
     if server_ca is not None:
         (directory / "server-ca.crt").write_bytes(Path(server_ca).read_bytes())
         lines.append('ca = "server-ca.crt"')
+    server_entry: dict[str, Any] = {"ca": "server-ca.crt"} if server_ca is not None else {}
+    if server_client is not None:
+        (directory / "client.cert").write_bytes(Path(server_client[0]).read_bytes())
+        (directory / "client.key").write_bytes(Path(server_client[1]).read_bytes())
+        lines.append('client = [["client.cert", "client.key"]]')
+        server_entry["client"] = ("client.cert", "client.key")
     for i, entry in enumerate(mirrors):
         entry = dict(entry)
         if entry.get("ca"):
@@ -83,7 +94,7 @@ def containerd_root(root: Path, registry_host: str, *, server: str, server_ca: P
     if not mirrors:
         # containerd 1.6/1.7 reject a hosts.toml without any [host] table ("invalid host tree"):
         # name the server itself, as k3s's generated files do.
-        lines += _host_table(server, {"ca": "server-ca.crt"} if server_ca is not None else {})
+        lines += _host_table(server, server_entry)
     (directory / "hosts.toml").write_text("\n".join(lines) + "\n")
     cri = '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
     if max_concurrent_downloads is not None:
