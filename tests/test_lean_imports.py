@@ -24,6 +24,7 @@ NOT_FOR_A_PULL = (
     "prometheus_client", "tomlkit",
     # Other runtimes' readers and planners (``--runtime auto`` loads only their detection modules).
     "regtui.runtimes.docker.runtime", "regtui.runtimes.docker.daemon", "regtui.runtimes.docker.routes",
+    "regtui.runtimes.docker.model", "regtui.runtimes.docker.cliconfig",
     "regtui.runtimes.crio.view", "regtui.runtimes.crio.config", "regtui.runtimes.crio.routes",
     "regtui.runtimes.k3s.loading", "regtui.runtimes.k3s.routes",
     # The pasted-error explainer (the runtimes' logs hold no pull error here), the k3s service and YAML
