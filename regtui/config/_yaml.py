@@ -499,7 +499,7 @@ def read_yaml(host: Host, path: str, runtime: str | None, *, what: str = "", sec
 
 
 def parse_yaml_file(file: FileText, runtime: str | None, *, what: str = "", secret: bool = False) -> YAMLParsed:
-    """:func:`read_yaml` of a file already read (the caller looked whether it is there before loading this module)."""
+    """:func:`read_yaml` of a file already read: a caller can see it is missing without loading this module."""
     path = file.path
     if file.status == "missing":
         return YAMLParsed(path, file, status="missing")
