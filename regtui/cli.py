@@ -53,8 +53,12 @@ def _add_check_options(p: argparse.ArgumentParser, with_format: bool = True) -> 
         p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for the workbench and tests)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for the workbench and tests).
+
+    With ``only`` (a command), the other commands are listed but get no arguments: each argument
+    costs a help formatter, and one run parses one command.
+    """
     parser = argparse.ArgumentParser(
         prog="regtui",
         description="Why can't this host pull this image? Reads registry configuration the way each runtime "
@@ -64,16 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("check", help="check configuration, probe endpoints and run a test pull; print a report")
-    _add_check_options(p)
+    if only in (None, "check"):
+        _add_check_options(p)
 
     p = sub.add_parser("report", help="write a report file (json, markdown, html, prometheus), or merge "
                                       "many hosts' JSON reports into one (--merge)")
-    _add_check_options(p, with_format=False)
-    p.add_argument("--format", required=True, choices=("json", "markdown", "html", "prometheus"))
-    p.add_argument("--output", metavar="FILE", help="write to FILE (atomically; required unless --merge, which "
-                                                     "prints to stdout without it)")
-    p.add_argument("--merge", nargs="+", metavar="REPORT.json",
-                   help="merge these JSON reports (one per host) into one markdown, html or json report; no check runs")
+    if only in (None, "report"):
+        _add_check_options(p, with_format=False)
+        p.add_argument("--format", required=True, choices=("json", "markdown", "html", "prometheus"))
+        p.add_argument("--output", metavar="FILE", help="write to FILE (atomically; required unless --merge, which "
+                                                         "prints to stdout without it)")
+        p.add_argument("--merge", nargs="+", metavar="REPORT.json",
+                       help="merge these JSON reports (one per host) into one markdown, html or json report; "
+                            "no check runs")
 
     p = sub.add_parser("explain", help="read a pasted pull error (kubelet event, ctr, docker, podman/skopeo, CRI-O), "
                                        "then check that image and say whether the verdict explains it",
@@ -81,49 +88,56 @@ def build_parser() -> argparse.ArgumentParser:
                                    "likely causes, runs the check for that image as that runtime (online unless "
                                    "--offline), and ends with the verdict, its fix, and whether the verdict explains "
                                    "the pasted error. Exit status as check.")
-    p.add_argument("text", metavar="TEXT", help="the error text, quoted; - reads it from stdin")
-    _add_check_options(p, with_format=False)
-    p.add_argument("--format", default="text", choices=("text", "json"))
-    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    if only in (None, "explain"):
+        p.add_argument("text", metavar="TEXT", help="the error text, quoted; - reads it from stdin")
+        _add_check_options(p, with_format=False)
+        p.add_argument("--format", default="text", choices=("text", "json"))
+        p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
 
     p = sub.add_parser("pull", help="instrumented test pull of one image")
-    p.add_argument("ref", metavar="REF")
-    _add_check_options(p, with_format=False)
-    p.add_argument("--concurrency", type=int, metavar="N",
-                   help="parallel blob downloads (default: what the runtime's configuration allows)")
-    p.add_argument("--format", default="text", choices=("text", "json"))
-    p.add_argument("--output", metavar="DIR",
-                   help="also write the pulled image as an OCI image layout in DIR. Blobs are written as "
-                        "blobs/<alg>/<hex>.partial and renamed once their digest matches; a pull that is "
-                        "interrupted (ctrl+c, SIGTERM) or fails removes its .partial files (they are not "
-                        "resumed), keeps the verified blobs and writes no index.json (exit 130 on SIGINT, "
-                        "143 on SIGTERM)")
+    if only in (None, "pull"):
+        p.add_argument("ref", metavar="REF")
+        _add_check_options(p, with_format=False)
+        p.add_argument("--concurrency", type=int, metavar="N",
+                       help="parallel blob downloads (default: what the runtime's configuration allows)")
+        p.add_argument("--format", default="text", choices=("text", "json"))
+        p.add_argument("--output", metavar="DIR",
+                       help="also write the pulled image as an OCI image layout in DIR. Blobs are written as "
+                            "blobs/<alg>/<hex>.partial and renamed once their digest matches; a pull that is "
+                            "interrupted (ctrl+c, SIGTERM) or fails removes its .partial files (they are not "
+                            "resumed), keeps the verified blobs and writes no index.json (exit 130 on SIGINT, "
+                            "143 on SIGTERM)")
 
     p = sub.add_parser("fix", help="preview (and with --apply, apply) suggested fixes")
-    _add_check_options(p, with_format=False)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--list", action="store_true", help="list the fixes the findings suggest")
-    g.add_argument("--code", metavar="CODE", help="every fix for findings with this code")
-    g.add_argument("fix_id", nargs="?", metavar="FIX_ID",
-                   help="one fix from --list, or the id of the finding it fixes (as in the report)")
-    p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
-    p.add_argument("--ca-file", metavar="FILE",
-                   help="PEM file with the root CA to trust when the registry does not send its root "
-                        "(tls.unknown-authority, tls.intercepted); it must have issued the chain the server sends")
+    if only in (None, "fix"):
+        _add_check_options(p, with_format=False)
+        g = p.add_mutually_exclusive_group(required=True)
+        g.add_argument("--list", action="store_true", help="list the fixes the findings suggest")
+        g.add_argument("--code", metavar="CODE", help="every fix for findings with this code")
+        g.add_argument("fix_id", nargs="?", metavar="FIX_ID",
+                       help="one fix from --list, or the id of the finding it fixes (as in the report)")
+        p.add_argument("--apply", action="store_true", help="back up, write, re-check (without it nothing is written)")
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+        p.add_argument("--ca-file", metavar="FILE",
+                       help="PEM file with the root CA to trust when the registry does not send its root "
+                            "(tls.unknown-authority, tls.intercepted); it must have issued the chain the server "
+                            "sends")
 
     p = sub.add_parser("undo", help="restore files changed by a fix")
-    p.add_argument("--root", default="/", help="filesystem root of the host")
-    p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
-    p.add_argument("--list", action="store_true", help="list the backups")
-    p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID",
-                   help="the backup to restore (from --list); without it, the backups are listed")
-    p.add_argument("--force", action="store_true", help="restore even if a file changed after the fix")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    if only in (None, "undo"):
+        p.add_argument("--root", default="/", help="filesystem root of the host")
+        p.add_argument("--state-dir", metavar="DIR", help="where fixes keep backups (default ROOT/var/lib/regtui)")
+        p.add_argument("--list", action="store_true", help="list the backups")
+        p.add_argument("backup_id", nargs="?", metavar="BACKUP_ID",
+                       help="the backup to restore (from --list); without it, the backups are listed")
+        p.add_argument("--force", action="store_true", help="restore even if a file changed after the fix")
+        p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
     p = sub.add_parser("tui", help="the interactive workbench (default)")
-    _add_check_options(p, with_format=False)
-    p.add_argument("--read-only", action="store_true", help="show fixes and their previews, never apply or undo one")
+    if only in (None, "tui"):
+        _add_check_options(p, with_format=False)
+        p.add_argument("--read-only", action="store_true",
+                       help="show fixes and their previews, never apply or undo one")
     return parser
 
 
@@ -519,7 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if not argv or (argv[0] not in _COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["tui", *argv]
-    parser = build_parser()
+    # argv[0] is a command here unless it asks for the top-level help or version.
+    parser = build_parser(only=argv[0] if argv[0] in _COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command == "report" and not args.merge and not args.output:
         parser.error("report: the following arguments are required: --output (or --merge)")

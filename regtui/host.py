@@ -90,8 +90,18 @@ class Host:
         always under the root. A path with a NUL byte (a ``\u0000`` escape in a config) names
         no file: it raises ``OSError`` like any unreadable path instead of ``ValueError``.
         """
+        return self.root.joinpath(*self._walk(host_path))
+
+    def _under_root(self, host_path: str) -> str:
+        """:meth:`resolve` as a string, for this class's own file operations."""
+        return posixpath.join(str(self.root), *self._walk(host_path))
+
+    def _walk(self, host_path: str) -> list[str]:
+        # Names under the root of ``host_path``'s real path. Plain strings, not Path objects: a
+        # check runs this a few hundred times, once per component.
         if "\x00" in str(host_path):
             raise OSError(errno.EINVAL, "embedded null byte", str(host_path))
+        root = str(self.root)
         parts = [p for p in posixpath.normpath("/" + str(host_path)).split("/") if p]
         resolved: list[str] = []
         hops = 0
@@ -103,12 +113,8 @@ class Host:
                 continue
             if name == ".":
                 continue
-            candidate = self.root.joinpath(*resolved, name)
-            try:
-                is_link = candidate.is_symlink()
-            except OSError:
-                is_link = False
-            if is_link:
+            candidate = posixpath.join(root, *resolved, name)
+            if os.path.islink(candidate):  # False on any error, as an unreadable entry is no link
                 hops += 1
                 if hops > _MAX_SYMLINKS:
                     raise OSError(errno.ELOOP, "too many symbolic links", str(host_path))
@@ -118,7 +124,7 @@ class Host:
                 parts = [p for p in target.split("/") if p] + parts
                 continue
             resolved.append(name)
-        return self.root.joinpath(*resolved)
+        return resolved
 
     def join(self, host_dir: str, *names: str) -> str:
         """Join host path components (result is a host path)."""
@@ -127,28 +133,28 @@ class Host:
     def exists(self, host_path: str) -> bool:
         """The path exists under the root."""
         try:
-            return self.resolve(host_path).exists()
+            return os.path.exists(self._under_root(host_path))
         except OSError:
             return False
 
     def is_dir(self, host_path: str) -> bool:
         """The path is a directory under the root."""
         try:
-            return self.resolve(host_path).is_dir()
+            return os.path.isdir(self._under_root(host_path))
         except OSError:
             return False
 
     def is_file(self, host_path: str) -> bool:
         """The path is a regular file under the root."""
         try:
-            return self.resolve(host_path).is_file()
+            return os.path.isfile(self._under_root(host_path))
         except OSError:
             return False
 
     def listdir(self, host_dir: str) -> list[str] | None:
         """Sorted entry names of a directory, or ``None`` when it is absent or unreadable."""
         try:
-            return sorted(os.listdir(self.resolve(host_dir)))
+            return sorted(os.listdir(self._under_root(host_dir)))
         except OSError:
             return None
 
@@ -167,7 +173,7 @@ class Host:
         than ``limit`` bytes are read, so a hostile path can neither hang nor exhaust memory.
         """
         try:
-            real = self.resolve(host_path)
+            real = self._under_root(host_path)
         except OSError as exc:
             return FileText(host_path, "unreadable", error=exc.strerror or str(exc))
         try:

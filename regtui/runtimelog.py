@@ -520,6 +520,8 @@ def assess(said: RuntimeSaid, verdicts: Iterable[Verdict], routes: Iterable[Any]
     same endpoint host and phase (or a cause the text names). An error at an endpoint that serves
     the pull now is ``not-reproduced``; any other is ``unexplained`` and becomes a finding.
     """
+    if not said.errors:
+        return []  # nothing logged: the shared parser's module (the explainer) is not even loaded
     from regtui.explain import relate
 
     verdicts, routes = list(verdicts), list(routes)

@@ -39,13 +39,14 @@ from regtui.config.yamlscan import (
     is_marker,
     resolve_plain,
 )
-from regtui.host import Host
+from regtui.host import FileText, Host
 
 __all__ = [
     "YAMLParsed",
     "loads",
     "loads_with_lines",
     "read_yaml",
+    "parse_yaml_file",
 ]
 
 _EXCERPT = 120
@@ -494,7 +495,12 @@ def read_yaml(host: Host, path: str, runtime: str | None, *, what: str = "", sec
     ``secret`` files (registries.yaml holds passwords) never have their text quoted in evidence.
     An empty file parses to ``None``.
     """
-    file = host.read(path)
+    return parse_yaml_file(host.read(path), runtime, what=what, secret=secret)
+
+
+def parse_yaml_file(file: FileText, runtime: str | None, *, what: str = "", secret: bool = False) -> YAMLParsed:
+    """:func:`read_yaml` of a file already read: a caller can see it is missing without loading this module."""
+    path = file.path
     if file.status == "missing":
         return YAMLParsed(path, file, status="missing")
     if not file.ok:

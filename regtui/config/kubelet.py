@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
-from regtui.config._yaml import read_yaml
 from regtui.config.systemd import UnitConfig, env_file, expand_argv, load_unit
 from regtui.findings import finding, fix
 from regtui.host import Host
@@ -138,11 +137,14 @@ def _unit_flags(host: Host, view: KubeletView, unit: UnitConfig) -> tuple[dict[s
 
 
 def _config_file(host: Host, path: str, view: KubeletView) -> dict[str, tuple[str, str]]:
-    parsed = read_yaml(host, path, RUNTIME, what="kubelet refuses to start: `failed to load kubelet config file`.")
-    view.findings += parsed.findings
-    if parsed.status == "missing":
+    file = host.read(path)
+    if file.status == "missing":  # most hosts: the YAML reader is not even loaded
         view.sources.append(SourceFile(path, RUNTIME, "kubelet config", "missing"))
         return {}
+    from regtui.config._yaml import parse_yaml_file
+
+    parsed = parse_yaml_file(file, RUNTIME, what="kubelet refuses to start: `failed to load kubelet config file`.")
+    view.findings += parsed.findings
     found: dict[str, tuple[str, str]] = {}
     data = parsed.data
     if parsed.ok and data is not None and not isinstance(data, dict):
@@ -216,10 +218,10 @@ def _settle(view: KubeletView, endpoint: str, source: str) -> None:
 
 
 def _k3s_installed(host: Host) -> bool:
-    # The k3s reader is imported only on a host without a kubelet of its own.
-    from regtui.config import k3sservice
+    # Detection only: the k3s service reader is imported only when k3s is there.
+    from regtui.config.k3sflavours import detect
 
-    return bool(k3sservice.detect(host))
+    return bool(detect(host))
 
 
 def load(host: Host) -> KubeletView:

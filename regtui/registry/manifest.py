@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform as _platform
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,8 +123,9 @@ class Platform:
 
 
 def host_platform(machine: str | None = None, os_name: str = "linux") -> Platform:
-    """This host's platform in Go's names (``platform.machine()`` unless ``machine`` is given)."""
-    arch, variant = goarch(machine or _platform.machine())
+    """This host's platform in Go's names (``uname -m`` unless ``machine`` is given)."""
+    # os.uname() is what platform.machine() reads on Linux, without loading the platform module.
+    arch, variant = goarch(machine or os.uname().machine)
     return Platform(os_name, arch, variant)
 
 

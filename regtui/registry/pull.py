@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -643,6 +642,8 @@ def _performance_findings(pull: _Pull, report: dict[str, Any]) -> list[Finding]:
     if report["ok"]:
         speeds = [b["bytes_per_second"] for b in blobs if b["bytes_per_second"] and b["size"] >= 64 * 1024]
         if len(speeds) >= 3:
+            import statistics  # only here: it loads fractions and decimal
+
             median = statistics.median(speeds)
             for b in blobs:
                 bps = b["bytes_per_second"]

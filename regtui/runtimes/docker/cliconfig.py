@@ -38,6 +38,7 @@ from regtui.credentials import Credential
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
+from regtui.runtimes.docker.detection import cli_dir, config_files
 
 __all__ = [
     "HUB_AUTH_KEY",
@@ -186,40 +187,6 @@ class CliConfig:
         return None
 
 
-def _cli_dir(host: Host) -> tuple[str, str]:
-    if host.live and host.environ.get("DOCKER_CONFIG"):
-        return host.environ["DOCKER_CONFIG"], "$DOCKER_CONFIG"
-    home = host.home("root")
-    return posixpath.join(home, ".docker"), f"home of root ({home})"
-
-
-#: /etc/passwd lines looked at for users' CLI configs (a bound for hostile or huge files).
-_MAX_PASSWD_LINES = 5000
-#: Users' config.json files listed as evidence, beyond the one regtui reads.
-_MAX_USER_CONFIGS = 20
-
-
-def config_files(host: Host) -> list[str]:
-    """The Docker CLI config.json files present: the one ``docker pull`` as root reads (checked by
-    :func:`load_cli_config`), then those of the other users in the root's /etc/passwd."""
-    directory, _ = _cli_dir(host)
-    main = posixpath.join(directory, "config.json")
-    found = [main] if host.exists(main) else []
-    passwd = host.read("/etc/passwd")
-    if not passwd.ok:
-        return found
-    for line in passwd.text.splitlines()[:_MAX_PASSWD_LINES]:
-        fields = line.split(":")
-        if len(fields) < 6 or not fields[5].startswith("/") or fields[5] == "/":
-            continue
-        path = posixpath.join(fields[5], ".docker", "config.json")
-        if path not in found and host.is_file(path):
-            found.append(path)
-            if len(found) > _MAX_USER_CONFIGS:
-                break
-    return found
-
-
 def _field(data: dict[str, Any], name: str) -> tuple[str | None, Any]:
     """Go's encoding/json field match: exact name first, then case-insensitive."""
     if name in data:
@@ -232,7 +199,7 @@ def _field(data: dict[str, Any], name: str) -> tuple[str | None, Any]:
 
 def load_cli_config(host: Host) -> CliConfig:
     """Read the Docker CLI configuration of the user who runs ``docker pull`` (root)."""
-    directory, why = _cli_dir(host)
+    directory, why = cli_dir(host)
     path = posixpath.join(directory, "config.json")
     cfg = CliConfig(dir=directory, dir_source=why, path=path)
     parsed = read_json(host, path, _RUNTIME, secret=True,

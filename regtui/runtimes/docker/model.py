@@ -13,16 +13,15 @@ from regtui.config import systemd
 from regtui.config._source import Parsed
 from regtui.findings import finding, fix
 from regtui.model import Finding, SourceFile
+from regtui.runtimes.docker.detection import DAEMON_JSON, UNIT
 
 __all__ = ["DAEMON_JSON", "CERTS_DIR", "CONTAINERD_CERTS_DIR", "DEFAULT_DATA_ROOT", "RUNTIME", "UNIT",
            "Mirror", "Insecurity", "Flag", "DaemonConfig", "shown", "invalid", "line_of"]
 
-DAEMON_JSON = "/etc/docker/daemon.json"
 CERTS_DIR = "/etc/docker/certs.d"
 CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
 DEFAULT_DATA_ROOT = "/var/lib/docker"
 RUNTIME = "docker"
-UNIT = "docker.service"
 
 
 @dataclass(frozen=True)

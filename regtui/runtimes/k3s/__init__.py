@@ -2,7 +2,8 @@
 (:mod:`.expected`) and the ones it wrote (:mod:`.generated`), credentials (:mod:`.auth`), the
 embedded containerd's proxy environment (:mod:`.proxy`), releases and their bugs (:mod:`.versions`),
 rewrites (:mod:`.rewrites`) and the planner (:mod:`.routes`). The service itself (flavour, unit,
-config.yaml, flags) is read by :mod:`regtui.config.k3sservice`, which the kubelet reader shares.
+config.yaml, flags) is read by :mod:`regtui.config.k3sservice`, which the kubelet reader shares;
+detection (:mod:`regtui.config.k3sflavours`) needs none of it.
 
 The engine uses :func:`detect` and :func:`load`; everything else is this runtime's own."""
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from regtui.config.k3sservice import detect
+from regtui.config.k3sflavours import detect
 
 __all__ = ["detect", "load"]
 
