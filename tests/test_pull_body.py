@@ -71,21 +71,24 @@ def assert_layout_holds(out: Path, image: OciImage) -> None:
 
 
 # -- which path reads which body ----------------------------------------------------------------
-def test_large_blobs_over_tls_take_the_lean_path(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+def test_large_blobs_over_tls_take_the_lean_path(tmp_path: Path, fake: Callable[..., FakeRegistry],
                                                  cert_factory: Callable[..., IssuedCert],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """By default 1 MiB layers over TLS are read by the lean path, the small config by httpx; bytes, timings, TLS evidence hold."""
+    """By default layers of 3 MiB and more over TLS are read by the lean path, smaller ones and the config by httpx; bytes, timings, TLS evidence hold."""
     monkeypatch.delenv(BODY_READER_ENV, raising=False)
+    sizes = [LEAN_MIN_BYTES + 64 * 1024, 2 * MiB, 4 * MiB, LEAN_MIN_BYTES - 64 * 1024]  # payloads; blobs are a little larger
+    image = build_oci_layout(tmp_path / "image", layers=len(sizes), layer_size=sizes, seed=43)
     cert = cert_factory()
-    reg = fake(big_image, tls=cert)
+    reg = fake(image, tls=cert)
     out = tmp_path / "out"
     report, findings = pull_into(tmp_path, reg, out, server_ca=cert.ca_file)
     assert report["ok"], report["error"]
-    assert all(l["size"] >= LEAN_MIN_BYTES for l in report["layers"])
-    assert [l["body_reader"] for l in report["layers"]] == ["lean"] * 4
+    readers = [l["body_reader"] for l in report["layers"]]
+    assert readers == ["lean" if l["size"] >= LEAN_MIN_BYTES else "httpx" for l in report["layers"]]
+    assert readers == ["lean", "httpx", "lean", "httpx"]
     assert report["config"]["size"] < LEAN_MIN_BYTES and report["config"]["body_reader"] == "httpx"
     assert all(l["received"] == l["size"] and l["attempts"] == 1 for l in report["layers"])
-    assert_layout_holds(out, big_image)
+    assert_layout_holds(out, image)
     assert_timings_consistent(report)
     fresh = [l for l in report["layers"] if not l["timings_ms"]["reused"]]
     assert fresh and all(l["timings_ms"]["tls"] > 0 and l["timings_ms"]["transfer"] > 0 for l in fresh)
@@ -300,10 +303,10 @@ def test_lean_through_authenticating_proxy(
 def test_lean_from_the_real_registry_by_default(tmp_path: Path, registry_factory: Callable[..., Registry],
                                                 cert_factory: Callable[..., IssuedCert],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Debian's docker-registry over TLS with htpasswd: its 2 MiB layers are read lean by default and verified."""
+    """Debian's docker-registry over TLS with htpasswd: its 4 MiB layers are read lean by default and verified."""
     monkeypatch.delenv(BODY_READER_ENV, raising=False)
     registry = registry_factory(tls=cert_factory(), auth=(USER, PASSWORD))
-    image = build_oci_layout(tmp_path / "image", layers=3, layer_size=2 * MiB, seed=7)
+    image = build_oci_layout(tmp_path / "image", layers=3, layer_size=4 * MiB, seed=7)
     push(image, registry, "lab/app")
     containerd_root(tmp_path / "root", registry.host_port, server=registry.url, server_ca=registry.ca_file,
                     auths={registry.host_port: (USER, PASSWORD)})

@@ -60,8 +60,10 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 #: (never), unset or ``auto`` (bodies of at least :data:`LEAN_MIN_BYTES`).
 BODY_READER_ENV = "REGTUI_BLOB_BODY"
 #: Smallest body read through the lean path by default: a taken-over connection is not reused,
-#: so a small blob is cheaper on a kept-alive httpx connection than on a new TLS handshake.
-LEAN_MIN_BYTES = 1024 * 1024
+#: so a blob is cheaper on a kept-alive httpx connection until the lean path's lower cost per
+#: byte pays for a new connection and a thread (between 2 and 4 MB on the lab registry: 50
+#: layers of 2 MB pull faster through httpx, 25 of 4 MB faster lean).
+LEAN_MIN_BYTES = 3 * 1024 * 1024
 _MAX_HOPS_KEPT = 64
 
 
