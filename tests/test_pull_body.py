@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import resource
 import shutil
+import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -481,3 +485,157 @@ def test_cancelled_pull_stops_its_body_threads_at_once(tmp_path: Path, big_image
     assert took < 5, f"cancelling took {took:.1f} s with a 30 s read timeout"
     assert not body_threads()
     assert not list(out.rglob("*.partial"))
+
+
+# -- review findings: resets, slow disks, no threads, high descriptors ------------------------------
+async def _tls_reset_after_request(cert: IssuedCert, answer: bytes) -> tuple[str, str, str]:
+    """A TLS server that sends ``answer`` and then resets the connection: the failure a pull session classifies."""
+    from regtui.registry.errors import classify_exception
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert.chain_file, cert.key_file)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if answer:
+            writer.write(answer)
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        sock = writer.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        writer.transport.abort()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    resolver = Resolver(ResolverConfig((("127.0.0.1", 53),)), 1.0)
+    client = make_client(resolver, ssl.create_default_context(cafile=str(cert.ca_file)), streams="asyncio")
+    url = f"https://127.0.0.1:{port}/v2/"
+    try:
+        if not answer:
+            await client.get(url)
+        else:
+            async with client.stream("GET", url) as response:
+                taken = response.extensions["network_stream"].take_body(lambda view: None, 1 << 20)
+                assert taken is not None
+                await asyncio.wait_for(taken, 5)
+        raise AssertionError("the reset went unnoticed")
+    except Exception as exc:  # noqa: BLE001 - the classifier is what is tested
+        failure = classify_exception(exc, url)
+        return failure.kind, failure.message, failure.go_error
+    finally:
+        await client.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize("when", ["before-headers", "mid-body"])
+def test_tls_reset_is_a_reset_not_an_eof(when: str, cert_factory: Callable[..., IssuedCert]) -> None:
+    """A peer that resets a TLS connection is reported as Go does ("connection reset by peer"), not as a clean close."""
+    answer = b"" if when == "before-headers" else b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + b"x" * 1000
+    kind, message, go_error = asyncio.run(_tls_reset_after_request(cert_factory(), answer))
+    assert kind == "reset", (kind, message)
+    assert "connection reset by peer" in go_error
+
+
+class _SlowDisk:
+    """A sink whose third write blocks for longer than the stall window (a disk under writeback)."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause, self.calls, self.size = pause, 0, 0
+        self.data = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            time.sleep(self.pause)
+        self.data.update(data)
+        self.size += len(data)
+
+    def restart(self) -> None:
+        self.data, self.size = hashlib.sha256(), 0
+
+    def commit(self) -> None:
+        """Nothing to keep."""
+
+    def abort(self) -> None:
+        """Nothing to remove."""
+
+
+def test_slow_disk_is_not_a_stalled_server(tmp_path: Path, fake: Callable[..., FakeRegistry], lean: None) -> None:
+    """A file write that blocks past the stall window does not fail the blob: one attempt, every byte written once."""
+    image = build_oci_layout(tmp_path / "image", layers=1, layer_size=4 * MiB, seed=44)
+    reg = fake(image)
+    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
+    ref = f"{reg.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", ref, timeout=0.5)
+    route = ctx.routes[0]
+    desc = image.layers[0]
+    sink = _SlowDisk(pause=3.0)
+
+    async def run() -> Any:
+        session = open_session(ctx, route.endpoints[0], ctx.view("containerd"), flavor_for(route), 2)
+        try:
+            return await download_blob(session, Descriptor(desc.media_type, desc.digest, desc.size), sink=sink)
+        finally:
+            await session.aclose()
+
+    result = asyncio.run(run())
+    assert result.ok and result.attempts == 1 and not result.retries, result.retries
+    assert result.body_reader == "lean"
+    assert sink.size == desc.size and "sha256:" + sink.data.hexdigest() == desc.digest
+    assert [r.headers.get("Range") for r in reg.requests_to(desc.digest) if r.method == "GET"] == [None]
+
+
+def test_no_thread_to_be_had_falls_back_to_httpx(tmp_path: Path, big_image: OciImage, fake: Callable[..., FakeRegistry],
+                                                 lean: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a host that cannot start a thread the body is read by httpx, and the pull still succeeds."""
+    from regtui.net import pipe
+
+    def refuse(self: Any) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(pipe.TakenBody, "start", refuse)
+    reg = fake(big_image)
+    report, _ = pull_into(tmp_path, reg, tmp_path / "out")
+    assert report["ok"], report["error"]
+    assert {l["body_reader"] for l in report["layers"]} == {"httpx"}
+    assert_layout_holds(tmp_path / "out", big_image)
+
+
+def test_pooled_connection_reused_above_descriptor_1024() -> None:
+    """An idle connection whose descriptor is above 1024 is still reused (the readability check is not select())."""
+    async def run() -> int:
+        connections = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            try:
+                for _ in range(10):
+                    await reader.readuntil(b"\r\n\r\n")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        client = make_client(Resolver(ResolverConfig((("127.0.0.1", 53),)), 1.0), ssl.create_default_context(),
+                             streams="asyncio")
+        try:
+            for _ in range(5):
+                response = await client.get(f"http://127.0.0.1:{port}/x")
+                assert response.content == b"ok"
+            return connections
+        finally:
+            await client.aclose()
+            server.close()
+            for fd in filler:
+                os.close(fd)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    assert asyncio.run(run()) == 1

@@ -7,7 +7,7 @@ the header block (found with h11's own rule: a blank line, ``\\n\\r?\\n``), so o
 out a response, h11 holds none of its body.
 
 :meth:`PipeStream.take_body` then hands the connection to a worker thread for the body: the
-thread reads the socket in blocking mode straight into one reusable buffer (``SSLSocket``
+thread reads the socket (blocking, with a short timeout to look at its stop flag) straight into one reusable buffer (``SSLSocket``
 decrypts in place: no copy through a memory BIO) and gives each filled slice to a consumer as a
 ``memoryview`` (a hash update and a file write). Reading, decrypting, hashing and writing all
 release the GIL, so several bodies use several cores while the event loop stays free. The body
@@ -19,6 +19,8 @@ the socket down, which wakes the thread at once.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import re
 import select
 import socket
@@ -45,6 +47,24 @@ _INFORMATIONAL = re.compile(rb"HTTP/\d\.\d[ \t]+1\d\d")
 #: Past this many header bytes the block is left to h11's own limit and the body cannot be taken over.
 _MAX_HEADER_BLOCK = 256 * 1024
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+#: ``tcpi_state`` of a TCP socket the peer reset (``TCP_CLOSE``); a FIN leaves it in ``TCP_CLOSE_WAIT``.
+_TCP_CLOSE = 7
+
+
+def _raise_if_reset(sock: socket.socket) -> None:
+    """An end of data on a TLS socket that is really a reset raises ``ConnectionResetError``.
+
+    OpenSSL reports a reset as a plain end of stream, so the kernel's TCP state tells the two
+    apart: the runtimes (Go) say "connection reset by peer", and so must the pull.
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return  # a plain socket raises the reset itself
+    try:
+        state = socket.socket.getsockopt(sock, socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except (OSError, AttributeError, IndexError):
+        return
+    if state == _TCP_CLOSE:
+        raise ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
 
 #: Called (in the body's thread) with each received slice of a taken-over body; raising ends the body.
 Consumer = Callable[[memoryview], None]
@@ -142,6 +162,7 @@ class PipeStream(httpcore.AsyncNetworkStream):
                 await self._wait(False)
                 continue
             if n == 0:
+                _raise_if_reset(self.sock)
                 self._eof = True
                 return
             self._end += n
@@ -264,11 +285,12 @@ class PipeStream(httpcore.AsyncNetworkStream):
         sock = self.sock
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True
-        try:
-            ready, _, _ = select.select([self._fd], [], [], 0)
+        try:  # poll, not select: a descriptor may be above 1024
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(ready)
 
     # -- the body, in a thread -----------------------------------------------------------------
     def take_body(self, consumer: Consumer, length: int | None, *, idle_limit: float = 60.0) -> TakenBody | None:
@@ -279,12 +301,18 @@ class PipeStream(httpcore.AsyncNetworkStream):
         """
         if not self.at_boundary or self._body is not None or self._closed:
             return None
+        first = bytes(self._view[self._start:self._end])  # bytes that arrived with the headers
+        body = TakenBody(self, consumer, length, first, idle_limit)
+        self._body = body
+        try:
+            body.start()
+        except RuntimeError:  # no thread to be had (a host at its process limit): httpx reads the body
+            self._body = None
+            return None
         self.at_boundary = False
         self._in_headers = False
-        first = bytes(self._view[self._start:self._end])  # bytes that arrived with the headers
         self._start = self._end = 0
-        self._body = TakenBody(self, consumer, length, first, idle_limit)
-        return self._body
+        return body
 
 
 class TakenBody:
@@ -304,10 +332,15 @@ class TakenBody:
         self.running = True
         self.received = 0
         """Bytes taken off the connection so far (updated by the thread as they arrive)."""
+        self.consuming = False
+        """The consumer is running (a slow disk write is not a silent server)."""
         self.done: asyncio.Future[None] = self._loop.create_future()
         self._ended = threading.Event()
-        thread = threading.Thread(target=self._run, name="regtui-body", daemon=True)
-        thread.start()
+        self._thread = threading.Thread(target=self._run, name="regtui-body", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (``RuntimeError`` when none can be started)."""
+        self._thread.start()
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.done.__await__()
@@ -327,15 +360,24 @@ class TakenBody:
             pass
 
     async def stop(self) -> None:
-        """Stop the body and wait (briefly) until its thread no longer touches the socket or the consumer."""
+        """Stop the body and wait until its thread no longer touches the socket or the consumer.
+
+        The socket is shut down at once, so only a consumer call (a file write on a slow disk)
+        can keep the thread: that is waited for, or the next attempt would hash and write the
+        same bytes beside it."""
         self.stop_soon()
-        if not self._ended.is_set():
-            await asyncio.to_thread(self._ended.wait, _POLL * 4)
+        while not self._ended.is_set():
+            try:
+                await asyncio.to_thread(self._ended.wait, _POLL * 4)
+            except RuntimeError:  # no thread for the wait: wait here, briefly each time
+                self._ended.wait(_POLL)
 
     def _run(self) -> None:
         error: BaseException | None = None
         try:
             self._pump()
+            if self._stop:
+                raise _Stopped
         except _Stopped:
             error = asyncio.CancelledError()
         except TimeoutError as exc:
@@ -347,6 +389,8 @@ class TakenBody:
         except BaseException as exc:  # the consumer refused the bytes (too many, disk full)
             error = exc
         finally:
+            if self._stop and error is not None:
+                error = asyncio.CancelledError()  # nobody waits for a stopped body's own failure
             with self._lock:
                 self.running = False
                 close = self._close_after
@@ -373,22 +417,28 @@ class TakenBody:
             self.done.set_exception(error)
 
     def _pump(self) -> None:
-        sock, consumer, remaining = self._stream.sock, self._consumer, self._length
+        sock, remaining = self._stream.sock, self._length
         if self._first:
             first = memoryview(self._first)
             if remaining is not None:
                 first = first[:remaining]
                 remaining -= len(first)
             self.received += len(first)
-            consumer(first)
+            self._consume(first)
             if remaining == 0:
                 return
         sock.settimeout(_POLL)
         self._receive(sock, remaining)
 
+    def _consume(self, view: memoryview) -> None:
+        self.consuming = True
+        try:
+            self._consumer(view)
+        finally:
+            self.consuming = False
+
     def _receive(self, sock: socket.socket, remaining: int | None) -> None:
         """Receive until the body's end into one buffer, handing each filling of it to the consumer."""
-        consumer = self._consumer
         view = memoryview(bytearray(BODY_BUFFER))
         idle = 0.0
         while remaining is None or remaining > 0:
@@ -413,6 +463,8 @@ class TakenBody:
                         raise
                     continue
                 if n == 0:
+                    if remaining is not None and filled < remaining and not self._stop:
+                        _raise_if_reset(sock)
                     eof = True
                     break
                 idle = 0.0
@@ -421,7 +473,7 @@ class TakenBody:
             if self._stop:
                 raise _Stopped
             if filled:
-                consumer(view[:filled])
+                self._consume(view[:filled])
                 if remaining is not None:
                     remaining -= filled
             if eof:

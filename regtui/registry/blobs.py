@@ -318,7 +318,7 @@ async def _settle(taken: TakenBody, window: float, url: str, so_far: Callable[[]
         while not done.done():
             now = loop.time()
             got = taken.received - base
-            if got >= STALL_BYTES:
+            if got >= STALL_BYTES or taken.consuming:  # a slow disk is not a stalled server
                 window_end, base = now + window, taken.received
             elif now >= window_end:
                 raise _stalled(url, window, got, so_far())
