@@ -357,6 +357,10 @@ class MitmProxy:
             self.port = self._server.sockets[0].getsockname()[1]
             started.set()
             self._loop.run_forever()
+            # Connections still relaying were cancelled by stop(): let them finish before the loop closes.
+            pending = asyncio.all_tasks(self._loop)
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
