@@ -335,7 +335,8 @@ class TakenBody:
         self.consuming = False
         """The consumer is running (a slow disk write is not a silent server)."""
         self.done: asyncio.Future[None] = self._loop.create_future()
-        self._ended = threading.Event()
+        self._let_go: asyncio.Future[None] = self._loop.create_future()
+        """Set on the loop once the thread no longer touches the socket or the consumer."""
         self._thread = threading.Thread(target=self._run, name="regtui-body", daemon=True)
 
     def start(self) -> None:
@@ -366,18 +367,13 @@ class TakenBody:
         can keep the thread: that is waited for, or the next attempt would hash and write the
         same bytes beside it."""
         self.stop_soon()
-        while not self._ended.is_set():
-            try:
-                await asyncio.to_thread(self._ended.wait, _POLL * 4)
-            except RuntimeError:  # no thread for the wait: wait here, briefly each time
-                self._ended.wait(_POLL)
+        if not self._let_go.done():
+            await asyncio.shield(self._let_go)
 
     def _run(self) -> None:
         error: BaseException | None = None
         try:
             self._pump()
-            if self._stop:
-                raise _Stopped
         except _Stopped:
             error = asyncio.CancelledError()
         except TimeoutError as exc:
@@ -389,8 +385,8 @@ class TakenBody:
         except BaseException as exc:  # the consumer refused the bytes (too many, disk full)
             error = exc
         finally:
-            if self._stop and error is not None:
-                error = asyncio.CancelledError()  # nobody waits for a stopped body's own failure
+            if self._stop:
+                error = asyncio.CancelledError()  # nobody waits for a stopped body's own end
             with self._lock:
                 self.running = False
                 close = self._close_after
@@ -400,13 +396,13 @@ class TakenBody:
                     self._stream.sock.close()
                 except OSError:
                     pass
-            self._ended.set()
         try:
             self._loop.call_soon_threadsafe(self._settle, error)
         except RuntimeError:  # the loop is gone: nobody waits for this body any more
             pass
 
     def _settle(self, error: BaseException | None) -> None:
+        self._let_go.set_result(None)
         if self.done.done():
             return
         if error is None:
