@@ -65,6 +65,27 @@ def pull_into(tmp_path: Path, reg: FakeRegistry, out: Path, *, timeout: float = 
     return asyncio.run(run_test_pull(ctx, parse(image), "containerd", output_dir=str(out)))
 
 
+def download_one(tmp_path: Path, reg: FakeRegistry, desc: Any, *, timeout: float = 2.0, sink: Any = None,
+                 streams: str | None = None) -> Any:
+    """Download one blob of ``reg``'s lab/app:latest through a containerd session (``streams``: that client's stream kind)."""
+    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
+    image = f"{reg.host_port}/lab/app:latest"
+    ctx, _ = plan_context(tmp_path / "root", "containerd", image, timeout=timeout)
+    route = ctx.routes[0]
+
+    async def run() -> Any:
+        session = open_session(ctx, route.endpoints[0], ctx.view("containerd"), flavor_for(route), 2)
+        if streams is not None:
+            session._clients[None] = make_client(session.resolver, session.ssl_context, timeouts=session.timeouts,
+                                                 streams=streams)
+        try:
+            return await download_blob(session, Descriptor(desc.media_type, desc.digest, desc.size), sink=sink)
+        finally:
+            await session.aclose()
+
+    return asyncio.run(run())
+
+
 def assert_layout_holds(out: Path, image: OciImage) -> None:
     """Every layer of ``image`` is in ``out`` under its digest with the right bytes, and no partial file is left."""
     for desc in image.layers:
@@ -139,22 +160,8 @@ def test_stream_without_takeover_falls_back_to_httpx(tmp_path: Path, big_image: 
     """A connection on another stream (anyio's, as through an https:// proxy) is read by httpx, and verified."""
     monkeypatch.setenv(BODY_READER_ENV, "lean")
     reg = fake(big_image)
-    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
-    image = f"{reg.host_port}/lab/app:latest"
-    ctx, _ = plan_context(tmp_path / "root", "containerd", image, timeout=2.0)
-    route = ctx.routes[0]
     desc = big_image.layers[0]
-
-    async def fetch() -> Any:
-        session = open_session(ctx, route.endpoints[0], ctx.view("containerd"), flavor_for(route), 2)
-        session._clients[None] = make_client(session.resolver, session.ssl_context, timeouts=session.timeouts,
-                                             streams="anyio")
-        try:
-            return await download_blob(session, Descriptor(desc.media_type, desc.digest, desc.size))
-        finally:
-            await session.aclose()
-
-    result = asyncio.run(fetch())
+    result = download_one(tmp_path, reg, desc, streams="anyio")
     assert result.ok and result.body_reader == "httpx" and result.received == desc.size
 
 
@@ -564,21 +571,9 @@ def test_slow_disk_is_not_a_stalled_server(tmp_path: Path, fake: Callable[..., F
     """A file write that blocks past the stall window does not fail the blob: one attempt, every byte written once."""
     image = build_oci_layout(tmp_path / "image", layers=1, layer_size=4 * MiB, seed=44)
     reg = fake(image)
-    containerd_root(tmp_path / "root", reg.host_port, server=reg.url)
-    ref = f"{reg.host_port}/lab/app:latest"
-    ctx, _ = plan_context(tmp_path / "root", "containerd", ref, timeout=0.5)
-    route = ctx.routes[0]
     desc = image.layers[0]
     sink = _SlowDisk(pause=3.0)
-
-    async def run() -> Any:
-        session = open_session(ctx, route.endpoints[0], ctx.view("containerd"), flavor_for(route), 2)
-        try:
-            return await download_blob(session, Descriptor(desc.media_type, desc.digest, desc.size), sink=sink)
-        finally:
-            await session.aclose()
-
-    result = asyncio.run(run())
+    result = download_one(tmp_path, reg, desc, timeout=0.5, sink=sink)
     assert result.ok and result.attempts == 1 and not result.retries, result.retries
     assert result.body_reader == "lean"
     assert sink.size == desc.size and "sha256:" + sink.data.hexdigest() == desc.digest
