@@ -335,8 +335,7 @@ class TakenBody:
         self.consuming = False
         """The consumer is running (a slow disk write is not a silent server)."""
         self.done: asyncio.Future[None] = self._loop.create_future()
-        self._let_go: asyncio.Future[None] = self._loop.create_future()
-        """Set on the loop once the thread no longer touches the socket or the consumer."""
+        self._ended = threading.Event()
         self._thread = threading.Thread(target=self._run, name="regtui-body", daemon=True)
 
     def start(self) -> None:
@@ -367,8 +366,11 @@ class TakenBody:
         can keep the thread: that is waited for, or the next attempt would hash and write the
         same bytes beside it."""
         self.stop_soon()
-        if not self._let_go.done():
-            await asyncio.shield(self._let_go)
+        while not self._ended.is_set():
+            try:
+                await asyncio.to_thread(self._ended.wait, _POLL * 4)
+            except RuntimeError:  # no thread for the wait: wait here, briefly each time
+                self._ended.wait(_POLL)
 
     def _run(self) -> None:
         error: BaseException | None = None
@@ -396,13 +398,13 @@ class TakenBody:
                     self._stream.sock.close()
                 except OSError:
                     pass
+            self._ended.set()
         try:
             self._loop.call_soon_threadsafe(self._settle, error)
         except RuntimeError:  # the loop is gone: nobody waits for this body any more
             pass
 
     def _settle(self, error: BaseException | None) -> None:
-        self._let_go.set_result(None)
         if self.done.done():
             return
         if error is None:
