@@ -259,15 +259,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     progress = _progress(args.format)
     with progress or contextlib.nullcontext():
         report = run_check(options, refs=refs, debug=args.debug, progress=progress)
-    if args.format == "prometheus" and args.output:
-        from regtui.report import prometheus
-
-        try:
-            prometheus.write(report, args.output)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    else:
-        _write(render(report, args.format), args.output)
+    _write(render(report, args.format), args.output)  # a textfile for node_exporter too: same dir, then rename
     if args.output:
         c = report.counts()
         print(f"regtui: wrote {args.format} report to {args.output} "

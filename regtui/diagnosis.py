@@ -338,7 +338,9 @@ def _cause_of(a: _Attempt, rt: str, image: str, findings: list[Finding]) -> tupl
         found = _pick(named or proxy, ("proxy.scheme-tls", "proxy.unreachable", "proxy.connect-refused"))
         if found is not None and found.code == "proxy.unreachable" and found.evidence.get("phase") == "dns":
             # The proxy's name does not resolve: the resolver is the cause, the proxy the step to it.
-            name = found.subject.rsplit(":", 1)[0].strip("[]").lower()
+            from regtui.config.hoststoml import split_host_port
+
+            name = split_host_port(found.subject)[0].lower()
             dns = _pick([f for f in mine if f.panel == "dns" and f.subject == name],
                         ("dns.timeout", "dns.nxdomain") if kind == "timeout" else ("dns.nxdomain", "dns.timeout"))
             if dns is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from regtui import redact
+from regtui.model import VERDICT_STATUSES
 from regtui.report.html import _e
 from regtui.report.markdown import _cell as _md
 from regtui.report.markdown import _code
@@ -27,7 +28,7 @@ __all__ = ["MergeError", "load", "merge", "render_markdown", "render_html"]
 #: A report larger than this is not a regtui report (a real one is well under a megabyte).
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 _SCHEMA = "regtui.report/1"
-_STATUS_ORDER = ("fails", "degraded", "unknown", "ok")
+_STATUS_ORDER = VERDICT_STATUSES
 
 
 class MergeError(Exception):

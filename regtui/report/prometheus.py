@@ -1,8 +1,8 @@
 """Prometheus textfile writer: the check as gauges for node_exporter's textfile collector.
 
 The metrics are built in a ``prometheus_client`` registry from the redacted report dict, so label
-values are escaped by the library and no secret reaches the file. :func:`write` uses the library's
-``write_to_textfile`` (a temporary file in the same directory, then a rename), as the collector
+values are escaped by the library and no secret reaches the file. ``--output`` writes it as every
+report is written (a temporary file in the same directory, then a rename), as the collector
 requires: it never reads a half-written file.
 
 Series (every one is a gauge; a check is a snapshot, not a counter):
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from regtui.report import Report
 
-__all__ = ["registry", "render", "write"]
+__all__ = ["registry", "render"]
 
 #: Verdict status -> regtui_pull_ok value.
 _PULL_OK = {"ok": 1.0, "degraded": 1.0, "fails": 0.0, "unknown": math.nan}
@@ -138,9 +138,3 @@ def render(report: Report) -> str:
 
     return generate_latest(registry(report.to_dict())).decode("utf-8")
 
-
-def write(report: Report, path: str) -> None:
-    """Write the textfile atomically (temporary file in the same directory, then rename)."""
-    from prometheus_client import write_to_textfile
-
-    write_to_textfile(path, registry(report.to_dict()))
