@@ -117,6 +117,9 @@ class Plan:
     kubelet: dict[str, Any] | None
     errors: list[str]
     kubelet_findings: list[Finding] = field(default_factory=list)
+    logs: Any = None
+    """What the runtimes logged (:class:`regtui.runtimelog.RuntimeSaid`), read once per plan: a
+    report is built again after every probe, and the journal need not be read each time."""
 
 
 def _routes(host: Host, views: list[RuntimeView], refs: list[Reference], errors: list[str],
@@ -360,10 +363,12 @@ def _runtime_said(p: Plan, findings: list[Finding], verdicts: list[Any], routes:
         return findings, None
     try:
         # k3s (and RKE2) keep the embedded containerd's log under their data-dir, which config may move.
-        logs = {runtimelog.k3s_log(str(v.summary.get("data_dir"))): "k3s" for v in p.views
-                if v.name == "k3s" and v.summary.get("data_dir")}
-        said = runtimelog.read(p.host, hours=p.options.logs_since_hours,
-                               kubelet_runtime=(p.kubelet or {}).get("runtime"), log_files=logs)
+        if p.logs is None:
+            logs = {runtimelog.k3s_log(str(v.summary.get("data_dir"))): "k3s" for v in p.views
+                    if v.name == "k3s" and v.summary.get("data_dir")}
+            p.logs = runtimelog.read(p.host, hours=p.options.logs_since_hours,
+                                     kubelet_runtime=(p.kubelet or {}).get("runtime"), log_files=logs)
+        said = p.logs
         new = runtimelog.assess(said, verdicts, routes)
     except Exception as exc:  # the logs are extra evidence: a bug reading them must not cost the verdicts
         _internal(errors, "reading the runtimes' logs", exc, False)

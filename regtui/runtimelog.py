@@ -528,7 +528,7 @@ def assess(said: RuntimeSaid, verdicts: Iterable[Verdict], routes: Iterable[Any]
     findings: list[Finding] = []
     for e in said.errors:
         candidates = _verdicts_for(e, verdicts)
-        e.status, e.reason, e.verdict = "unexplained", "", None
+        e.status, e.reason, e.verdict, e.finding = "unexplained", "", None, None  # assessed anew per report
         relations = [(v, relate(e.parsed, v.to_dict())) for v in candidates] if e.parsed is not None else []
         hit = next(((v, r) for v, r in relations if r.explains), None)
         if hit:

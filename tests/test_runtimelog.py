@@ -222,3 +222,23 @@ def test_k3s_log_under_a_configured_data_dir_is_read(tmp_path: Path) -> None:
     assert [(e["runtime"], e["source"], e["endpoint"]) for e in said["errors"]] == [
         ("k3s", "/srv/k3s/agent/containerd/containerd.log", "registry.example.internal")], said
     assert report.errors == []
+
+
+def test_the_logs_are_read_once_per_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report rebuilt from the same plan (the workbench does after every probe) reads the logs once and says the same."""
+    root = _fixture_root(tmp_path / "root")
+    host = Host(root=root, environ={}, clock=lambda: FIXTURE_NOW)
+    p = engine.plan(CheckOptions(root=str(root), runtime="all", offline=True), host)
+    reads: list[int] = []
+    real = runtimelog.read
+
+    def counted(*args: object, **kwargs: object) -> runtimelog.RuntimeSaid:
+        reads.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runtimelog, "read", counted)
+    first = engine.build_report(p, None).to_dict()
+    second = engine.build_report(p, None).to_dict()
+    assert len(reads) == 1
+    assert first["runtime_said"]["errors"] and first["runtime_said"] == second["runtime_said"]
+    assert [f["id"] for f in first["findings"]] == [f["id"] for f in second["findings"]]
