@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
@@ -129,6 +130,28 @@ def test_merge_refuses_what_is_not_a_report(tmp_path: Path, capsys: pytest.Captu
         assert rc == 2 and path in err and message in err and "Traceback" not in err
     rc = main(["report", "--merge", str(good), "--format", "prometheus"])
     assert rc == 2 and "--merge writes markdown, html or json" in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("change", [
+    {"host": "x"},
+    {"summary": {"counts": [1]}},
+    {"verdicts": [{"status": "fails", "cause": "proxy.unreachable"}]},
+    {"verdicts": [{"status": "fails", "runtime": 5, "image": "alpine"}]},
+    {"findings": ["pull.failed"]},
+], ids=["host-text", "counts-list", "cause-text", "runtime-number", "finding-text"])
+def test_merge_names_a_malformed_report(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        change: dict[str, Any]) -> None:
+    """A regtui report whose parts have the wrong types is a one-line usage error naming the file, not an internal error."""
+    good = tmp_path / "good.json"
+    main(["check", "--root", str(Path(__file__).parent / "data" / "busy-root"), "--offline", "--image", "alpine",
+          "--format", "json", "--output", str(good)])
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads(good.read_text()), **change}))
+    rc = main(["report", "--merge", str(good), str(bad), "--format", "markdown"])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(bad) in err and "malformed regtui report" in err and "internal error" not in err
 
 
 def test_merge_redacts_planted_secrets_and_keeps_duplicate_hosts_apart(tmp_path: Path) -> None:

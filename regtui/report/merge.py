@@ -52,9 +52,39 @@ def load(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != _SCHEMA:
         raise MergeError(f"{p}: not a regtui JSON report (schema {_SCHEMA!r} expected; "
                          "write one with `regtui check --format json`)")
-    if not isinstance(data.get("verdicts", []), list) or not isinstance(data.get("findings", []), list):
-        raise MergeError(f"{p}: malformed regtui report (verdicts and findings must be lists)")
+    problem = _shape_problem(data)
+    if problem:
+        raise MergeError(f"{p}: malformed regtui report ({problem})")
     return redact.value(data)
+
+
+#: What the merge reads as text (absent or null is fine too), in each kind of entry.
+_TEXT_FIELDS = {
+    "verdicts": ("status", "runtime", "image", "summary", "fix", "manual"),
+    "cause": ("code", "finding", "endpoint", "phase"),
+    "findings": ("id", "code", "severity", "title", "subject"),
+}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """What in ``data`` the merge could not read, or ``None``: the parts it reads, with the types it reads them as."""
+    for key in ("verdicts", "findings"):
+        if not isinstance(data.get(key, []), list):
+            return "verdicts and findings must be lists"
+    for key in ("host", "summary"):
+        if not isinstance(data.get(key) or {}, dict):
+            return f"{key} must be an object"
+    if not isinstance((data.get("summary") or {}).get("counts") or {}, dict):
+        return "summary.counts must be an object"
+    entries = [(key, item) for key in ("verdicts", "findings") for item in data.get(key) or []]
+    entries += [("cause", v["cause"]) for k, v in entries if k == "verdicts" and isinstance(v, dict) and v.get("cause")]
+    for kind, entry in entries:
+        if not isinstance(entry, dict):
+            return f"an entry of {kind} must be an object"
+        bad = next((f for f in _TEXT_FIELDS[kind] if entry.get(f) is not None and not isinstance(entry[f], str)), None)
+        if bad:
+            return f"{kind}: {bad} must be text"
+    return None
 
 
 def _host_names(reports: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
