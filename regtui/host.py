@@ -213,10 +213,10 @@ class Host:
         for d in dirs or self.path_dirs():
             candidate = posixpath.join(d, name)
             try:
-                real = self.resolve(candidate)
+                real = self._under_root(candidate)
             except OSError:
                 continue
-            if real.is_file() and os.access(real, os.X_OK):
+            if os.path.isfile(real) and os.access(real, os.X_OK):  # isfile: False on any error, as is_file
                 return candidate
         return None
 
