@@ -25,7 +25,7 @@ __all__ = ["KNOWN_KEYS_20_10", "KNOWN_KEYS_CURRENT", "FLAG_ONLY_KEYS", "FLAT_OPT
 # - KNOWN_KEYS_CURRENT: moby master (Engine 29): flag names from daemon/command/config.go,
 #   config_unix.go, options.go, docker.go; named options (their plural names); and
 #   skipValidateOptions from daemon/config/config.go.
-# - _REMOVED_IN: keys that 20.10 accepts and later engines do not (moby's flag definitions per
+# - REMOVED_IN: keys that 20.10 accepts and later engines do not (moby's flag definitions per
 #   release branch).
 # - FLAG_ONLY_KEYS: keys that pass validation (they are flag names) but are no JSON field, so
 #   dockerd ignores them; the value is the key that works (None when no daemon.json key does).
@@ -73,7 +73,7 @@ _ADDED_IN = {"default-network-opt": (24, 0), "default-network-opts": (24, 0), "l
              "bridge-accept-fwmark": (29, 0), "firewall-backend": (29, 0), "nri-opts": (29, 0)}
 #: The first release branch whose dockerd no longer defines the flag (the key is then unknown); the
 #: release before refuses a value of it at start-up (values.py ``_deprecated``).
-_REMOVED_IN = {"graph": (24, 0), "cluster-store": (24, 0), "cluster-advertise": (24, 0),
+REMOVED_IN = {"graph": (24, 0), "cluster-store": (24, 0), "cluster-advertise": (24, 0),
                "cluster-store-opt": (24, 0), "cluster-store-opts": (24, 0), "oom-score-adjust": (26, 0),
                "api-cors-header": (29, 0)}
 
@@ -131,7 +131,7 @@ def known_keys(version: tuple[int, int] | None) -> frozenset[str]:
     """Keys dockerd ``version`` accepts in daemon.json (``None``: the current Engine)."""
     if version is not None and version < _VALIDATE_FLAG:
         return KNOWN_KEYS_20_10
-    removed = {k for k, gone in _REMOVED_IN.items() if version is not None and version < gone}
+    removed = {k for k, gone in REMOVED_IN.items() if version is not None and version < gone}
     later = {k for k, since in _ADDED_IN.items() if version is not None and version < since}
     return (KNOWN_KEYS_CURRENT - later) | removed
 
@@ -197,7 +197,7 @@ def _suggest(key: str, version: tuple[int, int] | None) -> tuple[str | None, str
 def _unknown_key(cfg: DaemonConfig, key: str, message: str) -> Finding:
     assert cfg.parsed is not None
     suggestion, why = _suggest(key, cfg.version)
-    removed = _REMOVED_IN.get(key)
+    removed = REMOVED_IN.get(key)
     note = ""
     if removed and cfg.version is not None and cfg.version >= removed:
         note = f" {key!r} was removed in Engine {removed[0]}.{removed[1]}."

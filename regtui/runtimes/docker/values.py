@@ -30,6 +30,7 @@ import ipaddress
 import re
 from typing import Any
 
+from regtui.runtimes.docker.keys import REMOVED_IN
 from regtui.runtimes.docker.model import DaemonConfig, invalid, shown
 
 __all__ = ["check_values", "check_daemon", "log_levels"]
@@ -83,7 +84,7 @@ def _str(cfg: DaemonConfig, key: str) -> str | None:
 
 def check_values(cfg: DaemonConfig) -> None:
     """Every start-up value check of dockerd ``cfg.version``, in dockerd's order."""
-    _deprecated(cfg, "graph", (23, 0), lambda v: bool(v),
+    _deprecated(cfg, "graph", lambda v: bool(v),
                 'the "graph" config file option is deprecated; use "data-root" instead', "data-root")
     if _at_least(cfg, 23):
         _log_level(cfg)
@@ -96,10 +97,10 @@ def check_values(cfg: DaemonConfig) -> None:
     if not _at_least(cfg, 25):
         _runtimes(cfg)
     _generic_resources(cfg)
-    _deprecated(cfg, "api-cors-header", (28, 0), lambda v: bool(v),
+    _deprecated(cfg, "api-cors-header", lambda v: bool(v),
                 'DEPRECATED: The "api-cors-header" config parameter and the dockerd "--api-cors-header" option have '
                 "been removed; use a reverse proxy if you need CORS headers")
-    _deprecated(cfg, "oom-score-adjust", (25, 0), lambda v: v != 0,
+    _deprecated(cfg, "oom-score-adjust", lambda v: v != 0,
                 'DEPRECATED: The "oom-score-adjust" config parameter and the dockerd "--oom-score-adjust" options '
                 "have been removed.")
     _ipc_mode(cfg)
@@ -110,15 +111,15 @@ def check_values(cfg: DaemonConfig) -> None:
     if not _at_least(cfg, 23):
         _log_level(cfg)
     for key in ("cluster-advertise", "cluster-store-opts", "cluster-store"):
-        if _deprecated(cfg, key, (23, 0), lambda v: bool(v),
+        if _deprecated(cfg, key, lambda v: bool(v),
                        "Host-discovery and overlay networks with external k/v stores are deprecated. The "
                        "'cluster-advertise', 'cluster-store', and 'cluster-store-opt' options have been removed"):
             break
 
 
-def _deprecated(cfg: DaemonConfig, key: str, line: tuple[int, int], set_: Any, message: str,
-                instead: str | None = None) -> bool:
+def _deprecated(cfg: DaemonConfig, key: str, set_: Any, message: str, instead: str | None = None) -> bool:
     """A removed option that the last release to define it refuses when set (later ones call it unknown)."""
+    line = (REMOVED_IN[key][0] - 1, 0)  # the release line before the one that no longer knows the key
     if cfg.version is None or cfg.version[:1] != line[:1] or key not in cfg.flat:
         return False
     value = cfg.flat[key]
