@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from regtui import redact
 
-__all__ = ["Copyable", "PLACEHOLDER", "endpoint_reproducers", "finding_reproducers", "failing_endpoints"]
+__all__ = ["Copyable", "PLACEHOLDER", "endpoint_reproducers", "finding_reproducers", "failing_endpoints", "hosts_dir"]
 
 #: The manifest types a runtime accepts (containerd's resolver sends these and ``*/*``); asking for
 #: fewer makes a registry answer 404 for an image stored as another type.
@@ -147,7 +147,8 @@ def _qualified(image: str) -> str:
     return image if ("@" in image or ":" in last) else f"{image}:latest"
 
 
-def _hosts_dir(data: Mapping[str, Any], runtime: str) -> str:
+def hosts_dir(data: Mapping[str, Any], runtime: str) -> str:
+    """The hosts directory ``ctr --hosts-dir`` is given for ``runtime`` (its configured ``config_path``), or ``""``."""
     config = (data.get("runtime_config") or {}).get(runtime) or {}
     value = config.get("config_path") or config.get("hosts_dir") or ""
     if isinstance(value, (list, tuple)):
@@ -188,7 +189,7 @@ def _endpoint_for(data: Mapping[str, Any], f: Mapping[str, Any]) -> tuple[dict[s
 def finding_reproducers(data: Mapping[str, Any], f: Mapping[str, Any]) -> list[Copyable]:
     """Reproducer commands for a finding: the endpoint's commands, or a panel-specific one first."""
     ep, image, runtime = _endpoint_for(data, f)
-    out = endpoint_reproducers(ep, image, runtime, _hosts_dir(data, runtime)) if ep else []
+    out = endpoint_reproducers(ep, image, runtime, hosts_dir(data, runtime)) if ep else []
     ev = f.get("evidence") or {}
     panel = f.get("panel")
     if panel == "dns":

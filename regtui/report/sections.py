@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from regtui.report.reproducers import Copyable, endpoint_reproducers, failing_endpoints
+from regtui.report.reproducers import Copyable, endpoint_reproducers, failing_endpoints, hosts_dir
 
 __all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "findings_by_severity",
            "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES", "runtime_said",
@@ -197,12 +197,8 @@ def layers(d: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def reproducers(d: Mapping[str, Any]) -> list[tuple[str, str, list[Copyable]]]:
     """``(runtime, endpoint url, commands)`` for every failing endpoint, and for the test pull's if it failed."""
-    config = d.get("runtime_config") or {}
-    out = []
-    for runtime, image, ep in failing_endpoints(d):
-        hosts_dir = str((config.get(runtime) or {}).get("config_path") or "").split(":", 1)[0]
-        out.append((runtime, str(ep.get("url") or ""), endpoint_reproducers(ep, image, runtime, hosts_dir)))
-    return out
+    return [(runtime, str(ep.get("url") or ""), endpoint_reproducers(ep, image, runtime, hosts_dir(d, runtime)))
+            for runtime, image, ep in failing_endpoints(d)]
 
 
 #: The section that follows the verdicts: the runtimes' own recent pull errors.
