@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from regtui.explain import ParsedError, Relation, parse_pull_error, relate
 from regtui.options import RUNTIMES, CheckOptions
+from regtui.report.text import STATUS_MARK
 
 __all__ = ["Explanation", "choose_runtime", "pick_verdict", "reading_lines", "verdict_lines", "run_explain",
            "render_text", "explanation_lines", "against_report", "normalised_image", "SCHEMA"]
@@ -25,7 +26,6 @@ __all__ = ["Explanation", "choose_runtime", "pick_verdict", "reading_lines", "ve
 SCHEMA = "regtui.explain/1"
 _RUNTIME_NAMES = {"containerd": "containerd", "docker": "dockerd", "crio": "CRI-O / podman (containers/image)",
                   "k3s": "k3s (embedded containerd)"}
-_SYMBOL = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
 
 
 @dataclass
@@ -106,7 +106,7 @@ def verdict_lines(v: dict[str, Any] | None, relation: Relation | None) -> list[s
     """The verdict, its cause and fix, and whether it explains the pasted error."""
     if v is None:
         return ["No verdict: the check had no route for this runtime and image."]
-    out = [f"{_SYMBOL.get(v['status'], v['status'])} {v['summary']}"]
+    out = [f"{STATUS_MARK.get(v['status'], v['status'])} {v['summary']}"]
     cause = v.get("cause")
     if cause:
         out.append(f"  cause: {cause['code']} at {cause.get('endpoint') or 'the configuration'}"

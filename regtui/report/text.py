@@ -8,7 +8,7 @@ from typing import Any
 from regtui.model import PANELS
 from regtui.report import Report, sections
 
-__all__ = ["render"]
+__all__ = ["render", "STATUS_MARK"]
 
 _LABEL = {"error": "ERROR", "warning": "WARN ", "info": "info "}
 _WRAP = 96
@@ -28,7 +28,8 @@ def _where(ev: dict[str, Any]) -> str:
 
 
 #: One symbol per verdict status (plain ASCII: it pastes anywhere).
-_SYMBOL = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
+#: The mark before a verdict, in text and in the workbench.
+STATUS_MARK = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
 
 
 def _hanging(text: str, indent: int) -> list[str]:
@@ -40,7 +41,7 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
     """One line per (runtime, image): status symbol, summary, and the fix (or the manual step)."""
     out: list[str] = []
     for v in data.get("verdicts") or []:
-        out += _hanging(f"{_SYMBOL.get(v['status'], v['status'])} {v['summary']}", 5)
+        out += _hanging(f"{STATUS_MARK.get(v['status'], v['status'])} {v['summary']}", 5)
         if v.get("fix"):
             out += _wrap(f"fix: regtui fix {v['fix']}", 5)
         elif v.get("manual"):

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from regtui import redact
+from regtui.report.text import STATUS_MARK
 
 __all__ = ["STATUS_MARK", "ChainNode", "SaidLine", "VerdictView", "verdict_views", "verdict_text", "other_problems",
            "unattached_said"]
 
 #: One mark per verdict status: the same ASCII marks as ``regtui check`` (legible without colour).
-STATUS_MARK = {"ok": "[ok]", "degraded": "[~~]", "fails": "[XX]", "unknown": "[??]"}
 
 
 @dataclass(frozen=True)

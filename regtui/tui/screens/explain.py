@@ -11,13 +11,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
-from regtui.explain import parse_pull_error
+from regtui.explain import MAX_TEXT, parse_pull_error
 from regtui.explaincmd import Explanation, against_report, explanation_lines
 
 __all__ = ["ExplainScreen"]
-
-#: A pasted text longer than this is cut before it is read.
-MAX_PASTE = 64 * 1024
 
 
 class ExplainScreen(ModalScreen["str | None"]):
@@ -55,7 +52,7 @@ class ExplainScreen(ModalScreen["str | None"]):
 
     def action_explain(self) -> None:
         """Read the text and compare it with the current check's verdict."""
-        text = self.query_one("#explain-input", TextArea).text[:MAX_PASTE]
+        text = self.query_one("#explain-input", TextArea).text[:MAX_TEXT]  # a pasted text longer than the parser reads is cut first
         output = self.query_one("#explain-output", Static)
         if not text.strip():
             output.update("paste an error first, or esc to close")
