@@ -50,21 +50,16 @@ def plan(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv, host:
     return plan_classic(ref, cfg, cli, env, host)
 
 
-#: How a note names a certs.d directory that fails the whole pull (see :func:`_fail_on_certs`).
-_CERTS_STOP = "dockerd fails before sending any request for "
-
-
-def _fail_on_certs(endpoints: list[Endpoint], notes: list[str]) -> list[Endpoint]:
+def _fail_on_certs(endpoints: list[Endpoint], stops: list[str]) -> list[Endpoint]:
     """Every endpoint fails when a certs.d directory on the route is unusable.
 
     moby's ``lookupV2Endpoints`` builds the TLS config of every mirror and of the registry before
     the first request (``newTLSConfig`` -> ``loadTLSConfig``); one error there is returned by
     ``LookupPullEndpoints`` and the pull fails without trying any endpoint.
     """
-    stop = next((n[len(_CERTS_STOP):] for n in notes if n.startswith(_CERTS_STOP)), None)
-    if stop is None:
+    if not stops:
         return endpoints
-    reason = f"TLS setup fails before any request: {stop.split(': ', 1)[-1]}"
+    reason = f"TLS setup fails before any request: {stops[0]}"
     return [ep if ep.status == "skipped" else replace(ep, status="failed", reason=reason) for ep in endpoints]
 
 
@@ -85,13 +80,15 @@ def _hub_credentials(cli: CliConfig) -> str | None:
 
 # -- classic store ---------------------------------------------------------------------------
 
-def _certs_tls(host: Host, hostport: str, findings: list[Finding], notes: list[str]) -> TLSInputs:
-    """TLS inputs for a secure host: system roots plus ``certs.d/<hostport>``."""
+def _certs_tls(host: Host, hostport: str, findings: list[Finding], notes: list[str], stops: list[str]) -> TLSInputs:
+    """TLS inputs for a secure host: system roots plus ``certs.d/<hostport>``; an unusable directory
+    goes into ``stops`` (every endpoint of the pull fails, :func:`_fail_on_certs`)."""
     directory = posixpath.join(CERTS_DIR, hostport)
     certs = read_certs_dir(host, directory, RUNTIME)
     findings += certs.findings
     if certs.fatal:
-        notes.append(f"{_CERTS_STOP}{hostport}: {certs.fatal} ({directory})")
+        stops.append(f"{certs.fatal} ({directory})")
+        notes.append(f"dockerd fails before sending any request for {hostport}: {stops[-1]}")
     if certs.ca_files or certs.client_pairs:
         reason = f"system roots + {directory}"
     else:
@@ -105,14 +102,14 @@ def _insecure_tls(why: str) -> TLSInputs:
 
 
 def _classic_mirror(ref: Reference, m: Mirror, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv,
-                    host: Host, findings: list[Finding], notes: list[str]) -> Endpoint:
+                    host: Host, findings: list[Finding], notes: list[str], stops: list[str]) -> Endpoint:
     verdict = cfg.insecure_reason(m.host)
     if m.scheme == "http":
         tls = TLSInputs(verify=True, verify_reason="plain HTTP: no TLS")
     elif verdict.insecure:
         tls = _insecure_tls(f"{verdict.why}: verification skipped and certs.d/{m.host} not read")
     else:
-        tls = _certs_tls(host, m.host, findings, notes)
+        tls = _certs_tls(host, m.host, findings, notes, stops)
         findings += _misnamed(host, m.host)
     if verdict.caveat and m.scheme == "https":
         notes.append(f"{m.host}: {verdict.caveat}")
@@ -199,10 +196,11 @@ def plan_classic(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEn
     """§1.3: the graphdriver store's endpoints for ``ref``."""
     findings: list[Finding] = []
     notes = _start_notes(cfg)
+    stops: list[str] = []
     endpoints: list[Endpoint] = []
     if ref.domain in _HUB_DOMAINS:
         for m in cfg.mirrors:
-            endpoints.append(_classic_mirror(ref, m, cfg, cli, env, host, findings, notes))
+            endpoints.append(_classic_mirror(ref, m, cfg, cli, env, host, findings, notes, stops))
         endpoints.append(_hub_upstream(ref, cli, env))
         findings += _hub_certs_unused(host)
         if cfg.mirrors:
@@ -214,8 +212,8 @@ def plan_classic(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEn
             why = (f"registry-mirrors apply to Docker Hub only; {ref.domain} is pulled directly")
             endpoints += _skipped_mirrors(ref, cfg, env, why)
             findings.append(_not_applied(ref, cfg, containerd_store=False))
-        endpoints += _classic_registry(ref, cfg, cli, env, host, findings, notes)
-    endpoints = _fail_on_certs(endpoints, notes)
+        endpoints += _classic_registry(ref, cfg, cli, env, host, findings, notes, stops)
+    endpoints = _fail_on_certs(endpoints, stops)
     notes.append(_LAST_ERROR_NOTE)
     route = Route(RUNTIME, str(ref), tuple(endpoints), mode="docker classic store (graphdriver)",
                   assumed=cfg.store_reason, notes=tuple(notes))
@@ -223,7 +221,7 @@ def plan_classic(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEn
 
 
 def _classic_registry(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: ProxyEnv, host: Host,
-                      findings: list[Finding], notes: list[str]) -> list[Endpoint]:
+                      findings: list[Finding], notes: list[str], stops: list[str]) -> list[Endpoint]:
     domain = ref.domain
     creds = cli.credential_source(domain)
     verdict = cfg.insecure_reason(domain)
@@ -232,7 +230,7 @@ def _classic_registry(ref: Reference, cfg: DaemonConfig, cli: CliConfig, env: Pr
     elif not verdict.insecure and cfg.resolved_online(domain):
         notes.append(f"{domain} is secure for dockerd: {verdict.why}; no insecure CIDR holds any of its addresses.")
     if not verdict.insecure:
-        tls = _certs_tls(host, domain, findings, notes)
+        tls = _certs_tls(host, domain, findings, notes, stops)
         findings += _misnamed(host, domain)
         return [endpoint(f"https://{domain}/v2", domain, "upstream", f"default (image name {domain})", ref.path, env,
                          tls=tls, credentials=creds)]
