@@ -78,6 +78,16 @@ class Parsed:
         return SourceFile(self.path, runtime, kind, status, detail or self.error, values or {})
 
 
+#: Go's ``strconv.ParseBool`` spellings (the runtimes' boolean flags and string settings).
+_GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+            "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def go_parse_bool(text: str) -> bool | None:
+    """``text`` as Go's ``strconv.ParseBool`` reads it; ``None`` where Go returns an error."""
+    return _GO_BOOL.get(text)
+
+
 def unreadable_finding(file: FileText, runtime: str | None) -> Finding:
     """``config.permission`` for a file that exists but cannot be read."""
     return finding(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regtui import redact
+from regtui.config._source import go_parse_bool
 from regtui.config._yaml import read_yaml
 from regtui.config.k3sflavours import FLAVOURS, Flavour, detect, flavour_evidence
 from regtui.config.systemd import UnitConfig, env_file, load_unit
@@ -143,8 +144,6 @@ def split_where(where: str) -> tuple[str, int | None]:
 
 # -- k3s config.yaml and ExecStart -----------------------------------------------------------------
 
-_BOOL_TEXT = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
 _CONFIG_KEYS = ("data-dir", "private-registry", "disable-default-registry-endpoint", "container-runtime-endpoint",
                 "embedded-registry", "cluster-domain", "cluster-cidr", "service-cidr", "docker", "kubelet-arg",
                 "image-service-endpoint")
@@ -157,7 +156,7 @@ def _go_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return _BOOL_TEXT.get(value)
+        return go_parse_bool(value)
     return None
 
 

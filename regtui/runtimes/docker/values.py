@@ -30,6 +30,7 @@ import ipaddress
 import re
 from typing import Any
 
+from regtui.config._source import go_parse_bool
 from regtui.runtimes.docker.keys import REMOVED_IN
 from regtui.runtimes.docker.model import DaemonConfig, invalid, shown
 
@@ -142,18 +143,15 @@ def check_daemon(cfg: DaemonConfig) -> None:
             return
 
 
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_FALSE = ("0", "f", "F", "FALSE", "false", "False")
-
-
 def _bool(cfg: DaemonConfig, key: str, default: bool) -> bool:
     """A boolean setting from the file, else from the command line (strconv.ParseBool), else its default."""
     value = cfg.flat.get(key)
     if isinstance(value, bool):
         return value
     for flag in reversed(cfg.flags):
-        if flag.name == key and flag.value in _TRUE + _FALSE:
-            return flag.value in _TRUE
+        parsed = go_parse_bool(flag.value) if flag.name == key else None
+        if parsed is not None:
+            return parsed
     return default
 
 
@@ -265,7 +263,7 @@ def _log_opts(cfg: DaemonConfig) -> None:
                'max-buffer-size needs "mode": "non-blocking"', "max-buffer-size")
         return
     disabled = opts.get("cache-disabled")
-    if isinstance(disabled, str) and disabled and disabled not in _TRUE + _FALSE:
+    if isinstance(disabled, str) and disabled and go_parse_bool(disabled) is None:
         _fatal(cfg, "log-opts", disabled, f"{prefix}invalid value for option cache-disabled: {disabled}",
                "cache-disabled must be true or false", "cache-disabled", suggested="false")
         return
