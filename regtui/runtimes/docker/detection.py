@@ -22,9 +22,11 @@ UNIT = "docker.service"
 _ENV_FILES = ("/etc/default/docker", "/etc/sysconfig/docker")
 
 
-def detect(host: Host) -> list[str]:
+def detect(host: Host, cli_files: list[str] | None = None) -> list[str]:
     """Evidence that dockerd or its CLI is installed or configured under the root: any file either
-    reads (daemon.json, the unit and its drop-ins, the CLI's config.json) or the binary."""
+    reads (daemon.json, the unit and its drop-ins, the CLI's config.json) or the binary.
+
+    ``cli_files``: :func:`config_files` when the caller has it already (it looks at every user's home)."""
     evidence: list[str] = []
     if host.exists(DAEMON_JSON):
         evidence.append(DAEMON_JSON)
@@ -35,7 +37,7 @@ def detect(host: Host) -> list[str]:
         evidence.append(binary)
     evidence += systemd.unit_paths(host, UNIT)
     evidence += [p for p in _ENV_FILES if host.is_file(p)]
-    evidence += config_files(host)
+    evidence += config_files(host) if cli_files is None else cli_files
     return evidence
 
 

@@ -59,9 +59,10 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
         findings += hosts_dir_unused(host)
     sources = list(cfg.sources) + list(cli.sources)
     # Other users' CLI configs count as evidence; say that their docker pull, not root's, reads them.
+    cli_files = config_files(host)
     sources += [SourceFile(p, RUNTIME, "docker CLI config.json", "ignored",
                            "another user's: their docker pull reads it; regtui checks the one root's reads")
-                for p in config_files(host) if p != cli.path]
+                for p in cli_files if p != cli.path]
     sources.append(SourceFile(CERTS_DIR, RUNTIME, "certs.d directory",
                               "ok" if host.is_dir(CERTS_DIR) else "missing",
                               "per-registry CA and client certificates" + (
@@ -80,7 +81,7 @@ def load(host: Host, options: CheckOptions) -> RuntimeView:
 
     view = RuntimeView(
         name=RUNTIME,
-        detected_by=detect(host),
+        detected_by=detect(host, cli_files),
         sources=sources,
         findings=findings,
         proxy_env=env,
