@@ -452,6 +452,7 @@ def read(host: Host, *, hours: float = DEFAULT_HOURS, kubelet_runtime: str | Non
     for path, runtime in {**LOG_FILES, **(log_files or {})}.items():
         raws += _tail(host, path, runtime, since, tail, out)
     seen: dict[tuple[str, str], LoggedError] = {}
+    parsed_of: dict[str, Any] = {}  # a runtime logs the same error again at every retry: read it once
     for raw in raws:
         found = pull_error(raw.message)
         if found is None:
@@ -459,10 +460,12 @@ def read(host: Host, *, hours: float = DEFAULT_HOURS, kubelet_runtime: str | Non
         text, image = found
         text = redact.text(text.strip())[:_MAX_TEXT]
         runtime, via = raw.runtime, ""
-        try:
-            parsed = _parse(text)
-        except Exception:  # a parser bug must not hide the other errors or the verdicts
-            parsed = None
+        if text not in parsed_of:
+            try:
+                parsed_of[text] = _parse(text)
+            except Exception:  # a parser bug must not hide the other errors or the verdicts
+                parsed_of[text] = None
+        parsed = parsed_of[text]
         if runtime == "kubelet":
             runtime = kubelet_runtime or getattr(parsed, "runtime", None) or "kubelet"
             via = "kubelet" if runtime != "kubelet" else ""
