@@ -144,6 +144,19 @@ class Host:
         except OSError:
             return False
 
+    def readlink(self, host_path: str) -> str | None:
+        """The target of ``host_path`` as written when it is a symbolic link, else ``None``.
+
+        The directories above it resolve under the root (a linked ``/etc/docker`` leads to the root's
+        target, never to this machine's); the last name itself is not followed."""
+        parent, name = posixpath.split(posixpath.normpath("/" + str(host_path)))
+        if not name:
+            return None
+        try:
+            return os.readlink(posixpath.join(self._under_root(parent), name))
+        except (OSError, ValueError):
+            return None
+
     def is_file(self, host_path: str) -> bool:
         """The path is a regular file under the root."""
         try:

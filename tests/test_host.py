@@ -85,3 +85,17 @@ def test_which_and_home_use_the_root(tmp_path: Path) -> None:
     assert host.which("docker-credential-pass") == "/usr/bin/docker-credential-pass"
     assert host.which("docker-credential-desktop") is None
     assert host.home() == "/var/roothome"
+
+
+def test_readlink_resolves_the_directories_above_under_the_root(tmp_path: Path) -> None:
+    """A link read through a linked directory (/etc/docker -> /srv/docker) is the root's link, never this machine's path."""
+    root = tmp_path / "root"
+    (root / "srv/docker/certs.d/reg").mkdir(parents=True)
+    (root / "etc").mkdir()
+    os.symlink("/srv/docker", root / "etc/docker")  # absolute: the root's /srv/docker
+    os.symlink("gone.pem", root / "srv/docker/certs.d/reg/client.cert")
+    host = Host(root=root)
+    assert host.readlink("/etc/docker/certs.d/reg/client.cert") == "gone.pem"
+    assert host.readlink("/etc/docker") == "/srv/docker"
+    assert host.readlink("/srv/docker/certs.d/reg") is None  # a directory, not a link
+    assert host.readlink("/") is None

@@ -260,10 +260,7 @@ def _go_read_error(path: str, file: FileText) -> str:
 
 def _link_target(host: Host, path: str) -> str | None:
     """The target of ``path`` when it is a symbolic link (as written), else ``None``."""
-    try:
-        return os.readlink(host.root.joinpath(path.lstrip("/")))
-    except (OSError, ValueError):
-        return None
+    return host.readlink(path)
 
 
 def _unreadable_cert(host: Host, cd: CertsDir, path: str, file: FileText, runtime: str | None, *,

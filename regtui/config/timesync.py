@@ -421,12 +421,12 @@ def _state(host: Host, spec: _Spec, wants: list[str]) -> SyncDaemon:
             if host.is_file(link):
                 d.enabled = True
                 d.evidence.append(link)
-            elif host.root.joinpath(link.lstrip("/")).is_symlink():
+            elif host.readlink(link) is not None:
                 d.notes.append(f"{link} points to a unit that is not installed")
     for svc in spec.openrc:
         for level in host.listdir("/etc/runlevels") or []:
             p = posixpath.join("/etc/runlevels", level, svc)
-            if host.exists(p) or host.root.joinpath(p.lstrip("/")).is_symlink():
+            if host.exists(p) or host.readlink(p) is not None:
                 d.enabled = True
                 d.installed = True
                 d.evidence.append(p)
