@@ -21,10 +21,15 @@ SEVERITIES = ("error", "warning", "info")
 PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
 
 
-def runtime_label(r: Mapping[str, Any]) -> str:
-    """A runtime and the files that made it count (``asked for`` when none did)."""
-    ev = ", ".join(str(p) for p in r.get("detected_by") or [])
-    return f"{r.get('name')} ({'detected by ' + ev if ev else 'asked for'})"
+def runtime_label(r: Mapping[str, Any], limit: int | None = None) -> str:
+    """A runtime and the files that made it count (``asked for`` when none did); past ``limit``
+    files, ``+N more`` (``docker (detected by /root/.docker/config.json, +2 more)``)."""
+    ev = [str(p) for p in r.get("detected_by") or []]
+    if not ev:
+        return f"{r.get('name')} (asked for)"
+    shown = ev if limit is None else ev[:limit]
+    more = f", +{len(ev) - len(shown)} more" if len(ev) > len(shown) else ""
+    return f"{r.get('name')} (detected by {', '.join(shown)}{more})"
 
 
 def human_bytes(n: Any) -> str:

@@ -175,19 +175,10 @@ def _pull(data: dict[str, Any]) -> list[str]:
     return out
 
 
-def _runtime(r: dict[str, Any]) -> str:
-    """``docker (detected by /root/.docker/config.json, +2 more)``: the files that made it count."""
-    ev = r["detected_by"]
-    if not ev:
-        return f"{r['name']} (asked for)"
-    more = f", +{len(ev) - 2} more" if len(ev) > 2 else ""
-    return f"{r['name']} (detected by {', '.join(ev[:2])}{more})"
-
-
 def render(report: Report) -> str:
     """The report as plain text for a terminal (no colour, no box drawing: it pastes anywhere)."""
     data = report.to_dict()
-    rts = ", ".join(_runtime(r) for r in data["runtimes"])
+    rts = ", ".join(sections.runtime_label(r, limit=2) for r in data["runtimes"])
     lines = [f"regtui check  host {data['host']['hostname']}  root {data['host']['root']}  mode {data['mode']}"]
     lines += _verdicts(data)
     said = _runtime_said(data)
