@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import ssl
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -293,7 +296,75 @@ class TLSSetup:
 
 
 def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | None = None) -> tuple[ssl.SSLContext, TLSSetup]:
-    """An SSL context with exactly the runtime's trust inputs for one endpoint, read under the root."""
+    """An SSL context with exactly the runtime's trust inputs for one endpoint, read under the root.
+
+    Parsing the system bundle costs OpenSSL about 20 ms, and a check builds a context per endpoint,
+    most with the same inputs: a context is shared by every endpoint whose inputs have the same
+    bytes (the files are read each time, so an edited file gives a new context).
+    """
+    bundle = system_bundle(host, daemon_env) if tls.system_roots else None
+    bundle_text = host.read(bundle, limit=16 * 1024 * 1024) if bundle else None
+    cas = [(ca, host.read(ca)) for ca in tls.ca_files]
+    key = _context_key(host, tls, bundle, bundle_text, cas)
+    if key is not None:
+        with _CONTEXTS_LOCK:
+            hit = _CONTEXTS.get(key)
+            if hit is not None:
+                _CONTEXTS.move_to_end(key)
+                return hit[0], _copy_setup(hit[1])
+    ctx, setup = _new_context(host, tls, bundle, bundle_text, cas)
+    if key is not None:
+        with _CONTEXTS_LOCK:
+            _CONTEXTS[key] = (ctx, _copy_setup(setup))
+            while len(_CONTEXTS) > _CONTEXTS_MAX:
+                _CONTEXTS.popitem(last=False)
+    return ctx, setup
+
+
+#: Contexts by the bytes of their inputs (see :func:`build_ssl_context`), least recently used first.
+_CONTEXTS: OrderedDict[tuple[Any, ...], tuple[ssl.SSLContext, TLSSetup]] = OrderedDict()
+_CONTEXTS_LOCK = threading.Lock()
+_CONTEXTS_MAX = 16
+#: A client certificate or key file larger than this is not cached by content (it is loaded as is).
+_MAX_KEYED_FILE = 1024 * 1024
+
+
+def _digest(text: str | bytes | None) -> str | None:
+    if text is None:
+        return None
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text).hexdigest()
+
+
+def _context_key(host: Host, tls: TLSInputs, bundle: str | None, bundle_text: Any,
+                 cas: list[tuple[str, Any]]) -> tuple[Any, ...] | None:
+    """What makes two contexts the same, or ``None`` when a client certificate cannot be read to say."""
+    certs = []
+    for cert, key in tls.client_cert:
+        files = []
+        for path in (cert, key):
+            if not path:
+                files.append(None)
+                continue
+            try:
+                with open(host.resolve(path), "rb") as fh:
+                    data = fh.read(_MAX_KEYED_FILE + 1)
+            except (OSError, ValueError):
+                return None
+            if len(data) > _MAX_KEYED_FILE:
+                return None
+            files.append(_digest(data))
+        certs.append((cert, key, *files))
+    read = (lambda f: (f.status, _digest(f.text)))
+    return (tls.verify, bundle, read(bundle_text) if bundle_text is not None else None,
+            tuple((ca, *read(f)) for ca, f in cas), tuple(certs))
+
+
+def _copy_setup(setup: TLSSetup) -> TLSSetup:
+    return TLSSetup(setup.system_bundle, list(setup.ca_files), list(setup.client_cert), list(setup.problems))
+
+
+def _new_context(host: Host, tls: TLSInputs, bundle: str | None, bundle_text: Any,
+                 cas: list[tuple[str, Any]]) -> tuple[ssl.SSLContext, TLSSetup]:
     setup = TLSSetup()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -307,17 +378,13 @@ def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | N
     if not tls.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    if tls.system_roots:
-        bundle = system_bundle(host, daemon_env)
-        if bundle:
-            f = host.read(bundle, limit=16 * 1024 * 1024)
-            try:
-                ctx.load_verify_locations(cadata=f.text)
-                setup.system_bundle = bundle
-            except (ssl.SSLError, ValueError) as exc:
-                setup.problems.append(f"{bundle}: {exc}")
-    for ca in tls.ca_files:
-        f = host.read(ca)
+    if bundle and bundle_text is not None:
+        try:
+            ctx.load_verify_locations(cadata=bundle_text.text)
+            setup.system_bundle = bundle
+        except (ssl.SSLError, ValueError) as exc:
+            setup.problems.append(f"{bundle}: {exc}")
+    for ca, f in cas:
         if not f.ok:
             setup.problems.append(f"{ca}: {f.status} {f.error}".strip())
             continue
