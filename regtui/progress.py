@@ -13,15 +13,13 @@ import threading
 import time
 from typing import Any, Callable, TextIO
 
+from regtui.units import human_bytes
+
 __all__ = ["Progress", "for_stream"]
 
 _PROBES = ("mirrors", "certs", "proxy", "dns", "clock")
 _MAX_LAYERS = 8
 _SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 def for_stream(stream: Any, fmt: str = "text") -> "Progress | None":
@@ -102,9 +100,9 @@ class Progress:
             for digest, (done, total) in layers[:_MAX_LAYERS]:
                 short = digest.split(":", 1)[-1][:12]
                 if total and done >= total:
-                    out.append(f"  {short}: pull complete {_mb(total)}")
+                    out.append(f"  {short}: pull complete {human_bytes(total)}")
                 else:
-                    out.append(f"  {short}: downloading {_mb(done)}" + (f" / {_mb(total)}" if total else ""))
+                    out.append(f"  {short}: downloading {human_bytes(done)}" + (f" / {human_bytes(total)}" if total else ""))
             if len(layers) > _MAX_LAYERS:
                 out.append(f"  … and {len(layers) - _MAX_LAYERS} more layers")
         return out

@@ -17,12 +17,9 @@ from typing import Any, Iterator
 from regtui.model import Finding, severity_rank
 from regtui.options import CheckOptions
 from regtui.refs import Reference
+from regtui.units import human_bytes
 
 __all__ = ["run_pull", "render_text"]
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 def _ms(v: Any) -> str:
@@ -43,8 +40,8 @@ def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
         lines.append(f"platform digest: {m['platform_digest']} ({m['platform']})")
     blobs = ([pull["config"]] if pull.get("config") else []) + pull["layers"]
     wall = pull["wall_ms"]
-    rate = f", {pull['bytes'] / (wall / 1000) / 1e6:.1f} MB/s" if wall and pull["bytes"] else ""
-    lines.append(f"{len(blobs)} blobs, {_mb(pull['bytes'])} in {wall:.0f} ms{rate}; "
+    rate = f", {human_bytes(pull['bytes'] / (wall / 1000))}/s" if wall and pull["bytes"] else ""
+    lines.append(f"{len(blobs)} blobs, {human_bytes(pull['bytes'])} in {wall:.0f} ms{rate}; "
                  f"concurrency {pull['concurrency']} ({pull['concurrency_source']})")
     if blobs:
         lines.append(f"  {'blob':<19} {'size':>9} {'start':>8} {'dns':>6} {'connect':>7} {'tls':>6} {'ttfb':>7} "
@@ -53,7 +50,7 @@ def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
             t = b["timings_ms"]
             bps = f"{b['bytes_per_second'] / 1e6:.1f}" if b.get("bytes_per_second") else "-"
             state = "" if b["ok"] else f"  FAILED: {(b.get('error') or {}).get('message', '')}"
-            lines.append(f"  {b['digest'][:19]} {_mb(b['size']):>9} {b['started_ms']:>8.1f} {_ms(t['dns']):>6} "
+            lines.append(f"  {b['digest'][:19]} {human_bytes(b['size']):>9} {b['started_ms']:>8.1f} {_ms(t['dns']):>6} "
                          f"{_ms(t['connect']):>7} {_ms(t['tls']):>6} {_ms(t['ttfb']):>7} {_ms(t['transfer']):>8} "
                          f"{_ms(t['total']):>8} {bps:>7} {b['attempts']:>5}{state}")
     lines.append("result: " + ("ok" if pull["ok"] else f"FAILED. The runtime will report: {pull.get('runtime_error')}"))

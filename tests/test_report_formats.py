@@ -140,7 +140,7 @@ def test_live_report_in_every_format_is_verdict_first_complete_and_secret_free(
     assert headings[:8] == ["What the runtime said", "Findings", "Routes", "Certificates", "Proxy", "Clock", "Test pull",
                             "Reproducers"]
     assert md_tables(md) >= 6
-    assert re.search(r"\| layer \| `sha256:[0-9a-f]{12}` \| [\d.]+ KB \|", md), "per-layer rows with sizes in KB"
+    assert re.search(r"\| layer \| `sha256:[0-9a-f]{12}` \| [\d.]+ kB \|", md), "per-layer rows with sizes in kB"
     assert "USER:PASSWORD" in md and "http://***@" in md
 
     html = outputs["html"]

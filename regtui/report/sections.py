@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from regtui.report.reproducers import Copyable, endpoint_reproducers, failing_endpoints, hosts_dir
+from regtui.units import human_bytes
 
 __all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "findings_by_severity",
            "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES", "runtime_said",
@@ -30,19 +31,6 @@ def runtime_label(r: Mapping[str, Any], limit: int | None = None) -> str:
     shown = ev if limit is None else ev[:limit]
     more = f", +{len(ev) - len(shown)} more" if len(ev) > len(shown) else ""
     return f"{r.get('name')} (detected by {', '.join(shown)}{more})"
-
-
-def human_bytes(n: Any) -> str:
-    """Bytes in the unit that fits (B, KB, MB, GB; decimal, as registries and pull progress show)."""
-    try:
-        x = float(n)
-    except (TypeError, ValueError):
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(x) < 1000 or unit == "GB":
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1000
-    return f"{x:.1f} GB"
 
 
 def rate(bytes_per_second: Any) -> str:

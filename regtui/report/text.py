@@ -7,6 +7,7 @@ from typing import Any
 
 from regtui.model import PANELS
 from regtui.report import Report, sections
+from regtui.units import human_bytes
 
 __all__ = ["render", "STATUS_MARK"]
 
@@ -147,20 +148,15 @@ def _routes(data: dict[str, Any]) -> list[str]:
     return out
 
 
-def _size(n: float) -> str:
-    """Bytes in the unit that reads best (kB below a megabyte)."""
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
-
-
 def _pull(data: dict[str, Any]) -> list[str]:
     pull = data.get("pull")
     if not pull:
         return []
     blobs = ([pull["config"]] if pull.get("config") else []) + list(pull.get("layers", []))
     wall = pull.get("wall_ms") or 0
-    rate = f", {_size(pull['bytes'] / (wall / 1000))}/s" if wall and pull.get("bytes") else ""
+    rate = f", {human_bytes(pull['bytes'] / (wall / 1000))}/s" if wall and pull.get("bytes") else ""
     out = [f"TEST PULL  {pull['image']} as {pull['runtime']}: {'ok' if pull['ok'] else 'FAILED'}"]
-    out += _wrap(f"from {pull.get('endpoint') or 'no endpoint'}; {len(blobs)} blobs, {_size(pull.get('bytes', 0))} "
+    out += _wrap(f"from {pull.get('endpoint') or 'no endpoint'}; {len(blobs)} blobs, {human_bytes(pull.get('bytes', 0))} "
                  f"in {wall:.0f} ms{rate}; concurrency {pull.get('concurrency')}", 4)
     digest = (pull.get("manifest") or {}).get("digest")
     if digest:

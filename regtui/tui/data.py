@@ -13,6 +13,7 @@ from regtui import redact
 from regtui.model import PANELS, severity_rank
 from regtui.report.reproducers import Copyable, endpoint_reproducers, finding_reproducers
 from regtui.report.sections import ms
+from regtui.units import human_bytes
 
 __all__ = [
     "PANEL_TITLES",
@@ -182,19 +183,6 @@ def short_digest(d: Any, n: int = 12) -> str:
     s = str(d or "")
     algo, _, hexpart = s.partition(":")
     return f"{algo}:{hexpart[:n]}" if hexpart else s[:n + 7]
-
-
-def human_bytes(n: Any) -> str:
-    """Bytes in KiB/MiB."""
-    try:
-        x = float(n)
-    except (TypeError, ValueError):
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if x < 1024 or unit == "GiB":
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1024
-    return f"{x:.1f} GiB"
 
 
 _BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
