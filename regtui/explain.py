@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from regtui import redact
 from regtui.findings import CATALOGUE
 
-__all__ = ["LikelyCause", "ParsedError", "Relation", "parse_pull_error", "relate", "endpoint_host", "MAX_TEXT"]
+__all__ = ["LikelyCause", "ParsedError", "Relation", "parse_pull_error", "relate", "endpoint_host", "MAX_TEXT", "RUNTIME_WORDS"]
 
 #: Longer pasted texts are cut (a pod's whole event log is not one error).
 MAX_TEXT = 64 * 1024
@@ -570,11 +570,13 @@ _WORDS = {
 _PHASE_WORDS = {"config": "before any request (configuration)", "dns": "DNS lookup", "connect": "TCP connect",
                 "proxy": "proxy", "tls": "TLS handshake", "http": "HTTP request", "auth": "authentication",
                 "manifest": "manifest request", "blob": "layer download"}
-_RUNTIME_WORDS = {"containerd": "containerd", "docker": "dockerd", "crio": "CRI-O/podman (containers/image)"}
+#: Each runtime as explain names it, in its summary and in its ``reading`` lines alike.
+RUNTIME_WORDS = {"containerd": "containerd", "docker": "dockerd", "crio": "CRI-O/podman (containers/image)",
+                 "k3s": "k3s (embedded containerd)"}
 
 
 def _summary(p: ParsedError) -> str:
-    who = _RUNTIME_WORDS.get(p.runtime or "", "the runtime")
+    who = RUNTIME_WORDS.get(p.runtime or "", "the runtime")
     if p.wrapper == "kubelet":
         who = f"{who}, as the kubelet reports it,"
     image = p.image or "the image"

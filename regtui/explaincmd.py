@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from regtui.explain import ParsedError, Relation, parse_pull_error, relate
+from regtui.explain import RUNTIME_WORDS, ParsedError, Relation, parse_pull_error, relate
 from regtui.options import RUNTIMES, CheckOptions
 from regtui.report.text import STATUS_MARK
 
@@ -24,8 +24,6 @@ __all__ = ["Explanation", "choose_runtime", "pick_verdict", "reading_lines", "ve
            "render_text", "explanation_lines", "against_report", "normalised_image", "SCHEMA"]
 
 SCHEMA = "regtui.explain/1"
-_RUNTIME_NAMES = {"containerd": "containerd", "docker": "dockerd", "crio": "CRI-O / podman (containers/image)",
-                  "k3s": "k3s (embedded containerd)"}
 
 
 @dataclass
@@ -75,7 +73,7 @@ def pick_verdict(verdicts: list[dict[str, Any]], runtime: str, image: str | None
 
 def reading_lines(p: ParsedError) -> list[str]:
     """What the error says, one fact a line, then the likely causes in order."""
-    who = _RUNTIME_NAMES.get(p.runtime or "", "unknown (no runtime's wording recognised)")
+    who = RUNTIME_WORDS.get(p.runtime or "", "unknown (no runtime's wording recognised)")
     if p.producer and p.runtime == "docker" and p.producer == "containerd":
         who += ", containerd image store"
     if p.wrapper:

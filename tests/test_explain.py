@@ -138,3 +138,17 @@ def test_relate_same_host_other_phase_does_not_explain() -> None:
     """Same endpoint, but the verdict fails in another way: not explained, and the reason says so."""
     r = relate(parse_pull_error(TLS_TEXT), _verdict("fails", "pull.failed", "https://reg.example:5000/v2", "connect"))
     assert not r.explains and "another way" in r.reason
+
+
+@pytest.mark.parametrize("runtime", ["containerd", "docker", "crio"])
+def test_summary_and_reading_name_the_runtime_alike(runtime: str) -> None:
+    """The summary and the reading lines name a runtime with the same words (CRI-O was "CRI-O / podman" in one, "CRI-O/podman" in the other)."""
+    from regtui.explain import RUNTIME_WORDS
+    from regtui.explaincmd import reading_lines
+
+    entry = next(e for e in CORPUS if e["expect"].get("runtime") == runtime)
+    parsed = parse_pull_error(entry["text"])
+    assert parsed.runtime == runtime
+    words = RUNTIME_WORDS[runtime]
+    assert words in parsed.summary
+    assert any(words in line for line in reading_lines(parsed))
