@@ -155,3 +155,24 @@ def test_write_to_unwritable_directory_keeps_the_old_file(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert rc == 2 and f"cannot write {out}" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_leaf_expiry_is_the_leaf_every_report_shows() -> None:
+    """The textfile and the Markdown report take the certificate the probe marks as the leaf, not merely the first one sent."""
+    from prometheus_client import generate_latest
+
+    from regtui.report import markdown
+
+    presented = [  # the leaf marked at position 1
+        {"position": 0, "role": "intermediate", "subject": "CN=Issuing CA", "issuer": "CN=Root",
+         "not_after": "2030-01-01T00:00:00+00:00", "days_left": 1123, "sha256": "aa"},
+        {"position": 1, "role": "leaf", "subject": "CN=registry.example", "issuer": "CN=Issuing CA",
+         "not_after": "2027-02-01T00:00:00+00:00", "days_left": 59, "sha256": "bb"}]
+    data = {"host": {"hostname": "h", "root": "/"}, "mode": "network", "generated_at": "2026-12-04T00:00:00Z",
+            "summary": {"exit_code": 0}, "verdicts": [], "findings": [], "routes": [], "pull": None,
+            "probes": {"tls": [{"runtime": "containerd", "host": "registry.example", "url": "https://registry.example/v2",
+                                "status": "ok", "chain": presented, "verdict": {}}]}}
+    got = samples(generate_latest(prometheus.registry(data)).decode())
+    ((labels, value),) = got["regtui_cert_expiry_timestamp_seconds"]
+    assert labels["host"] == "registry.example" and value == 1801440000.0  # 2027-02-01
+    assert "2027-02-01T00:00:00+00:00 (59 days)" in "\n".join(markdown._certificates(data))

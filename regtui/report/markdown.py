@@ -141,7 +141,7 @@ def _certificates(d: dict[str, Any]) -> list[str]:
            "|---|---|---|---|---|---|"]
     for r in rows:
         chain = " ← ".join(f"{c['subject']} ({c['role']})" for c in r["chain"]) or "-"
-        leaf = next((c for c in r["chain"] if c["role"] == "leaf"), r["chain"][0] if r["chain"] else None)
+        leaf = r["leaf"]
         expires = f"{leaf['not_after']} ({leaf['days_left']} days)" if leaf and leaf["not_after"] else "-"
         out.append(f"| {r['runtime']} | {_code(r['url'] or r['host'])} | {_cell(r['status'])} | {_cell(chain)} | "
                    f"{_cell(expires)} | {_cell(r['error'])} |")

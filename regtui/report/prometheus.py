@@ -25,6 +25,8 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
+from regtui.report import sections
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
@@ -47,15 +49,6 @@ def _timestamp(text: str | None) -> float | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.timestamp()
-
-
-def _leaf_expiry(entry: dict[str, Any]) -> float | None:
-    """The notAfter of the leaf a TLS probe saw (from the verified path, else the presented chain)."""
-    verdict = entry.get("verdict") or {}
-    for cert in (verdict.get("path") or []) + (entry.get("chain") or []):
-        if isinstance(cert, dict) and cert.get("position") == 0:
-            return _timestamp(cert.get("not_after"))
-    return None
 
 
 def registry(data: dict[str, Any]) -> CollectorRegistry:
@@ -118,12 +111,10 @@ def registry(data: dict[str, Any]) -> CollectorRegistry:
             clock["skew_seconds"])
 
     expiry: dict[str, float] = {}
-    for entry in probes.get("tls") or []:
-        if not isinstance(entry, dict) or not entry.get("host"):
-            continue
-        when = _leaf_expiry(entry)
+    for row in sections.certificates(data):  # the leaf the Markdown and HTML reports show
+        when = _timestamp(row["leaf"]["not_after"]) if row["host"] and row["leaf"] else None
         if when is not None:
-            expiry[entry["host"]] = min(expiry.get(entry["host"], when), when)
+            expiry[row["host"]] = min(expiry.get(row["host"], when), when)
     if expiry:
         cert = gauge("regtui_cert_expiry_timestamp_seconds", "notAfter of the registry's leaf certificate (Unix time).",
                      ("host",))

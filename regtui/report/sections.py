@@ -94,19 +94,23 @@ def findings_by_severity(d: Mapping[str, Any]) -> list[tuple[str, list[dict[str,
 
 
 def certificates(d: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per (runtime, endpoint) the TLS probe saw: status, the error Go would give, the chain."""
+    """One row per (runtime, endpoint) the TLS probe saw: status, the error Go would give, the chain
+    (the verified path when there is one, else what the server presented) and its ``leaf``: the
+    certificate whose expiry every output shows (``None`` when no certificate was seen)."""
     rows = []
     for e in (d.get("probes") or {}).get("tls") or []:
         if not isinstance(e, dict):
             continue
         verdict = e.get("verdict") or {}
         chain = [c for c in verdict.get("path") or e.get("chain") or [] if isinstance(c, dict)]
+        shown = [{"role": c.get("role") or "", "subject": c.get("subject") or "", "issuer": c.get("issuer") or "",
+                  "not_after": c.get("not_after") or "", "days_left": c.get("days_left"), "sha256": c.get("sha256") or ""}
+                 for c in chain]
+        leaf = next((s for s, c in zip(shown, chain) if c.get("role") == "leaf"), shown[0] if shown else None)
         rows.append({"runtime": e.get("runtime") or "", "host": e.get("host") or "", "url": e.get("url") or "",
                      "status": e.get("status") or "", "verify": e.get("verify"),
                      "error": verdict.get("go_error") or e.get("error") or "",
-                     "chain": [{"role": c.get("role") or "", "subject": c.get("subject") or "",
-                                "issuer": c.get("issuer") or "", "not_after": c.get("not_after") or "",
-                                "days_left": c.get("days_left"), "sha256": c.get("sha256") or ""} for c in chain]})
+                     "chain": shown, "leaf": leaf})
     return rows
 
 
