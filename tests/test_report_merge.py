@@ -177,3 +177,43 @@ def test_merge_redacts_planted_secrets_and_keeps_duplicate_hosts_apart(tmp_path:
     assert [h["name"] for h in merged["hosts"]] == ["node-x (r.json) #1", "node-x (r.json) #2"]
     (cause,) = merged["causes"]
     assert cause["status"] == "fails" and len(cause["hosts"]) == 2
+
+
+def test_merge_combines_what_the_runtimes_logged_across_hosts(tmp_path: Path) -> None:
+    """Logged pull errors are one row per runtime, endpoint, phase, kind and status, with the hosts that logged them;
+    unexplained ones come first, in Markdown, HTML and JSON alike, and a password in a logged text stays masked."""
+    def logged(status: str, count: int, last: str) -> dict[str, Any]:
+        return {"runtime": "containerd", "endpoint": "https://mirror.example:5000/v2", "phase": "tls",
+                "failure": "tls-unknown-authority", "go_class": "x509.UnknownAuthorityError",
+                "go_error": f"x509: certificate signed by unknown authority (via http://u:{SECRET}@proxy:3128)",
+                "error": "failed to resolve reference", "count": count, "first": None, "last": last,
+                "status": status, "reason": "", "verdict": None, "finding": None}
+
+    def report(host: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"schema": "regtui.report/1", "host": {"hostname": host, "root": "/"},
+                "summary": {"exit_code": 0, "counts": {"error": 0, "warning": 0, "info": 0}},
+                "verdicts": [{"runtime": "containerd", "image": "alpine", "status": "ok", "cause": None}],
+                "findings": [], "runtime_said": {"since": "2026-12-03T00:00:00Z", "sources": [], "notes": [],
+                                                 "errors": errors}}
+
+    inputs = {"node-a": [logged("unexplained", 3, "2026-12-04T01:00:00Z")],
+              "node-b": [logged("unexplained", 2, "2026-12-04T02:00:00Z"), dict(logged("explained", 1, ""), phase="dns")],
+              "node-c": []}
+    paths = []
+    for host, errors in inputs.items():
+        path = tmp_path / f"{host}.json"
+        path.write_text(json.dumps(report(host, errors)))
+        paths.append(path)
+    merged = merge.merge([(str(p), merge.load(p)) for p in paths])
+    first, second = merged["runtime_said"]
+    assert (first["status"], first["hosts"], first["count"], first["last"]) == (
+        "unexplained", ["node-a", "node-b"], 5, "2026-12-04T02:00:00Z")
+    assert (second["status"], second["phase"], second["hosts"]) == ("explained", "dns", ["node-b"])
+    md = merge.render_markdown(merged)
+    rows = table_rows(md, "What the runtime said")
+    assert [r[0] for r in rows] == ["not explained", "explained by the verdict"]
+    assert rows[0][4] == "2: node-a, node-b" and rows[0][5] == "5"
+    page = merge.render_html(merged)
+    assert "What the runtime said" in page and "2: node-a, node-b" in page
+    _Strict().feed(page)
+    assert SECRET not in md + page + json.dumps(merged)

@@ -4,7 +4,9 @@
 ``regtui check --format json`` (one per host), and answers the fleet question "half the nodes
 cannot pull since the proxy change: which ones, and is it the same cause?". A cause is the
 verdict's cause code at its subject (``proxy.unreachable`` at ``proxy:3128`` on twelve
-hosts is one row); the host x cause table marks which host has which.
+hosts is one row); the host x cause table marks which host has which. The pull errors the
+runtimes logged (``runtime_said``) are merged the same way: one row per runtime, endpoint, phase,
+kind of error and how it stands against the verdicts, with the hosts that logged it.
 
 Each input passes the redaction policy again, so a hand-edited report cannot smuggle a secret into
 the merged one. A file that is not a regtui JSON report is refused by name (:class:`MergeError`).
@@ -22,6 +24,7 @@ from regtui.model import VERDICT_STATUSES
 from regtui.report.html import _e
 from regtui.report.markdown import _cell as _md
 from regtui.report.markdown import _code
+from regtui.report.sections import RUNTIME_SAID_TITLE, SAID_STATUS
 
 __all__ = ["MergeError", "load", "merge", "render_markdown", "render_html"]
 
@@ -109,7 +112,9 @@ def merge(reports: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     hosts: list[dict[str, Any]] = []
     causes: dict[tuple[str, str], dict[str, Any]] = {}
     findings: dict[tuple[str, str], dict[str, Any]] = {}
+    said: dict[tuple[str, ...], dict[str, Any]] = {}
     for name, (src, d) in zip(names, reports):
+        _merge_said(said, name, d.get("runtime_said"))
         verdicts = [v for v in d.get("verdicts") or [] if isinstance(v, dict)]
         subjects = {str(f.get("id")): str(f.get("subject") or "") for f in d.get("findings") or []
                     if isinstance(f, dict) and f.get("id")}
@@ -154,8 +159,35 @@ def merge(reports: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         c["label"] = f"{c['code']}@{c['where']}" if c["where"] else c["code"]
     finding_rows = sorted(findings.values(), key=lambda f: (f["severity"] != "error", -len(f["hosts"]), f["code"]))
     statuses = {s: sum(1 for h in hosts if h["status"] == s) for s in _STATUS_ORDER}
+    said_rows = sorted(said.values(), key=lambda r: (_SAID_ORDER.index(r["status"]) if r["status"] in _SAID_ORDER
+                                                     else len(_SAID_ORDER), -len(r["hosts"]), r["runtime"], r["endpoint"]))
     return {"schema": "regtui.merge/1", "hosts": hosts, "causes": cause_rows, "findings": finding_rows,
-            "statuses": statuses}
+            "statuses": statuses, "runtime_said": said_rows}
+
+
+#: Logged errors the verdicts do not explain come first: they are what the check did not see.
+_SAID_ORDER = ("unexplained", "not-reproduced", "explained")
+
+
+def _merge_said(rows: dict[tuple[str, ...], dict[str, Any]], host: str, said: Any) -> None:
+    """Add one host's logged pull errors to ``rows`` (one row per runtime, endpoint, phase, kind and status)."""
+    if not isinstance(said, dict):
+        return
+    for e in said.get("errors") or []:
+        if not isinstance(e, dict):
+            continue
+        status = str(e.get("status") or "")
+        kind = str(e.get("go_class") or e.get("failure") or "")
+        key = (status, str(e.get("runtime") or ""), str(e.get("endpoint") or ""), str(e.get("phase") or ""), kind)
+        row = rows.setdefault(key, {"status": status, "label": SAID_STATUS.get(status, status), "runtime": key[1],
+                                    "endpoint": key[2], "phase": key[3], "kind": kind,
+                                    "example": str(e.get("go_error") or e.get("error") or "")[:300],
+                                    "hosts": [], "count": 0, "last": ""})
+        if host not in row["hosts"]:
+            row["hosts"].append(host)
+        count = e.get("count")
+        row["count"] += count if isinstance(count, int) and count > 0 else 1
+        row["last"] = max(row["last"], str(e.get("last") or ""))
 
 
 def _no_causes(m: dict[str, Any]) -> str:
@@ -190,6 +222,14 @@ def render_markdown(m: dict[str, Any]) -> str:
         out += [f"- C{i + 1}: {_code(c['label'])}" for i, c in enumerate(m["causes"])] + [""]
     else:
         out += [_no_causes(m), ""]
+    if m.get("runtime_said"):
+        out += [f"## {RUNTIME_SAID_TITLE}", "", "| status | runtime | endpoint | phase | hosts | times | last | example |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in m["runtime_said"]:
+            out.append(f"| {_md(r['label'])} | {_md(r['runtime'])} | {_code(r['endpoint'] or '-')} | {_md(r['phase'] or '-')} | "
+                       f"{len(r['hosts'])}: {_md(', '.join(r['hosts']))} | {r['count']} | {_md(r['last'] or '-')} | "
+                       f"{_md(r['example'])} |")
+        out.append("")
     out += ["## Hosts", "", "| host | status | errors | warnings | verdicts | report |", "|---|---|---|---|---|---|"]
     for h in m["hosts"]:
         verdicts = "; ".join(f"{v['runtime']} {v['image']}: {v['status']}" + (f" ({v['cause']})" if v["cause"] else "")
@@ -247,6 +287,16 @@ def render_html(m: dict[str, Any]) -> str:
         parts.append("</table>")
     else:
         parts.append(f"<p>{_e(_no_causes(m))}</p>")
+    if m.get("runtime_said"):
+        parts.append(f"<h2>{_e(RUNTIME_SAID_TITLE)}</h2><table><tr><th>status</th><th>runtime</th><th>endpoint</th>"
+                     "<th>phase</th><th>hosts</th><th>times</th><th>last</th><th>example</th></tr>")
+        for r in m["runtime_said"]:
+            css = {"unexplained": "error", "not-reproduced": "warning"}.get(r["status"], "ok")
+            parts.append(f"<tr><td class={css}>{_e(r['label'])}</td><td>{_e(r['runtime'])}</td>"
+                         f"<td><code>{_e(r['endpoint'] or '-')}</code></td><td>{_e(r['phase'] or '-')}</td>"
+                         f"<td>{len(r['hosts'])}: {_e(', '.join(r['hosts']))}</td><td>{r['count']}</td>"
+                         f"<td>{_e(r['last'] or '-')}</td><td>{_e(r['example'])}</td></tr>")
+        parts.append("</table>")
     parts.append("<h2>Hosts</h2><table><tr><th>host</th><th>status</th><th>errors</th><th>warnings</th>"
                  "<th>verdicts</th><th>report</th></tr>")
     for h in m["hosts"]:
