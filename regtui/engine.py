@@ -120,6 +120,8 @@ class Plan:
     logs: Any = None
     """What the runtimes logged (:class:`regtui.runtimelog.RuntimeSaid`), read once per plan: a
     report is built again after every probe, and the journal need not be read each time."""
+    debug: bool = False
+    """``--debug``: an internal error met while building the report carries its traceback."""
 
 
 def _routes(host: Host, views: list[RuntimeView], refs: list[Reference], errors: list[str],
@@ -154,7 +156,7 @@ def plan(options: CheckOptions, host: Host | None = None, *, debug: bool = False
     kubelet, kubelet_findings, kubelet_sources = _kubelet(host, errors, debug)
     findings += kubelet_findings
     sources += kubelet_sources
-    return Plan(host, options, refs, views, routes, findings, sources, kubelet, errors, kubelet_findings)
+    return Plan(host, options, refs, views, routes, findings, sources, kubelet, errors, kubelet_findings, debug=debug)
 
 
 async def resolve_routes(p: Plan, ctx: Any, *, debug: bool = False) -> None:
@@ -371,7 +373,7 @@ def _runtime_said(p: Plan, findings: list[Finding], verdicts: list[Any], routes:
         said = p.logs
         new = runtimelog.assess(said, verdicts, routes)
     except Exception as exc:  # the logs are extra evidence: a bug reading them must not cost the verdicts
-        _internal(errors, "reading the runtimes' logs", exc, False)
+        _internal(errors, "reading the runtimes' logs", exc, p.debug)
         return findings, None
     # Ids continue the report's own numbering, so the findings already named by verdicts keep theirs.
     new = assign_ids(findings + new)[len(findings):]

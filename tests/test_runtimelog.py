@@ -167,6 +167,25 @@ def test_missing_journalctl_is_a_note(tmp_path: Path, monkeypatch: pytest.Monkey
     assert {e.runtime for e in said.errors} == {"k3s", "docker", "crio"}
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_bug_reading_the_logs_is_an_internal_error_with_a_traceback_under_debug(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, debug: bool) -> None:
+    """A reader bug costs only the logs: the verdicts stand, the error is named, and --debug adds its traceback."""
+    root = tmp_path / "root"
+    root.mkdir()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr(runtimelog, "read", broken)
+    options = CheckOptions(root=str(root), runtime="containerd", offline=True)
+    report = engine.run_check(options, Host(root=root, environ={}), debug=debug)
+    (error,) = report.errors
+    assert error.startswith("reading the runtimes' logs: RuntimeError: reader bug")
+    assert ("Traceback (most recent call last)" in error) is debug
+    assert report.to_dict()["runtime_said"] is None and report.verdicts is not None
+
+
 def test_logs_since_zero_reads_nothing(tmp_path: Path) -> None:
     """--logs-since 0: the report has no runtime_said and the logs are not read."""
     root = _fixture_root(tmp_path / "root")
