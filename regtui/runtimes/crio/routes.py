@@ -348,8 +348,8 @@ def _match_notes(entry: RegistryEntry | None, ref: Reference) -> list[str]:
 
 
 def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
-               findings: list[Finding], via: Candidate | None = None) -> tuple[list[Endpoint], str]:
-    """The endpoints in order, or ``([], why)`` when rewriting fails and nothing is tried.
+               findings: list[Finding], via: Candidate | None = None) -> tuple[list[Endpoint], str, Finding | None]:
+    """The endpoints in order, or ``([], why, the finding saying so)`` when rewriting fails and nothing is tried.
 
     ``via`` is the short-name candidate ``ref`` came from: its alias or search-registries line is
     the provenance of an endpoint no ``[[registry]]`` names, and is added to one that does.
@@ -360,8 +360,9 @@ def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
         if physical is None:
             if src.skip:
                 continue  # never rewritten by the runtime, so it cannot fail
-            findings.append(_rewrite_error(entry, src, error))
-            return [], f"no route: {error} ({src.source}); the pull fails before any request."
+            failed = _rewrite_error(entry, src, error)
+            findings.append(failed)
+            return [], f"no route: {error} ({src.source}); the pull fails before any request.", failed
         if via is not None:
             origin = f"{via.why} {via.source}"
             src = replace(src, source=origin if entry is None else f"{src.source} (candidate from {origin})")
@@ -372,7 +373,7 @@ def _endpoints(cfg: CrioConfig, ref: Reference, entry: RegistryEntry | None,
     if entry is not None and entry.blocked:
         tried_mirrors = [e for e in endpoints if e.role == "mirror" and e.status != "skipped"]
         findings.append(_blocked(entry, ref, tried_mirrors))
-    return endpoints, ""
+    return endpoints, "", None
 
 
 def _candidates(cfg: CrioConfig, ref: Reference) -> tuple[list[tuple[Reference, Candidate | None]], list[str],
@@ -406,12 +407,12 @@ def plan(cfg: CrioConfig, ref: Reference) -> tuple[Route, list[Finding]]:
     for target, via in targets:
         entry = find_registry(regs.registries, target.name)
         findings += _near_misses(cfg, target, entry)
-        found, failure = _endpoints(cfg, target, entry, findings, via)
+        found, failure, failed = _endpoints(cfg, target, entry, findings, via)
         if failure and via is None:
             return Route(RUNTIME, str(ref), (), mode, assumed, tuple(notes + [failure])), findings
-        if failure and len(targets) > 1:
+        if failure and failed is not None and len(targets) > 1:
             # Only this candidate fails: podman and CRI-O go on to the next one.
-            findings[-1] = replace(findings[-1], severity="warning")
+            findings[findings.index(failed)] = replace(failed, severity="warning")
             notes.append(f"candidate {target}: {failure[len('no route: '):]} podman and CRI-O go on to the next.")
         elif failure:
             notes.append(failure)
