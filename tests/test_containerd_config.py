@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from regtui.cli import main
 from regtui.runtimes import containerd
 from regtui.runtimes.containerd.config import load_config
 from regtui.runtimes.containerd.model import DEFAULT_CONFIG_PATH_22
@@ -370,6 +371,18 @@ def test_config_path_unset_while_hosts_dirs_exist(tmp_path):
     assert f.fix.params == {"table": 'plugins."io.containerd.grpc.v1.cri".registry', "key": "config_path",
                             "value": CERTS, "line": 2, "requires": None}
     assert f.evidence["line"] == 2
+
+
+def test_certs_d_alone_has_no_duplicate_findings(tmp_path, capsys):
+    """A root with only containerd's certs.d: config.hosts-dir-unused once, and no (code, subject) twice in the check."""
+    write_tree(tmp_path, {f"{CERTS}/docker.io/hosts.toml": HUB_HOSTS})
+    assert main(["check", "--offline", "--root", str(tmp_path), "--format", "json"]) == 0
+    pairs = [(f["code"], f["subject"]) for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert pairs == [("config.hosts-dir-unused", CERTS)]
+    assert main(["check", "--offline", "--root", str(tmp_path), "--format", "json",
+                 "--image", "docker.io/library/busybox:1", "--image", "127.0.0.1:5000/app:1"]) == 0
+    pairs = [(f["code"], f["subject"]) for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert pairs and len(pairs) == len(set(pairs)), pairs
 
 
 @pytest.mark.parametrize("installed, expected", [("2.1.4", ""), ("2.2.0", DEFAULT_CONFIG_PATH_22),

@@ -116,6 +116,31 @@ def test_env_file_without_unit_is_assumed(tmp_path: Path) -> None:
     assert "assumed" in src.detail
 
 
+def test_dropin_without_unit_applies_after_the_packaged_env_file(tmp_path: Path) -> None:
+    """A crio.service.d drop-in with no unit file: /etc/sysconfig/crio is still read, with systemd's precedence."""
+    dropin = ("[Service]\nEnvironment=HTTPS_PROXY=http://dropin.corp:3128 HTTP_PROXY=http://dropin.corp:3128\n"
+              "EnvironmentFile=-/etc/crio/proxy.env\n")
+    view = crio.load(_host(tmp_path, {
+        "/etc/systemd/system/crio.service.d/10-proxy.conf": dropin,
+        "/etc/sysconfig/crio": "HTTPS_PROXY=http://sysconfig.corp:3128\nNO_PROXY=.first\n",
+        "/etc/crio/proxy.env": "NO_PROXY=.second\n"}), client_env={})
+    env = view.proxy_env
+    # EnvironmentFile= beats Environment=; of two files the later one wins; the drop-in's file comes later.
+    assert (env.https_proxy, env.sources["HTTPS_PROXY"]) == ("http://sysconfig.corp:3128", "/etc/sysconfig/crio:1")
+    assert (env.no_proxy, env.sources["NO_PROXY"]) == (".second", "/etc/crio/proxy.env:1")
+    assert (env.http_proxy, env.sources["HTTP_PROXY"]) == (
+        "http://dropin.corp:3128", "/etc/systemd/system/crio.service.d/10-proxy.conf:2")
+    assert "assumed" in next(s for s in view.sources if s.path == "/etc/sysconfig/crio").detail
+
+
+def test_unit_without_the_env_file_does_not_read_it(tmp_path: Path) -> None:
+    """A crio.service that names no EnvironmentFile: /etc/sysconfig/crio is not CRI-O's environment."""
+    view = crio.load(_host(tmp_path, {"/etc/systemd/system/crio.service": "[Service]\nExecStart=/usr/bin/crio\n",
+                                      "/etc/sysconfig/crio": "HTTPS_PROXY=http://sysconfig.corp:3128\n"}),
+                     client_env={"HTTPS_PROXY": "http://shell.corp:3128"})
+    assert view.proxy_env.https_proxy == ""
+
+
 def test_podman_reads_shell_override_crio_does_not(tmp_path: Path) -> None:
     """With CRI-O present, a shell CONTAINERS_REGISTRIES_CONF is shown as read by podman only."""
     files = {"/etc/crio/crio.conf": CRIO_CONF, "/etc/containers/registries.conf": 'unqualified-search-registries = ["docker.io"]\n',

@@ -227,3 +227,30 @@ def test_real_docker_cli_reads_root_config_like_regtui_says(
     assert verdict["status"] in ("ok", "degraded") and verdict["cause"] is None and data["pull"]["ok"]
     assert verdict["endpoint"] == f"http://{registry_plain.host_port}/v2"
     assert helper["id"] in data["independent_findings"]
+
+
+def test_crio_env_file_alone_is_crio_s_proxy(tmp_path: Path, closed_port: int,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Only /etc/sysconfig/crio with a closed HTTPS_PROXY: it is CRI-O's proxy in JSON, findings and verdict, with file:line."""
+    proxy = f"127.0.0.1:{closed_port}"
+    write_tree(tmp_path, {
+        "/etc/sysconfig/crio": f"CRIO_CONFIG_OPTIONS=\nhttps_proxy=http://{proxy}\nNO_PROXY=.svc\n",
+        "/etc/hosts": "127.0.0.1 localhost\n127.0.0.1 registry.example.test\n",
+    })
+    image = "registry.example.test:5000/app:1"
+    rc, out = _run(capsys, "check", "--root", str(tmp_path), "--image", image, "--no-pull", "--timeout", "2",
+                   "--format", "json")
+    data = json.loads(out)
+    jsonschema.validate(data, SCHEMA)
+    assert [(r["name"], r["detected_by"]) for r in data["runtimes"]] == [("crio", ["/etc/sysconfig/crio"])]
+    daemon = data["probes"]["proxy"]["daemons"]["crio"]
+    assert daemon["effective"] == {"HTTP_PROXY": "", "HTTPS_PROXY": f"http://{proxy}", "NO_PROXY": ".svc"}
+    assert daemon["sources"]["https_proxy"] == "/etc/sysconfig/crio:2"
+    assert daemon["sources"]["NO_PROXY"] == "/etc/sysconfig/crio:3"
+    [endpoint] = data["routes"][0]["endpoints"]
+    assert endpoint["proxy"] == f"http://{proxy}"
+    [dead] = [f for f in data["findings"] if f["code"] == "proxy.unreachable"]
+    assert dead["subject"] == proxy and dead["runtime"] == "crio"
+    assert dead["evidence"]["sources"] == ["/etc/sysconfig/crio:2"]
+    [verdict] = data["verdicts"]
+    assert rc == 1 and verdict["status"] == "fails" and verdict["cause"]["code"] == "proxy.unreachable"

@@ -80,6 +80,30 @@ def test_slow_resolver(tmp_path: Path) -> None:
         f = _only(asyncio.run(dns_check.probe(ctx)), "dns.slow")
     assert f.severity == "warning" and f.evidence["elapsed_ms"] > 500
     assert f.evidence["addresses"] == ["127.0.0.1"]
+    assert f.fix.files == ("/etc/resolv.conf",) and f"127.0.0.1:{server.port}" in f.fix.summary
+
+
+def test_slow_dns_server_offers_no_resolv_conf_edit(dnsmasq: Dnsmasq, tmp_path: Path) -> None:
+    """A slow --dns-server (not in resolv.conf): dns.slow names it and offers no fix, since none on the host applies."""
+    with SlowDns({"registry.lab.test": "127.0.0.1"}, delay=0.7) as server:
+        ctx = context(fake_root(tmp_path), dns_port=dnsmasq.port, dns_server=f"127.0.0.1:{server.port}", timeout=3.0,
+                      routes=[route("docker", ["https://registry.lab.test"])])
+        f = _only(asyncio.run(dns_check.probe(ctx)), "dns.slow")
+    assert f.evidence["server"] == f"127.0.0.1:{server.port}" and f.evidence["resolver"] == "--dns-server"
+    assert f"--dns-server 127.0.0.1:{server.port}" in f.title and "No fix on this host applies" in f.detail
+    assert f.fix is None and "resolv.conf" not in f.detail
+
+
+def test_slow_dns_server_after_search_domains_offers_the_search_edit(dnsmasq: Dnsmasq, tmp_path: Path) -> None:
+    """A slow --dns-server asked twice because of the root's search domains: the fix is the search line, naming the server."""
+    root = fake_root(tmp_path, {"/etc/resolv.conf": "nameserver 127.0.0.1\nsearch corp.nx.test lab.test\n"})
+    with SlowDns({"registry.lab.test": "127.0.0.1"}, delay=0.3) as server:
+        ctx = context(root, dns_port=dnsmasq.port, dns_server=f"127.0.0.1:{server.port}", timeout=3.0,
+                      routes=[route("crio", ["https://registry:5000"])])
+        f = _only(asyncio.run(dns_check.probe(ctx)), "dns.slow")
+    assert f.evidence["queried"] == ["registry.corp.nx.test.", "registry.lab.test."]
+    assert f.fix.files == ("/etc/resolv.conf",) and "search domains" in f.fix.summary
+    assert f"--dns-server 127.0.0.1:{server.port}" in f.fix.summary and "closer nameserver" not in f.fix.summary
 
 
 def test_mismatch_between_two_dns_servers(dnsmasq: Dnsmasq, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from regtui.findings import finding, fix
-from regtui.model import Endpoint, Finding
+from regtui.model import Endpoint, Finding, FixRef
 from regtui.net.resolver import Lookup, ResolveError, Resolver, ResolverConfig
 from regtui.probecontext import ProbeContext, ProbeResult
 
@@ -197,6 +197,29 @@ def _resolver_fix(cfg: ResolverConfig, what: str) -> tuple[str, list[str]]:
     return f"fix the nameserver in /etc/resolv.conf (or the network path to it); it {what}", ["/etc/resolv.conf"]
 
 
+def _slow_fix(t: _Target, lk: Lookup) -> tuple[str, FixRef | None]:
+    """What would make a slow lookup faster, and the fix, if any applies on this host.
+
+    The root's resolver is fixed in resolv.conf. A --dns-server is given for this run only and the
+    runtimes never ask it, so only the root's search domains (which it is still asked with) remain.
+    """
+    tried = len(lk.qnames)
+    if lk.resolver != DNS_SERVER:
+        return ("A slow nameserver, or search domains tried before the name, are the usual causes.",
+                fix("dns.slow", t.name, f"use a closer nameserver than {lk.server or 'the current one'} in "
+                    "/etc/resolv.conf, or fewer search domains / a fully qualified name",
+                    kind="manual", files=["/etc/resolv.conf"]))
+    server = f"--dns-server {lk.server}"
+    if tried > 1:
+        return (f"The root's search domains made it {tried} queries to {server}; {server} itself is used for "
+                "this run only, the runtimes on this host never ask it.",
+                fix("dns.slow", t.name, f"fewer search domains in /etc/resolv.conf, or a fully qualified name: "
+                    f"each of the {tried} names tried went to {server}", kind="manual", files=["/etc/resolv.conf"]))
+    return (f"No fix on this host applies: {server} was given for this run only and the runtimes on this host "
+            f"never ask it. Give a closer server with --dns-server, or drop it to measure the root's own resolver.",
+            None)
+
+
 def _judge(t: _Target, lk: Lookup, cfg: ResolverConfig) -> list[Finding]:
     """nxdomain / timeout / slow for one lookup by the used resolver."""
     severity, why = _lowered(t)
@@ -222,14 +245,13 @@ def _judge(t: _Target, lk: Lookup, cfg: ResolverConfig) -> list[Finding]:
             evidence=ev, severity=severity, runtime=rt,
             fix=fix("dns.timeout", t.name, text, kind="manual", files=files))]
     if lk.source == "dns" and lk.elapsed_ms > SLOW_MS:
+        advice, slow_fix = _slow_fix(t, lk)
+        at = f" ({_who(lk)})" if lk.server else ""
         return [finding(
-            "dns.slow", t.name, f"looking up {t.name} took {lk.elapsed_ms:.0f} ms",
-            f"Resolution took {lk.elapsed_ms:.0f} ms (more than {SLOW_MS:.0f} ms), queries: "
+            "dns.slow", t.name, f"looking up {t.name} took {lk.elapsed_ms:.0f} ms{at}",
+            f"{_who(lk)} took {lk.elapsed_ms:.0f} ms (more than {SLOW_MS:.0f} ms) for {t.name}, queries: "
             f"{', '.join(lk.qnames)}. Go does not cache lookups: every new connection (manifest, each layer, "
-            "token) pays it again. Search domains tried before the name, or a slow first nameserver, are the "
-            "usual causes.", evidence=ev, runtime=rt,
-            fix=fix("dns.slow", t.name, "use a closer resolver, or fewer search domains / a fully qualified name",
-                    kind="manual", files=["/etc/resolv.conf"]))]
+            f"token) pays it again. {advice}", evidence=ev, runtime=rt, fix=slow_fix)]
     return []
 
 

@@ -287,8 +287,16 @@ def unit_paths(host: Host, unit: str) -> list[str]:
     return ([main] if main else []) + _dropins(host, unit)
 
 
-def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
-    """Read ``unit`` (e.g. ``docker.service``) with its drop-ins and environment files."""
+#: ``env_sources``-style location of an EnvironmentFile= assumed from the packaged unit.
+_PACKAGED = "packaged unit"
+
+
+def load_unit(host: Host, unit: str, runtime: str, packaged_env_files: tuple[str, ...] = ()) -> UnitConfig:
+    """Read ``unit`` (e.g. ``docker.service``) with its drop-ins and environment files.
+
+    ``packaged_env_files`` are the optional ``EnvironmentFile=`` lines of the unit a package ships:
+    with no unit file under the root they are read as that unit would, before any drop-in's.
+    """
     cfg = UnitConfig(unit)
     paths: list[tuple[str, str]] = []
     main = _find_unit_file(host, unit)
@@ -313,7 +321,7 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
 
     env: dict[str, str] = {}
     env_src: dict[str, str] = {}
-    env_files: list[tuple[str, bool, str]] = []
+    env_files: list[tuple[str, bool, str]] = [] if main else [(p, True, _PACKAGED) for p in packaged_env_files]
     for d in directives:
         where = f"{d.path}:{d.line}"
         if d.key == "EnvironmentFile":
@@ -365,7 +373,12 @@ def load_unit(host: Host, unit: str, runtime: str) -> UnitConfig:
     # EnvironmentFile= values override Environment= (systemd.exec(5)), files in order.
     for path, optional, where in env_files:
         values, sources, source, problems = env_file(host, path, runtime)
-        if source.status == "missing":
+        if where == _PACKAGED:
+            if source.status == "missing":
+                continue
+            source = SourceFile(source.path, source.runtime, source.kind, source.status,
+                                f"assumed: the packaged {unit} reads it (no unit file under the root)", source.values)
+        elif source.status == "missing":
             if not optional:
                 cfg.findings.append(finding(
                     "config.invalid-value", path,

@@ -32,7 +32,9 @@ def scan_hosts_dirs(host: Host, cfg: ContainerdConfig, runtime: str) -> None:
     if cfg.pull_mode == "transfer" and len(cfg.roots) > 1:
         cfg.findings.append(_transfer_multi_dir(cfg, dirs, runtime))
     elif not cfg.roots and dirs:
+        # Nothing reads the default directory, ctr included: one finding says so, with both readers.
         cfg.findings.append(_config_path_unset(cfg, dirs, runtime))
+        return
     if dirs:
         cfg.findings.append(_ctr_hint(cfg, roots, dirs, runtime))
 
@@ -79,7 +81,8 @@ def _config_path_unset(cfg: ContainerdConfig, dirs: list[str], runtime: str) -> 
         "config.hosts-dir-unused", DEFAULT_HOSTS_DIR,
         f"{DEFAULT_HOSTS_DIR} has hosts dirs but config_path is empty: the CRI never reads them",
         f"With config_path empty ({cfg.config_path_source}), {cfg.daemon} uses the legacy registry "
-        f"settings and ignores {', '.join(dirs[:5])}. kubelet and crictl pulls do not see these mirrors or CAs.",
+        f"settings and ignores {', '.join(dirs[:5])}. kubelet and crictl pulls do not see these mirrors or CAs; "
+        f"ctr reads them only when given `--hosts-dir {DEFAULT_HOSTS_DIR}`.",
         evidence={"file": file, "line": line, "value": "", "unused_dirs": dirs},
         fix=fix("config.hosts-dir-unused", file, f"set config_path = \"{DEFAULT_HOSTS_DIR}\" in [{table}]",
                 files=[file], restart=RESTART, detail="config_path",

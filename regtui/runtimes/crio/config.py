@@ -8,13 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from regtui.config import systemd
 from regtui.host import Host
 from regtui.model import Finding, SourceFile
 from regtui.net.proxy import PROXY_VARS, ProxyEnv, from_environ
 from regtui.runtimes.crio.auth import AuthStore, load_auth, unused_auth_files
 from regtui.runtimes.crio.common import RUNTIME
-from regtui.runtimes.crio.crioconf import CRIO_UNIT, CrioConf, load_crio_conf, unit_environment
+from regtui.runtimes.crio.crioconf import CrioConf, load_crio_conf, unit_environment
 from regtui.runtimes.crio.records import RegistriesConf
 from regtui.runtimes.crio.registries import load_registries, registries_paths
 
@@ -62,9 +61,11 @@ def load_config(host: Host, *, client_env: Mapping[str, str] | None = None) -> t
     """
     home = host.home()
     shell = _client_env(host, client_env)
-    unit = systemd.load_unit(host, CRIO_UNIT, RUNTIME)
-    daemon_env, env_sources, sources, findings = unit_environment(host, unit)
-    crio_present = bool(host.which("crio") or host.is_dir("/etc/crio") or unit.found)
+    unit, unit_there = unit_environment(host)
+    daemon_env, env_sources = dict(unit.environment), dict(unit.env_sources)
+    sources, findings = list(unit.files), list(unit.findings)
+    # crio.service's environment file alone is CRI-O's: its proxy is the daemon's, not this shell's.
+    crio_present = bool(host.which("crio") or host.is_dir("/etc/crio") or unit_there)
 
     crio = load_crio_conf(host, unit, daemon_env) if crio_present else CrioConf()
     registries = load_registries(host, home, None if crio_present else shell)

@@ -159,23 +159,9 @@ def load_crio_conf(host: Host, unit: systemd.UnitConfig | None = None,
     return out
 
 
-def unit_environment(host: Host, unit: systemd.UnitConfig
-                     ) -> tuple[dict[str, str], dict[str, str], list[SourceFile], list[Finding]]:
-    """crio.service's environment; without a unit file, the packaged environment files it would read."""
-    if unit.found:
-        return dict(unit.environment), dict(unit.env_sources), list(unit.files), list(unit.findings)
-    env: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    files: list[SourceFile] = []
-    findings: list[Finding] = []
-    for path in CRIO_ENV_FILES:
-        values, where, source, problems = systemd.env_file(host, path, RUNTIME)
-        if source.status == "missing":
-            continue
-        env.update(values)
-        sources.update(where)
-        files.append(SourceFile(source.path, source.runtime, source.kind, source.status,
-                                "assumed: the packaged crio.service reads it (no unit file under the root)",
-                                source.values))
-        findings += problems
-    return env, sources, files, findings
+def unit_environment(host: Host) -> tuple[systemd.UnitConfig, bool]:
+    """crio.service as systemd would run it; without a unit file under the root, the packaged unit's
+    environment files are read (drop-ins still apply after them). Also whether any of it is there."""
+    unit = systemd.load_unit(host, CRIO_UNIT, RUNTIME, packaged_env_files=CRIO_ENV_FILES)
+    env_file_read = any(s.kind == "environment file" and s.status != "missing" for s in unit.files)
+    return unit, unit.found or env_file_read
