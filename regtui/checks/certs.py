@@ -20,7 +20,7 @@ def verify_disabled(routes: list[Route]) -> list[Finding]:
             if key in seen:
                 continue
             seen.add(key)
-            if route.runtime == "docker" and "is always insecure" in (ep.tls.verify_reason or ""):
+            if route.runtime == "docker" and _builtin_insecure(ep):
                 out.append(_always_insecure(route.runtime, ep))
                 continue
             out.append(finding(
@@ -36,6 +36,13 @@ def verify_disabled(routes: list[Route]) -> list[Finding]:
                         detail=route.runtime, params={"runtime": route.runtime, "host": ep.host, "source": ep.source}),
             ))
     return out
+
+
+def _builtin_insecure(ep: Endpoint) -> bool:
+    """Whether dockerd skips verifying ``ep`` because of its built-in range, not a configured entry."""
+    from regtui.runtimes.docker.model import ALWAYS_INSECURE
+
+    return ALWAYS_INSECURE in (ep.tls.verify_reason or "")
 
 
 def _always_insecure(runtime: str, ep: Endpoint) -> Finding:

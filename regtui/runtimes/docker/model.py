@@ -38,6 +38,11 @@ class Mirror:
     raw: str
 
 
+#: How :meth:`DaemonConfig.insecure_reason` words dockerd's built-in insecure range (no daemon.json
+#: setting changes it); the certificate check tells that range from a configured entry by it.
+ALWAYS_INSECURE = "is always insecure"
+
+
 @dataclass(frozen=True)
 class Insecurity:
     """dockerd's secure/insecure decision for one registry host."""
@@ -142,8 +147,8 @@ class DaemonConfig:
                 if addr.version == net.version and addr in net:
                     if src:
                         return Insecurity(True, f"insecure-registries: {net} ({src}){how}", src)
-                    return Insecurity(True, f"insecure-registries: {net} is always insecure{how}",
-                                      f"default ({net} is always insecure)")
+                    return Insecurity(True, f"insecure-registries: {net} {ALWAYS_INSECURE}{how}",
+                                      f"default ({net} {ALWAYS_INSECURE})")
         if addresses:
             return Insecurity(False, f"not listed{how}")
         if host.lower() in self.resolved:
