@@ -85,3 +85,17 @@ def test_a_replaced_client_certificate_is_loaded_again(tmp_path: Path) -> None:
     cert.unlink()
     _, gone = build_ssl_context(host, inputs)
     assert gone.client_cert == [] and any("client certificate /client.cert" in p for p in gone.problems)
+
+
+def test_threads_do_not_share_a_context(tmp_path: Path) -> None:
+    """Another thread builds its own context for the same inputs (httpcore sets ALPN on a context as it connects)."""
+    import threading
+
+    host = _root_with(tmp_path, LabPKI("system"))
+    here, _ = build_ssl_context(host, TLSInputs())
+    there: list[object] = []
+    worker = threading.Thread(target=lambda: there.extend(build_ssl_context(host, TLSInputs())[0] for _ in range(2)))
+    worker.start()
+    worker.join(30)
+    assert len(there) == 2 and there[0] is there[1] and there[0] is not here
+    assert build_ssl_context(host, TLSInputs())[0] is here

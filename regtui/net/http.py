@@ -300,31 +300,37 @@ def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | N
 
     Parsing the system bundle costs OpenSSL about 20 ms, and a check builds a context per endpoint,
     most with the same inputs: a context is shared by every endpoint whose inputs have the same
-    bytes (the files are read each time, so an edited file gives a new context).
+    bytes (the files are read each time, so an edited file gives a new context). Contexts are kept
+    per thread: httpcore sets ALPN on a context as it connects, which must not race another
+    thread's handshake on the same context.
     """
     bundle = system_bundle(host, daemon_env) if tls.system_roots else None
     bundle_text = host.read(bundle, limit=16 * 1024 * 1024) if bundle else None
     cas = [(ca, host.read(ca)) for ca in tls.ca_files]
     key = _context_key(host, tls, bundle, bundle_text, cas)
-    if key is not None:
-        with _CONTEXTS_LOCK:
-            hit = _CONTEXTS.get(key)
-            if hit is not None:
-                _CONTEXTS.move_to_end(key)
-                return hit[0], _copy_setup(hit[1])
+    cache = _contexts()
+    if key is not None and key in cache:
+        cache.move_to_end(key)
+        ctx, setup = cache[key]
+        return ctx, _copy_setup(setup)
     ctx, setup = _new_context(host, tls, bundle, bundle_text, cas)
     if key is not None:
-        with _CONTEXTS_LOCK:
-            _CONTEXTS[key] = (ctx, _copy_setup(setup))
-            while len(_CONTEXTS) > _CONTEXTS_MAX:
-                _CONTEXTS.popitem(last=False)
+        cache[key] = (ctx, _copy_setup(setup))
+        while len(cache) > _CONTEXTS_MAX:
+            cache.popitem(last=False)
     return ctx, setup
 
 
-#: Contexts by the bytes of their inputs (see :func:`build_ssl_context`), least recently used first.
-_CONTEXTS: OrderedDict[tuple[Any, ...], tuple[ssl.SSLContext, TLSSetup]] = OrderedDict()
-_CONTEXTS_LOCK = threading.Lock()
+_PER_THREAD = threading.local()
 _CONTEXTS_MAX = 16
+
+
+def _contexts() -> OrderedDict[tuple[Any, ...], tuple[ssl.SSLContext, TLSSetup]]:
+    """This thread's contexts by the bytes of their inputs, least recently used first."""
+    cache = getattr(_PER_THREAD, "contexts", None)
+    if cache is None:
+        cache = _PER_THREAD.contexts = OrderedDict()
+    return cache
 #: A client certificate or key file larger than this is not cached by content (it is loaded as is).
 _MAX_KEYED_FILE = 1024 * 1024
 
