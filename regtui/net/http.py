@@ -331,7 +331,7 @@ def _contexts() -> OrderedDict[tuple[Any, ...], tuple[ssl.SSLContext, TLSSetup]]
     if cache is None:
         cache = _PER_THREAD.contexts = OrderedDict()
     return cache
-#: A client certificate or key file larger than this is not cached by content (it is loaded as is).
+#: A client certificate or key file larger than this (or not a readable file) is not cached by content.
 _MAX_KEYED_FILE = 1024 * 1024
 
 
@@ -351,14 +351,10 @@ def _context_key(host: Host, tls: TLSInputs, bundle: str | None, bundle_text: An
             if not path:
                 files.append(None)
                 continue
-            try:
-                with open(host.resolve(path), "rb") as fh:
-                    data = fh.read(_MAX_KEYED_FILE + 1)
-            except (OSError, ValueError):
+            f = host.read(path, limit=_MAX_KEYED_FILE)  # never opens a FIFO or a device
+            if not f.ok:
                 return None
-            if len(data) > _MAX_KEYED_FILE:
-                return None
-            files.append(_digest(data))
+            files.append(_digest(f.data))
         certs.append((cert, key, *files))
     read = (lambda f: (f.status, _digest(f.text)))
     return (tls.verify, bundle, read(bundle_text) if bundle_text is not None else None,
