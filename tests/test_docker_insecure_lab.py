@@ -85,3 +85,26 @@ def test_online_plan_resolves_the_name_into_a_user_cidr_with_the_daemons_resolve
     assert ("tls.verify-disabled", "nexus.corp.test:5000") in {(f.code, f.subject) for f in p.findings}
     assert [(lk.name, lk.addresses, lk.resolver) for lk in ctx.resolver.log] == [
         ("nexus.corp.test", ("10.1.2.3",), "--dns-server")]
+
+
+def test_insecure_plain_http_registry_pulls_over_http_without_degrading_like_dockerd(
+    tmp_path: Path, registry_plain: Registry, lab_image: OciImage, dockerd_factory: Callable[..., DockerDaemon],
+) -> None:
+    """insecure-registries on a plain-HTTP registry: dockerd tries https, then serves over http; regtui names http, verdict ok."""
+    image = f"{registry_plain.host_port}/{LAB_REPO}"
+    config = {"insecure-registries": [registry_plain.host_port]}
+    pulled = dockerd_factory(daemon_json=config).docker_pull(image)
+    assert pulled.ok and pulled.digest == lab_image.digest, pulled.output
+    _, data = check(docker_root(tmp_path / "root", config), image, "docker")
+    served = f"http://{registry_plain.host_port}/v2"
+    assert data["pull"]["ok"] and data["pull"]["endpoint"] == served
+    assert data["pull"]["manifest"]["digest"] == pulled.digest
+    v = verdict(data, "docker")
+    # The https try answered by plain HTTP is how dockerd reaches any insecure registry: nothing to fix, no cost.
+    assert v["status"] == "ok" and v["endpoint"] == served and v["cause"] is None, v
+    assert v["summary"].endswith(f"from {registry_plain.host_port} over plain http."), v
+    (route,) = [r for r in data["routes"] if r["runtime"] == "docker"]
+    rows = {e["url"]: e for e in route["endpoints"]}
+    assert rows[served]["status"] == "ok" and rows[served]["key"] == v["endpoint_key"], rows
+    assert rows[f"https://{registry_plain.host_port}/v2"]["http_fallback"] is True, rows
+    assert not [f for f in data["findings"] if f["severity"] == "error"], data["findings"]
