@@ -55,6 +55,20 @@ def test_name_resolving_to_loopback_pulls_without_verification_like_dockerd(
     assert data["pull"]["ok"] and data["pull"]["manifest"]["digest"] == pulled.digest, data["pull"]
     assert not {(s, c) for s, c in _codes(data) if c in _CERT_ERRORS and s != "info"}, sorted(_codes(data))
     assert ("info", "tls.verify-disabled") in _codes(data)
+    # The certificate finding says plainly that dockerd skips verification here, and when that stops.
+    code = "tls.unknown-authority" if variant == "untrusted" else "tls.expired"
+    (cert,) = [f for f in data["findings"] if f["code"] == code]
+    words = "unknown authority" if variant == "untrusted" else "expired certificate"
+    assert cert["severity"] == "info", cert
+    assert (f"dockerd does not verify this loopback registry's certificate (127.0.0.0/8 is always insecure to it; "
+            f"see tls.verify-disabled), so the {words} does not fail the pull. It matters if {lab_name(registry)} is "
+            "reached by a name or address outside 127.0.0.0/8") in cert["detail"], cert["detail"]
+    assert "will fail" not in cert["detail"] and "will once verification" not in cert["detail"], cert["detail"]
+    if variant == "untrusted":
+        assert cert["title"] == (f"docker does not verify loopback registry {lab_name(registry)}: its certificate "
+                                 "from an unknown authority does not fail the pull"), cert["title"]
+        assert cert["evidence"]["fails_pull"] is False and cert["evidence"]["verified"] is False, cert["evidence"]
+        assert "outside 127.0.0.0/8" in cert["evidence"]["matters_if"], cert["evidence"]
     (route,) = [r for r in data["routes"] if r["runtime"] == "docker"]
     https = route["endpoints"][0]
     assert https["url"] == f"https://{lab_name(registry)}/v2" and https["tls"]["verify"] is False, https
