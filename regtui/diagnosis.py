@@ -197,6 +197,10 @@ def reconcile(findings: list[Finding], routes: list[Route], pull: Mapping[str, A
     for row in (pull or {}).get("endpoints") or []:
         if row.get("status") in ("ok", "failed") and row.get("url"):
             reason = "served the test pull" if row["status"] == "ok" else (row.get("error") or row.get("reason") or "")
+            base = str(row.get("base_url") or "")
+            if row["status"] == "ok" and base.startswith("http://") and str(row["url"]).startswith("https://"):
+                reason = (f"served the test pull over plain http ({base}): {rt} falls back to http when https "
+                          "gets no TLS answer from an insecure registry")
             tried.setdefault(_row_key(row) if keyed else str(row["url"]), (row["status"], reason))
     first = _first_serving(routes, pull, probes)
     out_findings = []
@@ -225,7 +229,8 @@ def reconcile(findings: list[Finding], routes: list[Route], pull: Mapping[str, A
             k = _ep_key(ep, keyed)
             if route.runtime == rt and route.image == image and ep.status != "skipped" and k in tried:
                 status, reason = tried[k]
-                ep = replace(ep, status=status, reason=reason if status == "failed" else "")
+                ep = replace(ep, status=status, reason=reason if status == "failed" or ep.http_fallback and
+                             reason.startswith("served the test pull over plain http") else "")
             eps.append(ep)
         unified: dict[str, str] = {}
         for ep in eps:
@@ -276,6 +281,9 @@ class _Attempt:
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self.url = str(row.get("url") or "")
+        # The URL that answered: a runtime that falls back in place (containers/image's ``insecure``) keeps
+        # one https row and is served over plain http, which the pull and probe rows record as ``base_url``.
+        self.served_url = str(row.get("base_url") or "") or self.url
         self.key = row.get("key") or None
         self.host = str(row.get("host") or _netloc(self.url))
         self.role = str(row.get("role") or "")
@@ -451,14 +459,24 @@ def _reported(attempts: list[_Attempt], rt: str, pull_error: Mapping[str, Any] |
     return shown
 
 
-def _costs(attempts: list[_Attempt], served: _Attempt) -> list[_Attempt]:
-    """Attempts before the serving one that failed (each costs the pull time)."""
+def _costs(attempts: list[_Attempt], served: _Attempt, route: Route) -> list[_Attempt]:
+    """Attempts before the serving one that failed (each costs the pull time).
+
+    The https try of a registry the runtime was told is insecure, answered at once with plain HTTP
+    before its own ``http://`` row serves, costs nothing: it is dockerd's normal path for such a
+    registry (SEMANTICS §1.3) and no setting removes it. A handshake that times out still costs.
+    """
+    fallback = {ep.key for ep in route.endpoints if ep.http_fallback}
     out = []
     for a in attempts:
         if a is served:
             break
-        if a.status == "failed":
-            out.append(a)
+        if a.status != "failed":
+            continue
+        if (a.key in fallback and a.kind == "http-to-https" and a.url.startswith("https://")
+                and served.served_url.startswith("http://") and _netloc(served.served_url) == a.host):
+            continue
+        out.append(a)
     return out
 
 
@@ -698,7 +716,7 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
     if served is None and pull is not None:
         served = _Attempt({"url": pull.get("endpoint") or "", "status": "ok"})
     assert served is not None
-    costs = _costs(attempts, served)
+    costs = _costs(attempts, served, route)
     degrading: list[tuple[int, Finding, _Attempt | None, list[Finding]]] = []
     for f in _degrading(rt, image, findings, route, served):
         rank = 0 if f.code == "mirror.stale" else 3
@@ -707,15 +725,18 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
         cause, between = _cause_of(a, rt, image, findings)
         if cause is not None:
             degrading.append((1 if a.timed_out else 2, cause, a, between))
-    base = f"{rt} pulls {image} from {_netloc(served.url) or served.url}"
+    plain = " over plain http" if served.served_url.startswith("http://") else ""
+    base = f"{rt} pulls {image} from {_netloc(served.served_url) or served.served_url}{plain}"
     if not degrading:
         if costs:  # a failure no finding explains still costs time
             a = costs[0]
             return Verdict(rt, image, "degraded", f"{base}, after {a.host} fails{_where(a.url, a.phase)}.",
-                           untested=tuple(untested), endpoint=served.url, endpoint_key=served.key)
+                           untested=tuple(untested), endpoint=served.served_url, endpoint_key=served.key)
         status = "unknown" if no_pull else "ok"
-        text = f"{base}." if status == "ok" else f"{rt}: {image} resolves at {_netloc(served.url)}; layers not downloaded (--no-pull)."
-        return Verdict(rt, image, status, text, untested=tuple(untested), endpoint=served.url, endpoint_key=served.key)
+        text = f"{base}." if status == "ok" else (f"{rt}: {image} resolves at {_netloc(served.served_url)}{plain}; "
+                                                   "layers not downloaded (--no-pull).")
+        return Verdict(rt, image, status, text, untested=tuple(untested), endpoint=served.served_url,
+                       endpoint_key=served.key)
     degrading.sort(key=lambda t: t[0])
     _, cause, a, between = degrading[0]
     where = _where(a.url, a.phase if a is not served else "manifest") if a is not None else _where(
@@ -725,7 +746,7 @@ def _route_verdict(route: Route, findings: list[Finding], pull: Mapping[str, Any
     cause_url = a.url if a is not None else str(cause.evidence.get("endpoint") or "") or None
     v = _verdict(rt, image, "degraded", text, cause, a if a is not served else None, between + [cause],
                  fix_check, untested, endpoint=cause_url, phase="manifest" if a is served else None)
-    return replace(v, endpoint=served.url or None, endpoint_key=served.key)
+    return replace(v, endpoint=served.served_url or None, endpoint_key=served.key)
 
 
 def diagnose(findings: list[Finding], routes: list[Route], pull: Mapping[str, Any] | None, *, mode: str = "network",

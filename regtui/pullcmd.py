@@ -33,7 +33,9 @@ def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
     for ep in pull["endpoints"]:
         why = ep.get("error") or ep.get("reason") or (f"served {ep['served']}" if ep.get("served") else "")
         phase = f" [{ep['phase']}]" if ep.get("phase") else ""
-        lines.append(f"  {ep['status']:<8} {ep['url']:<44} {ep['role']:<8}{phase} {why}".rstrip())
+        # The URL that answered: an in-place fallback to plain http keeps the https row but is served over http.
+        url = ep.get("base_url") if ep["status"] == "ok" and ep.get("base_url") else ep["url"]
+        lines.append(f"  {ep['status']:<8} {url:<44} {ep['role']:<8}{phase} {why}".rstrip())
     m = pull["manifest"]
     if m["digest"]:
         lines.append(f"digest:          {m['digest']} ({m['media_type']})")

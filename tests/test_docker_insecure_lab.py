@@ -55,6 +55,20 @@ def test_name_resolving_to_loopback_pulls_without_verification_like_dockerd(
     assert data["pull"]["ok"] and data["pull"]["manifest"]["digest"] == pulled.digest, data["pull"]
     assert not {(s, c) for s, c in _codes(data) if c in _CERT_ERRORS and s != "info"}, sorted(_codes(data))
     assert ("info", "tls.verify-disabled") in _codes(data)
+    # The certificate finding says plainly that dockerd skips verification here, and when that stops.
+    code = "tls.unknown-authority" if variant == "untrusted" else "tls.expired"
+    (cert,) = [f for f in data["findings"] if f["code"] == code]
+    words = "unknown authority" if variant == "untrusted" else "expired certificate"
+    assert cert["severity"] == "info", cert
+    assert (f"dockerd does not verify this loopback registry's certificate (127.0.0.0/8 is always insecure to it; "
+            f"see tls.verify-disabled), so the {words} does not fail the pull. It matters if {lab_name(registry)} is "
+            "reached by a name or address outside 127.0.0.0/8") in cert["detail"], cert["detail"]
+    assert "will fail" not in cert["detail"] and "will once verification" not in cert["detail"], cert["detail"]
+    if variant == "untrusted":
+        assert cert["title"] == (f"docker does not verify loopback registry {lab_name(registry)}: its certificate "
+                                 "from an unknown authority does not fail the pull"), cert["title"]
+        assert cert["evidence"]["fails_pull"] is False and cert["evidence"]["verified"] is False, cert["evidence"]
+        assert "outside 127.0.0.0/8" in cert["evidence"]["matters_if"], cert["evidence"]
     (route,) = [r for r in data["routes"] if r["runtime"] == "docker"]
     https = route["endpoints"][0]
     assert https["url"] == f"https://{lab_name(registry)}/v2" and https["tls"]["verify"] is False, https
@@ -85,3 +99,26 @@ def test_online_plan_resolves_the_name_into_a_user_cidr_with_the_daemons_resolve
     assert ("tls.verify-disabled", "nexus.corp.test:5000") in {(f.code, f.subject) for f in p.findings}
     assert [(lk.name, lk.addresses, lk.resolver) for lk in ctx.resolver.log] == [
         ("nexus.corp.test", ("10.1.2.3",), "--dns-server")]
+
+
+def test_insecure_plain_http_registry_pulls_over_http_without_degrading_like_dockerd(
+    tmp_path: Path, registry_plain: Registry, lab_image: OciImage, dockerd_factory: Callable[..., DockerDaemon],
+) -> None:
+    """insecure-registries on a plain-HTTP registry: dockerd tries https, then serves over http; regtui names http, verdict ok."""
+    image = f"{registry_plain.host_port}/{LAB_REPO}"
+    config = {"insecure-registries": [registry_plain.host_port]}
+    pulled = dockerd_factory(daemon_json=config).docker_pull(image)
+    assert pulled.ok and pulled.digest == lab_image.digest, pulled.output
+    _, data = check(docker_root(tmp_path / "root", config), image, "docker")
+    served = f"http://{registry_plain.host_port}/v2"
+    assert data["pull"]["ok"] and data["pull"]["endpoint"] == served
+    assert data["pull"]["manifest"]["digest"] == pulled.digest
+    v = verdict(data, "docker")
+    # The https try answered by plain HTTP is how dockerd reaches any insecure registry: nothing to fix, no cost.
+    assert v["status"] == "ok" and v["endpoint"] == served and v["cause"] is None, v
+    assert v["summary"].endswith(f"from {registry_plain.host_port} over plain http."), v
+    (route,) = [r for r in data["routes"] if r["runtime"] == "docker"]
+    rows = {e["url"]: e for e in route["endpoints"]}
+    assert rows[served]["status"] == "ok" and rows[served]["key"] == v["endpoint_key"], rows
+    assert rows[f"https://{registry_plain.host_port}/v2"]["http_fallback"] is True, rows
+    assert not [f for f in data["findings"] if f["severity"] == "error"], data["findings"]

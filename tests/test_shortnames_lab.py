@@ -9,6 +9,7 @@ or fail where podman fails.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from lab.procs import need_binary, run
 from lab.pullroots import write_root
 from lab.registry import Registry
 from lab.verdicts import check, verdict
+from regtui.cli import main
+from regtui.report import render
 
 pytestmark = pytest.mark.lab
 
@@ -88,8 +91,8 @@ def test_second_search_registry_serves_like_podman(tmp_path: Path, three: dict[s
     assert rc == 0, err
     assert names == {f"{b.host_port}/{LAB_REPO}:latest": three["lab"].digest}
     v = verdict(data, "crio")
-    assert v["status"] in ("ok", "degraded") and v["endpoint"] == f"https://{b.host_port}/v2", v
     assert data["pull"]["ok"] and data["pull"]["endpoint"] == f"{b.url}/v2"
+    assert v["status"] in ("ok", "degraded") and v["endpoint"] == data["pull"]["endpoint"], v
     assert data["pull"]["manifest"]["digest"] == three["lab"].digest
     hosts = [e["host"] for e in data["routes"][0]["endpoints"]]
     assert hosts == [three["a"].host_port, b.host_port]
@@ -102,8 +105,8 @@ def test_alias_wins_over_search_registries_like_podman(tmp_path: Path, three: di
     assert rc == 0, err
     assert names == {f"{c.host_port}/other/app:latest": three["target"].digest}
     v = verdict(data, "crio")
-    assert v["status"] == "ok" and v["endpoint"] == f"https://{c.host_port}/v2", v
     assert data["pull"]["endpoint"] == f"{c.url}/v2"
+    assert v["status"] == "ok" and v["endpoint"] == data["pull"]["endpoint"], v
     assert data["pull"]["ok"] and data["pull"]["manifest"]["digest"] == three["target"].digest != three["decoy"].digest
 
 
@@ -154,3 +157,34 @@ def test_platform_missing_at_first_candidate_moves_on_like_podman(
     assert data["pull"]["ok"] and data["pull"]["endpoint"] == f"{b.url}/v2"
     assert data["pull"]["manifest"]["digest"] == native.digest
     assert [(e["host"], e["kind"]) for e in data["pull"]["endpoints"]] == [(a.host_port, "platform-missing"), (b.host_port, None)]
+
+
+@pytest.mark.parametrize("short", [True, False], ids=["short-name", "qualified"])
+def test_insecure_plain_http_registry_is_named_as_served_over_http(
+    short: bool, tmp_path: Path, registry_plain: Registry, lab_image: OciImage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """insecure = true on a plain-HTTP registry: podman pulls over http and every output names http://, none calls it failed."""
+    b = registry_plain
+    conf = f'unqualified-search-registries = ["{b.host_port}"]\n[[registry]]\nlocation = "{b.host_port}"\ninsecure = true\n'
+    root = write_root(tmp_path / "root", {SYSTEM: conf})
+    image = LAB_REPO if short else f"{b.host_port}/{LAB_REPO}"
+    rc, err, names = podman_pull(tmp_path / "podman", root / SYSTEM.lstrip("/"), image)
+    assert rc == 0 and names == {f"{b.host_port}/{LAB_REPO}:latest": lab_image.digest}, err
+    served = f"http://{b.host_port}/v2"
+    report, data = check(root, image, runtime="crio")
+    assert data["pull"]["ok"] and data["pull"]["endpoint"] == served
+    v = verdict(data, "crio")
+    assert v["status"] == "ok" and v["endpoint"] == served, v
+    assert v["summary"].endswith(f"from {b.host_port} over plain http."), v
+    (row,) = data["routes"][0]["endpoints"]
+    assert row["key"] == v["endpoint_key"] and row["status"] == "ok", row
+    assert row["reason"].startswith(f"served the test pull over plain http ({served})"), row
+    assert not [f for f in data["findings"] if f["severity"] == "error"], data["findings"]
+    for fmt in ("text", "markdown", "html"):
+        out = render(report, fmt)
+        assert "over plain http" in out, (fmt, out)
+        assert not [ln for ln in re.split(r"\n|<tr", out) if b.host_port in ln and "failed" in ln.lower()], (fmt, out)
+    capsys.readouterr()
+    assert main(["pull", image, "--root", str(root), "--runtime", "crio", "--timeout", "2"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ok ")]
+    assert line.split()[1] == served and "failed" not in line, line

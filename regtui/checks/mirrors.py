@@ -115,7 +115,7 @@ async def probe_endpoint(ctx: ProbeContext, route: Route, ep: Endpoint, ref: Ref
             if not (in_place and err.failure.phase == "tls" and err.failure.kind in ("http-to-https", "timeout")):
                 raise
             session.use_plain_http()
-            row["note"] = f"https failed ({err.failure.kind}); {route.runtime} falls back to plain http here"
+            row["note"] = f"over plain http: https got {err.failure.kind} and {route.runtime} falls back to http here"
             ping = await session.ping()
         row["ping_ms"] = round(ping.finish().total, 3)
         if ping.response.status_code not in (200, 401):

@@ -9,6 +9,8 @@ targets.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -123,6 +125,32 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+#: dockerd's built-in insecure range as the Docker route words it (``DaemonConfig.insecure_reason``).
+_ALWAYS_INSECURE = re.compile(r"insecure-registries: (\S+) is always insecure")
+#: What each certificate problem is called in a sentence about it.
+_PROBLEM_WORDS = {"tls.unknown-authority": "the unknown authority", "tls.self-signed": "the self-signed certificate",
+                  "tls.expired": "the expired certificate", "tls.not-yet-valid": "the not-yet-valid certificate",
+                  "tls.hostname-mismatch": "the name mismatch"}
+
+
+def _loopback_unverified(members: list[tuple[Seen, Problem]]) -> bool:
+    """Every endpoint is one dockerd reaches without verification only by its built-in loopback range."""
+    return bool(members) and all(s.target.runtime == "docker" and not s.target.tls.verify
+                                 and "is always insecure" in (s.target.tls.verify_reason or "") for s, _ in members)
+
+
+def _loopback_range(members: list[tuple[Seen, Problem]]) -> str:
+    """The built-in range that makes the endpoint insecure (127.0.0.0/8, or ::1/128 from Engine 28)."""
+    found = _ALWAYS_INSECURE.search(members[0][0].target.tls.verify_reason or "")
+    return found.group(1) if found else "127.0.0.0/8"
+
+
+def _loopback_matters(subject: str, net: str) -> str:
+    """When a certificate problem of a registry dockerd reaches on loopback starts to fail pulls."""
+    return (f"if {subject} is reached by a name or address outside {net} (from another host, or by a "
+            "non-loopback name): dockerd then verifies the certificate and this fails the pull")
+
+
 def _severity(code: str, members: list[tuple[Seen, Problem]], default: str | None = None) -> tuple[str | None, str]:
     """(severity override, sentence to append): problems only runtimes that skip verification see are ``info``."""
     verifying = _verifying(members)
@@ -133,8 +161,23 @@ def _severity(code: str, members: list[tuple[Seen, Problem]], default: str | Non
         one = len(others) == 1
         return default, (f" ({_join(others)} {'does' if one else 'do'} not verify this endpoint and "
                          f"{'is' if one else 'are'} not affected.)")
+    if _loopback_unverified(members):
+        # dockerd's built-in insecure range: no setting turns verification on, so "turned back on" would mislead.
+        what = _PROBLEM_WORDS.get(code, "this certificate problem")
+        net = _loopback_range(members)
+        return "info", (f" dockerd does not verify this loopback registry's certificate ({net} is always "
+                        f"insecure to it; see tls.verify-disabled), so {what} does not fail the pull. It matters "
+                        f"{_loopback_matters(members[0][0].target.hostport, net)}.")
     return "info", (f" {_join(others)} {'does' if len(others) == 1 else 'do'} not verify this certificate "
                     "(see tls.verify-disabled), so this does not fail pulls today; it will once verification is turned back on.")
+
+
+def _will(members: list[tuple[Seen, Problem]], verb: str, start: bool = True) -> str:
+    """``docker will fail``; on dockerd's loopback range, where nothing verifies, ``Verifying it would fail``
+    (``a client that verifies it would fail`` inside a sentence)."""
+    if not _verifying(members) and _loopback_unverified(members):
+        return f"Verifying it would {verb}" if start else f"a client that verifies it would {verb}"
+    return f"{_who(members)} will {verb}"
 
 
 def _who(members: list[tuple[Seen, Problem]]) -> str:
@@ -155,7 +198,21 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
     target = install_target(ctx, t)
     root_sent = bool(p.facts.get("root_sent_by_server"))
     missing = p.facts.get("missing_issuer")
-    if code == "tls.self-signed":
+    loopback = severity == "info" and _loopback_unverified(members)
+    if loopback:
+        # dockerd never checks this chain: say so first, and that the error below is what verification would report.
+        what = "a self-signed certificate" if code == "tls.self-signed" else "a certificate from an unknown authority"
+        title = (f"{t.runtime} does not verify loopback registry {subject}: its {what[2:]} does not fail the pull")
+        if code == "tls.self-signed":
+            what = (f"The server's certificate ({cand_subject}) signed itself, and it is not in {t.runtime}'s trust "
+                    f"store for {t.config_host}.")
+        elif missing:
+            what = (f"The chain the server sends ends with {cand_subject}, issued by '{missing}', a CA that is neither "
+                    f"sent nor in {t.runtime}'s trust store nor in another runtime's CA files here.")
+        else:
+            what = (f"The chain ends at the self-signed root {cand_subject}"
+                    f"{' (sent by the server)' if root_sent else ''}, which is not in {t.runtime}'s trust store.")
+    elif code == "tls.self-signed":
         title = f"{t.runtime}: {subject} presents a self-signed certificate it does not trust"
         what = (f"The server's certificate ({cand_subject}) signed itself, and it is not in {t.runtime}'s trust "
                 f"store for {t.config_host}.")
@@ -171,7 +228,11 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
                 f"{' (sent by the server)' if root_sent else ''}, which is not in {t.runtime}'s trust store.")
     check = (f"The last certificate sent ({cand_subject}) has SHA-256 {fp}." if missing else
              f"Trusting it means checking this fingerprint out of band first: SHA-256 {fp}.")
-    detail = f"{what} {t.runtime} will fail with \"{d.go.error}\" on {t.url}. {check}{note}"
+    if loopback:
+        detail = (f"{what} Verifying it would fail with \"{d.go.error}\" on {t.url}, but dockerd skips verification "
+                  f"for this registry. {check}{note}")
+    else:
+        detail = f"{what} {t.runtime} will fail with \"{d.go.error}\" on {t.url}. {check}{note}"
     params = {"runtime": t.runtime, "host": subject, "ca_pem_fingerprint": fp, "ca_subject": cand_subject,
               **target}
     if missing:
@@ -183,6 +244,10 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
                 "candidate_ca": {"sha256": fp, "subject": cand_subject, "sent_by_server": root_sent or code == "tls.self-signed",
                                  "is_ca": is_ca(cand) if cand is not None else None},
                 "missing_issuer": missing}
+    if loopback:
+        evidence.update(verified=False, fails_pull=False,
+                        not_verified_because=t.tls.verify_reason,
+                        matters_if=_loopback_matters(subject, _loopback_range(members)))
     return finding(code, subject, title, detail, evidence=evidence, severity=severity, runtime=t.runtime,
                    fix=fix(code, subject, summary, kind="edit", files=[target["install_to"]], restart=_RESTART.get(t.runtime, "none"),
                            detail=t.runtime, params=params) if fp else None)
@@ -234,7 +299,7 @@ def _build_validity(ctx: ProbeContext, subject: str, members: list[tuple[Seen, P
         what = (f"The {c.role} certificate {c.subject} starts being valid at {c.not_before}; by this host's clock it is "
                 f"{p.facts.get('now')}. Check the clock panel: a clock running behind causes exactly this.")
         summary = f"check this host's clock, or reissue '{c.subject}' with a past notBefore"
-    detail = f"{what} {_who(members)} will fail with \"{p.facts.get('go_error')}\".{note}"
+    detail = f"{what} {_will(members, 'fail')} with \"{p.facts.get('go_error')}\".{note}"
     return _certificate_finding(subject, members, title, detail,
                                 {"not_before": c.not_before, "not_after": c.not_after,
                                  "local_time": p.facts.get("now"), "go_error": p.facts.get("go_error"),
@@ -250,7 +315,7 @@ def _build_expires_soon(ctx: ProbeContext, subject: str, members: list[tuple[See
     severity, note = _severity(p.code, members, default)
     return _certificate_finding(
         subject, members, f"{subject}: the {c.role} certificate '{c.subject}' expires in {c.days_left} days",
-        f"It is valid until {c.not_after}. After that, {_who(members)} will refuse {subject} "
+        f"It is valid until {c.not_after}. After that, {_will(members, 'refuse', start=False)} {subject} "
         f"(\"x509: certificate has expired or is not yet valid\"). Warning within {EXPIRY_WARNING_DAYS} days, "
         f"information within {EXPIRY_INFO_DAYS}.{note}",
         {"not_after": c.not_after, "days_left": c.days_left}, severity or default,
@@ -265,13 +330,13 @@ def _build_names(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
     if p.code == "tls.cn-only":
         title = f"{subject}: the certificate has no subjectAltName (only CN '{f.get('common_name')}'); Go rejects it"
         detail = (f"Go ignores the Common Name since 1.15 and requires names in the subjectAltName extension, which this "
-                  f"certificate lacks. {_who(members)} will fail with \"{f.get('go_error') or 'x509: certificate relies on legacy Common Name field, use SANs instead'}\".{note}")
+                  f"certificate lacks. {_will(members, 'fail')} with \"{f.get('go_error') or 'x509: certificate relies on legacy Common Name field, use SANs instead'}\".{note}")
         summary = f"reissue the certificate with subjectAltName DNS:{f.get('wanted')}"
     else:
         title = f"{subject}: the certificate is not valid for '{f.get('wanted')}' (valid for: {', '.join(valid) or 'no names'})"
         detail = (f"The runtimes connect as '{f.get('wanted')}' but the certificate names only {', '.join(valid) or 'nothing'} "
-                  f"in its subjectAltName (the Common Name '{f.get('common_name')}' does not count). {_who(members)} "
-                  f"will fail with \"{f.get('go_error')}\".{note}")
+                  f"in its subjectAltName (the Common Name '{f.get('common_name')}' does not count). "
+                  f"{_will(members, 'fail')} with \"{f.get('go_error')}\".{note}")
         summary = (f"use a name the certificate is valid for ({', '.join(valid)}) or reissue it for {f.get('wanted')}"
                    if valid else f"reissue the certificate for {f.get('wanted')}")
     return finding(p.code, subject, title, detail,
@@ -324,7 +389,7 @@ def _build_rejected(ctx: ProbeContext, subject: str, members: list[tuple[Seen, P
     err = s.diagnosis.go.error if s.diagnosis else ""
     severity, note = _severity("tls.rejected", members)
     return finding("tls.rejected", subject, f"{subject}: Go rejects the certificate chain ({err})",
-                   f"{_who(members)} will fail with \"{err}\".{note}",
+                   f"{_will(members, 'fail')} with \"{err}\".{note}",
                    evidence={**_common(members), "go_reason": s.diagnosis.go.reason if s.diagnosis else None},
                    severity=severity, runtime=_runtime_field(members),
                    fix=fix("tls.rejected", subject, "reissue the certificate as the error describes", kind="manual",

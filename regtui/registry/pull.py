@@ -214,7 +214,7 @@ class _Pull:
                 if self._falls_back_in_place(attempt) and err.failure.phase == "tls" and \
                         err.failure.kind in ("http-to-https", "timeout") and session.base_url.startswith("https://"):
                     session.use_plain_http()
-                    attempt.reason = f"https failed ({err.failure.kind}); the runtime falls back to plain http"
+                    attempt.reason = f"tried over plain http: https got {err.failure.kind} and the runtime falls back to http"
                     return await resolve(session, self.ref, self.flavor, self.wanted)
                 raise
         finally:
