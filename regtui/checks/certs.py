@@ -40,9 +40,9 @@ def verify_disabled(routes: list[Route]) -> list[Finding]:
 
 def _builtin_insecure(ep: Endpoint) -> bool:
     """Whether dockerd skips verifying ``ep`` because of its built-in range, not a configured entry."""
-    from regtui.runtimes.docker.model import ALWAYS_INSECURE
+    from regtui.runtimes.docker.model import builtin_insecure_range
 
-    return ALWAYS_INSECURE in (ep.tls.verify_reason or "")
+    return builtin_insecure_range(ep.tls.verify_reason) is not None
 
 
 def _always_insecure(runtime: str, ep: Endpoint) -> Finding:

@@ -9,8 +9,6 @@ targets.
 
 from __future__ import annotations
 
-import re
-
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -125,8 +123,6 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-#: dockerd's built-in insecure range as the Docker route words it (``DaemonConfig.insecure_reason``).
-_ALWAYS_INSECURE = re.compile(r"insecure-registries: (\S+) is always insecure")
 #: What each certificate problem is called in a sentence about it.
 _PROBLEM_WORDS = {"tls.unknown-authority": "the unknown authority", "tls.self-signed": "the self-signed certificate",
                   "tls.expired": "the expired certificate", "tls.not-yet-valid": "the not-yet-valid certificate",
@@ -135,14 +131,17 @@ _PROBLEM_WORDS = {"tls.unknown-authority": "the unknown authority", "tls.self-si
 
 def _loopback_unverified(members: list[tuple[Seen, Problem]]) -> bool:
     """Every endpoint is one dockerd reaches without verification only by its built-in loopback range."""
+    from regtui.runtimes.docker.model import builtin_insecure_range
+
     return bool(members) and all(s.target.runtime == "docker" and not s.target.tls.verify
-                                 and "is always insecure" in (s.target.tls.verify_reason or "") for s, _ in members)
+                                 and builtin_insecure_range(s.target.tls.verify_reason) for s, _ in members)
 
 
 def _loopback_range(members: list[tuple[Seen, Problem]]) -> str:
     """The built-in range that makes the endpoint insecure (127.0.0.0/8, or ::1/128 from Engine 28)."""
-    found = _ALWAYS_INSECURE.search(members[0][0].target.tls.verify_reason or "")
-    return found.group(1) if found else "127.0.0.0/8"
+    from regtui.runtimes.docker.model import builtin_insecure_range
+
+    return builtin_insecure_range(members[0][0].target.tls.verify_reason) or "127.0.0.0/8"
 
 
 def _loopback_matters(subject: str, net: str) -> str:
@@ -248,9 +247,11 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
         evidence.update(verified=False, fails_pull=False,
                         not_verified_because=t.tls.verify_reason,
                         matters_if=_loopback_matters(subject, _loopback_range(members)))
+    # On dockerd's loopback range certs.d is not read at all: installing the CA there would change nothing.
+    offered = fp and not loopback
     return finding(code, subject, title, detail, evidence=evidence, severity=severity, runtime=t.runtime,
                    fix=fix(code, subject, summary, kind="edit", files=[target["install_to"]], restart=_RESTART.get(t.runtime, "none"),
-                           detail=t.runtime, params=params) if fp else None)
+                           detail=t.runtime, params=params) if offered else None)
 
 
 def _certificate_finding(subject: str, members: list[tuple[Seen, Problem]], title: str, detail: str,

@@ -5,6 +5,7 @@ the secure/insecure decision for a registry), the paths dockerd reads, and the
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,14 @@ class Mirror:
 #: How :meth:`DaemonConfig.insecure_reason` words dockerd's built-in insecure range (no daemon.json
 #: setting changes it); the certificate check tells that range from a configured entry by it.
 ALWAYS_INSECURE = "is always insecure"
+_BUILTIN = re.compile(rf"insecure-registries: (\S+) {ALWAYS_INSECURE}")
+
+
+def builtin_insecure_range(reason: str | None) -> str | None:
+    """The built-in range (``127.0.0.0/8``, ``::1/128``) a Docker endpoint's TLS reason says it is in,
+    or ``None`` when it is verified or made insecure by a configured entry."""
+    found = _BUILTIN.search(reason or "")
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)
