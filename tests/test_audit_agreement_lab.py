@@ -1,0 +1,84 @@
+"""Every output of regtui agrees with what the runtime really does on the same host (real containerd and
+registries in the lab), and the outputs agree with each other: JSON check, text check, reports, test pull.
+
+Each scenario is built once; the real runtime (``ctr`` with the same hosts directory) pulls the same image,
+and regtui's verdict, routes table and test pull must say what happened to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.containerd import Containerd
+from lab.fakeregistry import FakeRegistry, Faults
+from lab.fixtures import LAB_REPO
+from lab.images import OciImage
+from lab.pullroots import containerd_root
+from lab.registry import Registry
+from lab.verdicts import HOSTS, check, cli_args, lab_image_ref, lab_name, verdict
+from regtui.cli import main
+
+pytestmark = pytest.mark.lab
+
+
+def _outputs(root: Path, image: str, runtime: str, tmp_path: Path,
+             capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`regtui pull --format json` and the Prometheus report of the same root and image."""
+    args = cli_args(root, image, runtime)
+    capsys.readouterr()
+    main(["pull", image, *[a for a in args if a not in ("--image", image)], "--format", "json"])
+    pulled = json.loads(capsys.readouterr().out)
+    prom = tmp_path / "regtui.prom"
+    main(["report", *args, "--format", "prometheus", "--output", str(prom)])
+    capsys.readouterr()
+    return {"pull": pulled, "prom": prom.read_text()}
+
+
+def test_mirror_whose_head_names_a_digest_it_does_not_serve_fails_containerd_as_ctr_does(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, containerd: Containerd,
+        hosts_file_factory: Callable[[dict[str, str]], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Mirror whose HEAD for the tag names a digest it does not serve, good upstream after it: ctr fails (containerd
+    fetches the named digest, no host has it); the verdict, test pull and metrics fail too, on the mirror."""
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    image = lab_image_ref(registry_tls)
+    with FakeRegistry(lab_image.layout_dir, faults=Faults(wrong_digest_header=True)) as mirror:
+        hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file,
+                                    hosts=HOSTS, mirrors=[{"url": mirror.url}])
+        pulled = containerd.ctr_pull(image, hosts_dir=hosts_dir, hosts_file=hosts_file_factory(HOSTS), timeout=60)
+        _, data = check(root, image, "containerd")
+        out = _outputs(root, image, "containerd", tmp_path, capsys)
+    assert not pulled.ok and "not found" in pulled.output, pulled.output
+    v = verdict(data, "containerd")
+    assert (v["status"], v["cause"]["code"], v["cause"]["endpoint"]) == ("fails", "pull.digest-mismatch",
+                                                                         f"{mirror.url}/v2"), v
+    assert data["pull"]["ok"] is False and out["pull"]["pull"]["ok"] is False
+    assert 'status="fails"' in out["prom"] and 'status="degraded"' not in out["prom"]
+
+
+def test_pull_by_digest_ignores_a_wrong_digest_header_as_ctr_does(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, containerd: Containerd,
+        hosts_file_factory: Callable[[dict[str, str]], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """By-digest pull from a mirror that sends a wrong Docker-Content-Digest: ctr pulls from the mirror (it checks
+    the bytes against the digest it asked for); regtui's verdict is ok, served by the mirror, which no output fails."""
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    image = f"{name}/{LAB_REPO}@{lab_image.digest}"
+    with FakeRegistry(lab_image.layout_dir, faults=Faults(wrong_digest_header=True)) as mirror:
+        hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file,
+                                    hosts=HOSTS, mirrors=[{"url": mirror.url}])
+        pulled = containerd.ctr_pull(image, hosts_dir=hosts_dir, hosts_file=hosts_file_factory(HOSTS), timeout=60)
+        served_by_mirror = bool(mirror.requests_to("/blobs/"))
+        _, data = check(root, image, "containerd")
+        out = _outputs(root, image, "containerd", tmp_path, capsys)
+    assert pulled.ok and served_by_mirror, pulled.output
+    v = verdict(data, "containerd")
+    assert (v["status"], v["endpoint"]) == ("ok", f"{mirror.url}/v2"), v
+    assert "pull.digest-mismatch" not in {f["code"] for f in data["findings"]}
+    (route,) = data["routes"]
+    assert {ep["url"]: ep["status"] for ep in route["endpoints"]}[f"{mirror.url}/v2"] == "ok"
+    assert out["pull"]["pull"]["ok"] and out["pull"]["pull"]["endpoint"] == f"{mirror.url}/v2"
+    assert f'regtui_endpoint_up{{role="mirror",runtime="containerd",url="{mirror.url}/v2"}} 1.0' in out["prom"]
