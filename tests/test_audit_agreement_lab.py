@@ -82,3 +82,28 @@ def test_pull_by_digest_ignores_a_wrong_digest_header_as_ctr_does(
     assert {ep["url"]: ep["status"] for ep in route["endpoints"]}[f"{mirror.url}/v2"] == "ok"
     assert out["pull"]["pull"]["ok"] and out["pull"]["pull"]["endpoint"] == f"{mirror.url}/v2"
     assert f'regtui_endpoint_up{{role="mirror",runtime="containerd",url="{mirror.url}/v2"}} 1.0' in out["prom"]
+
+
+@pytest.mark.parametrize("where", ["etc/containerd/certs.d/{name}/ca.crt", "usr/local/share/ca-certificates/lab.crt"])
+def test_root_ca_waiting_on_the_host_is_the_one_the_fix_installs(
+        where: str, tmp_path: Path, registry_tls: Registry, lab_image: OciImage,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The registry's root CA is on the host but no runtime reads it (next to a hosts.toml that does not name it,
+    or staged for update-ca-certificates): the report does not say the root is nowhere here, the fix it offers
+    is an edit that `regtui fix` applies without --ca-file, and the re-check is ok."""
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    image = lab_image_ref(registry_tls)
+    containerd_root(root, name, server=f"https://{name}", hosts=HOSTS)
+    waiting = root / where.format(name=name)
+    waiting.parent.mkdir(parents=True, exist_ok=True)
+    waiting.write_bytes(registry_tls.ca_file.read_bytes())
+    _, data = check(root, image, "containerd")
+    v = verdict(data, "containerd")
+    assert (v["status"], v["cause"]["code"]) == ("fails", "tls.unknown-authority"), v
+    cause = next(f for f in data["findings"] if f["id"] == v["cause"]["finding"])
+    assert "nor in another runtime's CA files here" not in cause["detail"], cause["detail"]
+    assert cause["fix"]["kind"] == "edit" and v["fix"] == cause["fix"]["id"]
+    capsys.readouterr()
+    assert main(["fix", v["fix"], *cli_args(root, image, "containerd"), "--apply", "--yes"]) == 0, capsys.readouterr().out
+    _, after = check(root, image, "containerd")
+    assert verdict(after, "containerd")["status"] == "ok", verdict(after, "containerd")
