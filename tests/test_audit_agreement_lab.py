@@ -107,3 +107,29 @@ def test_root_ca_waiting_on_the_host_is_the_one_the_fix_installs(
     assert main(["fix", v["fix"], *cli_args(root, image, "containerd"), "--apply", "--yes"]) == 0, capsys.readouterr().out
     _, after = check(root, image, "containerd")
     assert verdict(after, "containerd")["status"] == "ok", verdict(after, "containerd")
+
+
+@pytest.mark.parametrize("fault", ["dead-proxy", "untrusted-ca"])
+def test_pull_command_names_the_cause_and_fix_check_names(
+        fault: str, tmp_path: Path, registry_tls: Registry, lab_image: OciImage, closed_port: int,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """containerd behind a proxy that refuses connections, or without the registry's CA: `regtui pull --format json`
+    gives the verdict `regtui check` gives (status, cause, summary, fix), naming the proxy, not the bare symptom."""
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    image = lab_image_ref(registry_tls)
+    ca = registry_tls.ca_file if fault == "dead-proxy" else None
+    containerd_root(root, name, server=f"https://{name}", server_ca=ca, hosts=HOSTS)
+    proxy = f"http://127.0.0.1:{closed_port}"
+    if fault == "dead-proxy":
+        dropin = root / "etc/systemd/system/containerd.service.d/http-proxy.conf"
+        dropin.parent.mkdir(parents=True)
+        dropin.write_text(f'[Service]\nEnvironment="HTTPS_PROXY={proxy}"\n')
+    _, data = check(root, image, "containerd")
+    pulled = _outputs(root, image, "containerd", tmp_path, capsys)["pull"]
+    v, pv = verdict(data, "containerd"), verdict(pulled, "containerd")
+    expected = "proxy.unreachable" if fault == "dead-proxy" else "tls.unknown-authority"
+    assert (v["status"], v["cause"]["code"]) == ("fails", expected), v
+    assert [pv[k] for k in ("status", "cause", "summary", "fix", "manual")] == \
+        [v[k] for k in ("status", "cause", "summary", "fix", "manual")], (pv, v)
+    if fault == "dead-proxy":
+        assert f"its proxy {proxy}" in pv["summary"], pv["summary"]
