@@ -111,6 +111,10 @@ def url(u: str | None) -> str | None:
 
 def _whole_url(s: str) -> str:
     """``s`` when it is one URL: everything before the last '@' of the authority is userinfo."""
+    assign = _ASSIGN.match(s)
+    if assign:
+        # ``NAME=URL`` (a quoted ``Environment=`` assignment): the value is the URL; the name stays readable.
+        return s[:assign.end()] + _whole_url(s[assign.end():])
     at = s.rfind("@")
     if at > 0 and "\n" not in s and _WHOLE_HOST.fullmatch(s, at + 1) and _AFTER_AT.match(s, at + 1):
         m = _SCHEME.match(s)
