@@ -43,7 +43,8 @@ def test_mirror_whose_head_names_a_digest_it_does_not_serve_fails_containerd_as_
         tmp_path: Path, registry_tls: Registry, lab_image: OciImage, containerd: Containerd,
         hosts_file_factory: Callable[[dict[str, str]], Path], capsys: pytest.CaptureFixture[str]) -> None:
     """Mirror whose HEAD for the tag names a digest it does not serve, good upstream after it: ctr fails (containerd
-    fetches the named digest, no host has it); the verdict, test pull and metrics fail too, on the mirror."""
+    fetches the named digest, no host has it); the verdict, test pull and metrics fail too, on the mirror, and no
+    finding says containerd pulls the mirror's image."""
     name, root = lab_name(registry_tls), tmp_path / "root"
     image = lab_image_ref(registry_tls)
     with FakeRegistry(lab_image.layout_dir, faults=Faults(wrong_digest_header=True)) as mirror:
@@ -57,6 +58,8 @@ def test_mirror_whose_head_names_a_digest_it_does_not_serve_fails_containerd_as_
     assert (v["status"], v["cause"]["code"], v["cause"]["endpoint"]) == ("fails", "pull.digest-mismatch",
                                                                          f"{mirror.url}/v2"), v
     assert data["pull"]["ok"] is False and out["pull"]["pull"]["ok"] is False
+    # The mirror serves no other image (its header names one it does not have): no "it pulls the mirror's image".
+    assert "mirror.stale" not in {f["code"] for f in data["findings"]}, [f["title"] for f in data["findings"]]
     assert 'status="fails"' in out["prom"] and 'status="degraded"' not in out["prom"]
 
 
