@@ -58,6 +58,9 @@ def test_mirror_whose_head_names_a_digest_it_does_not_serve_fails_containerd_as_
     assert (v["status"], v["cause"]["code"], v["cause"]["endpoint"]) == ("fails", "pull.digest-mismatch",
                                                                          f"{mirror.url}/v2"), v
     assert data["pull"]["ok"] is False and out["pull"]["pull"]["ok"] is False
+    # The error regtui predicts is the one ctr prints.
+    (failed,) = [e for e in data["pull"]["endpoints"] if e["status"] == "failed"]
+    assert pulled.output.strip().splitlines()[-1] == "ctr: " + failed["runtime_error"], failed
     # The mirror serves no other image (its header names one it does not have): no "it pulls the mirror's image".
     assert "mirror.stale" not in {f["code"] for f in data["findings"]}, [f["title"] for f in data["findings"]]
     assert 'status="fails"' in out["prom"] and 'status="degraded"' not in out["prom"]

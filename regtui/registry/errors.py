@@ -311,8 +311,8 @@ def runtime_error(flavor: str, failure: Failure, reference: str, method: str = "
         if failure.status in (401, 403):
             return (f"failed to resolve reference \"{reference}\": pull access denied, repository does not exist "
                     "or may require authorization: " + inner)
-        if failure.phase == "blob" and failure.kind == "digest-mismatch":
-            return inner
+        if failure.kind == "digest-mismatch" and (failure.phase == "blob" or failure.details.get("unserved")):
+            return inner  # a fetch after resolution: the content error itself, no resolve wrapper
         return f"failed to resolve reference \"{reference}\": failed to do request: {method.title()} \"{url}\": {inner}"
     if failure.status is not None and failure.status >= 400:
         name, tag = _split_reference(reference)

@@ -123,7 +123,10 @@ async def _claimed_digest_lied(session: Session, ref: Reference, claimed: str) -
         return
     computed = digest_of(exchange.body, claimed.split(":", 1)[0] if claimed.startswith(("sha256:", "sha512:")) else "sha256")
     if computed != claimed:
+        # containerd resolved the tag to the claimed digest and fails when it fetches the content under it.
+        go = (f"failed to copy: httpReadSeeker: failed open: content at {session.url('manifests', claimed)} "
+              "not found: not found")
         raise _manifest_failure(session.url("manifests", ref.reference), "digest-mismatch",
                                 f"HEAD named {claimed} (Docker-Content-Digest), which the registry does not serve; the "
-                                f"tag's manifest hashes to {computed}", f"{ref.reference}: not found",
-                                expected=claimed, computed=computed, claimed_by="Docker-Content-Digest")
+                                f"tag's manifest hashes to {computed}", go,
+                                expected=claimed, computed=computed, claimed_by="Docker-Content-Digest", unserved=True)
