@@ -139,3 +139,25 @@ def test_pull_command_names_the_cause_and_fix_check_names(
         [v[k] for k in ("status", "cause", "summary", "fix", "manual")], (pv, v)
     if fault == "dead-proxy":
         assert f"its proxy {proxy}" in pv["summary"], pv["summary"]
+
+
+def test_rejected_basic_credentials_predict_the_error_ctr_prints_and_explain_agrees(
+        tmp_path: Path, registry_tls_auth: Registry, lab_image: OciImage, containerd: Containerd,
+        hosts_file_factory: Callable[[dict[str, str]], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """htpasswd registry, a wrong password: the error regtui says containerd prints is the line ctr prints with the
+    same credentials, and `regtui explain` of that line is explained by the check's auth.rejected verdict."""
+    name, root = lab_name(registry_tls_auth), tmp_path / "root"
+    image = lab_image_ref(registry_tls_auth)
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls_auth.ca_file,
+                                hosts=HOSTS, auths={name: ("labuser", "not-the-password")})
+    pulled = containerd.ctr_pull(image, hosts_dir=hosts_dir, hosts_file=hosts_file_factory(HOSTS),
+                                 user="labuser:not-the-password", timeout=60)
+    line = pulled.output.strip().splitlines()[-1]
+    _, data = check(root, image, "containerd")
+    assert verdict(data, "containerd")["cause"]["code"] == "auth.rejected"
+    predicted = {e["runtime_error"] for e in data["pull"]["endpoints"] if e["status"] == "failed"}
+    assert not pulled.ok and predicted == {line.removeprefix("ctr: ")}, (line, predicted)
+    capsys.readouterr()
+    rc = main(["explain", *cli_args(root, image, "containerd"), "--format", "json", line])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and out["explains"]["explains"] is True, out["explains"]

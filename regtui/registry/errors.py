@@ -308,6 +308,8 @@ def runtime_error(flavor: str, failure: Failure, reference: str, method: str = "
     if flavor == "containerd":
         if failure.status == 404:
             return f"failed to resolve reference \"{reference}\": {reference}: not found"
+        if failure.details.get("status_only"):  # containerd's "pulling from host ... failed with status code"
+            return f"failed to resolve reference \"{reference}\": {inner}"
         if failure.status in (401, 403):
             return (f"failed to resolve reference \"{reference}\": pull access denied, repository does not exist "
                     "or may require authorization: " + inner)
