@@ -201,11 +201,19 @@ def text(s: str) -> str:
         # A quoted ``user:pass word@host`` is one value: its userinfo may hold spaces.
         s = _QUOTED_RE.sub(lambda m: m.group(0)[0] + _whole_url(m.group(0)[1:-1]) + m.group(0)[-1]
                            if "@" in m.group(0) else m.group(0), s)
-    s = _AUTH_HEADER.sub(lambda m: f"{m.group('key')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}{MASK}", s)
+    s = _AUTH_HEADER.sub(_mask_auth_header, s)
     s = _PAIR.sub(_mask_pair, s)
     if "PRIVATE KEY-----" in s:
         s = _PEM.sub(MASK, s)
     return s
+
+
+def _mask_auth_header(m: re.Match[str]) -> str:
+    """An ``Authorization: VALUE`` header masked; ``authorization: unauthorized: ...`` in a Go error chain is prose
+    (no credential ends with the colon that joins wrapped errors)."""
+    if not m.group("scheme") and m.group("val").endswith(":"):
+        return m.group(0)
+    return f"{m.group('key')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}{MASK}"
 
 
 def _mask_pair(m: re.Match[str]) -> str:
