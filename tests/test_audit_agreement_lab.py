@@ -161,3 +161,24 @@ def test_rejected_basic_credentials_predict_the_error_ctr_prints_and_explain_agr
     rc = main(["explain", *cli_args(root, image, "containerd"), "--format", "json", line])
     out = json.loads(capsys.readouterr().out)
     assert rc == 1 and out["explains"]["explains"] is True, out["explains"]
+
+
+def test_refused_mirror_error_is_the_one_containerd_logs_before_the_next_host(
+        tmp_path: Path, registry_tls: Registry, lab_image: OciImage, containerd: Containerd, closed_port: int,
+        hosts_file_factory: Callable[[dict[str, str]], Path]) -> None:
+    """A mirror refusing connections before a good upstream: ctr pulls and logs "trying next host" with
+    'failed to do request: Head "URL?ns=HOST%3APORT": ...'; regtui's degraded verdict predicts that same error."""
+    import re
+
+    name, root = lab_name(registry_tls), tmp_path / "root"
+    image = lab_image_ref(registry_tls)
+    hosts_dir = containerd_root(root, name, server=f"https://{name}", server_ca=registry_tls.ca_file, hosts=HOSTS,
+                                mirrors=[{"url": f"http://127.0.0.1:{closed_port}"}])
+    pulled = containerd.ctr_pull(image, hosts_dir=hosts_dir, hosts_file=hosts_file_factory(HOSTS), timeout=60)
+    logged = re.search(r'msg="trying next host" error="((?:[^"\\]|\\.)*)"', pulled.output)
+    assert pulled.ok and logged, pulled.output
+    said = logged.group(1).replace('\\"', '"')
+    _, data = check(root, image, "containerd")
+    assert verdict(data, "containerd")["status"] == "degraded"
+    (failed,) = [e for e in data["pull"]["endpoints"] if e["status"] == "failed"]
+    assert failed["runtime_error"].endswith(said), (failed["runtime_error"], said)
