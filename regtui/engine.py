@@ -276,6 +276,25 @@ async def network(p: Plan, ctx: Any, *, debug: bool = False, pull_progress: Call
     return out
 
 
+def _without_unserved_stale(findings: list[Finding]) -> list[Finding]:
+    """Drop ``mirror.stale`` where the test pull found the mirror's digest for the tag is one it does not serve.
+
+    The mirrors probe reads the digest a HEAD names; when the pull then finds no manifest under that digest
+    (``pull.digest-mismatch`` claimed by Docker-Content-Digest), the mirror serves no other image: its header
+    lies, and "it pulls the mirror's (older) image" would contradict the failing pull.
+    """
+    unserved = set()
+    for f in findings:
+        failure = f.evidence.get("failure") if f.code == "pull.digest-mismatch" else None
+        details = failure.get("details") if isinstance(failure, dict) else None
+        if isinstance(details, dict) and details.get("claimed_by") == "Docker-Content-Digest":
+            unserved.add((f.evidence.get("endpoint"), details.get("expected")))
+    if not unserved:
+        return findings
+    return [f for f in findings if not (f.code == "mirror.stale" and
+                                        (f.evidence.get("endpoint"), f.evidence.get("mirror_digest")) in unserved)]
+
+
 def _with_status(routes: list[Route], status: dict[tuple[str, str], tuple[str, str]]) -> list[Route]:
     if not status:
         return routes
@@ -324,7 +343,7 @@ def build_report(p: Plan, net: NetworkResults | None) -> Report:
                 probes["clock"] = data or {}
             else:
                 probes[panel] = data
-        findings += net.findings
+        findings += _without_unserved_stale(net.findings)
         notes += net.notes
         errors += net.errors
         pull = net.pull

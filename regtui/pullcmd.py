@@ -1,7 +1,8 @@
 """``regtui pull REF``: plan the route as the runtime would, run the test pull, print it.
 
 The JSON output is the whole report (schema ``regtui.report/1``) with ``pull`` filled in and the
-pull's findings next to the configuration findings; the text output is the pull alone: endpoints
+pull's findings next to the configuration findings (after a failure, with those of the probe of the failing
+phase, so the verdict names the cause `regtui check` names); the text output is the pull alone: endpoints
 tried, what the reference resolved to, one line per blob with its phase timings, the findings.
 Exit status: 0 when the pull succeeded and produced no error finding, 1 otherwise; 130 after
 ctrl+c (SIGINT) and 143 after SIGTERM, which cancel the downloads and remove their partial files.
@@ -107,13 +108,39 @@ async def _pull_now(options: CheckOptions, ref: Reference, output_dir: str | Non
         return p, net, runtime
     ctx = probe_context(p)
     await resolve_routes(p, ctx, debug=debug)
-    net.notes.append("regtui pull runs the test pull only; `regtui check` also probes every endpoint")
+    net.notes.append("regtui pull runs the test pull (and, when it fails, the probes of the failing phase); "
+                     "`regtui check` also probes every endpoint")
     if progress is not None:
         progress.phase(f"pulling {ref} as {runtime}")
     net.pull, pull_findings = await test_pull(ctx, ref, runtime, concurrency=options.concurrency, output_dir=output_dir,
                                               progress=progress.layer if progress is not None else None)
     net.findings += pull_findings
+    await _explain_failure(ctx, net, debug)
     return p, net, runtime
+
+
+#: The probe panel that names the cause of a test pull failing in each phase (as `regtui check` runs it).
+_PANEL_OF_PHASE = {"dns": "dns", "proxy": "proxy", "tls": "certs"}
+
+
+async def _explain_failure(ctx: Any, net: Any, debug: bool) -> None:
+    """After a failed pull, the probes of the phases it failed in: the verdict then names the cause `regtui check`
+    names (the dead proxy, the untrusted CA...) instead of the bare symptom, with the same fix."""
+    pull = net.pull or {}
+    if pull.get("ok"):
+        return
+    panels = tuple(sorted({_PANEL_OF_PHASE[ep["phase"]] for ep in pull.get("endpoints", [])
+                           if ep.get("status") == "failed" and ep.get("phase") in _PANEL_OF_PHASE}))
+    if not panels:
+        return
+    from regtui.probes import run_probes  # only after a failure: a good pull loads no probe
+
+    results = await run_probes(ctx, panels=panels, debug=debug)
+    for panel, result in results.items():
+        net.probes[panel] = {"data": result.data, "elapsed_ms": round(result.elapsed_ms, 1), "error": result.error}
+        net.findings += result.findings
+        if result.error:
+            net.notes.append(f"{panel} probe: {result.error.splitlines()[0]}")
 
 
 def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output_dir: str | None = None,

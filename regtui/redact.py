@@ -111,6 +111,10 @@ def url(u: str | None) -> str | None:
 
 def _whole_url(s: str) -> str:
     """``s`` when it is one URL: everything before the last '@' of the authority is userinfo."""
+    assign = _ASSIGN.match(s)
+    if assign:
+        # ``NAME=URL`` (a quoted ``Environment=`` assignment): the value is the URL; the name stays readable.
+        return s[:assign.end()] + _whole_url(s[assign.end():])
     at = s.rfind("@")
     if at > 0 and "\n" not in s and _WHOLE_HOST.fullmatch(s, at + 1) and _AFTER_AT.match(s, at + 1):
         m = _SCHEME.match(s)
@@ -197,11 +201,19 @@ def text(s: str) -> str:
         # A quoted ``user:pass word@host`` is one value: its userinfo may hold spaces.
         s = _QUOTED_RE.sub(lambda m: m.group(0)[0] + _whole_url(m.group(0)[1:-1]) + m.group(0)[-1]
                            if "@" in m.group(0) else m.group(0), s)
-    s = _AUTH_HEADER.sub(lambda m: f"{m.group('key')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}{MASK}", s)
+    s = _AUTH_HEADER.sub(_mask_auth_header, s)
     s = _PAIR.sub(_mask_pair, s)
     if "PRIVATE KEY-----" in s:
         s = _PEM.sub(MASK, s)
     return s
+
+
+def _mask_auth_header(m: re.Match[str]) -> str:
+    """An ``Authorization: VALUE`` header masked; ``authorization: unauthorized: ...`` in a Go error chain is prose
+    (no credential ends with the colon that joins wrapped errors)."""
+    if not m.group("scheme") and m.group("val").endswith(":"):
+        return m.group(0)
+    return f"{m.group('key')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}{MASK}"
 
 
 def _mask_pair(m: re.Match[str]) -> str:

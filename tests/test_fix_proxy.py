@@ -104,6 +104,18 @@ def test_proxy_credentials_never_appear_in_the_preview(tmp_path: Path) -> None:
     assert "pr0xy-pass" not in shown and "alice" not in shown and "***@proxy.corp:3128" in shown
 
 
+def test_preview_of_a_proxy_with_credentials_names_the_variable_it_adds(tmp_path: Path) -> None:
+    """Masking the proxy's password keeps the variable names: the diff shows HTTPS_PROXY added next to HTTP_PROXY
+    (not two identical masked lines)."""
+    text = '[Service]\nEnvironment="HTTP_PROXY=http://alice:pr0xy-pass@proxy.corp:3128"\n'
+    root = make_root(tmp_path, {UNIT: VENDOR, DROPIN: text, DPKG: DOCKER_27})
+    r = roundtrip(root, "proxy.https-missing", runtime="docker")
+    shown = fixes.render(r.plan)
+    assert ' Environment="HTTP_PROXY=http://***@proxy.corp:3128"' in shown, shown
+    assert '+Environment="HTTPS_PROXY=http://***@proxy.corp:3128"' in shown, shown
+    assert "pr0xy-pass" not in shown
+
+
 def test_k3s_environment_file_case_conflict(tmp_path: Path) -> None:
     """k3s.service.env (an EnvironmentFile under /etc/systemd/system) is edited as KEY=VALUE lines."""
     env = "HTTP_PROXY=http://proxy:3128\nhttps_proxy=http://other:3128\nHTTPS_PROXY=http://proxy:3128\n"

@@ -377,3 +377,15 @@ def test_environment_file_values_follow_the_one_policy(tmp_path: Path) -> None:
     _, _, source, _ = env_file(Host(root=tmp_path), "/etc/k3s.env", "k3s")
     assert source.values["REGISTRY_AUTH"] == redact.MASK and source.values["API_KEY"] == redact.MASK
     assert source.values["HTTPS_PROXY"] == "http://proxy.corp:3128"
+
+
+def test_go_error_chain_after_may_require_authorization_is_not_masked() -> None:
+    """containerd's "may require authorization: unauthorized: authentication required" is an error chain, not an
+    Authorization header: it is kept whole, while a real header value is still masked."""
+    from regtui import redact
+
+    chain = ('failed to resolve reference "r.example/app:1": pull access denied, repository does not exist or may '
+             'require authorization: unauthorized: authentication required')
+    assert redact.text(chain) == chain
+    assert redact.text("Authorization: dXNlcjpwYXNz") == "Authorization: ***"
+    assert redact.text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ***"

@@ -113,11 +113,12 @@ def test_verify_disabled_for_docker_loopback(tmp_path: Path) -> None:
 
 
 def test_verify_disabled_by_a_user_cidr_is_a_warning_with_a_fix(tmp_path: Path) -> None:
-    """A user-written insecure-registries CIDR is a choice with a fix (trust the CA instead): warning, edit fix."""
+    """A user-written insecure-registries CIDR is a choice with a fix (trust the CA instead): warning, with steps
+    (no planner writes it, so the report does not call it an edit)."""
     p = _plan(tmp_path, {"/etc/docker/daemon.json": '{"insecure-registries": ["10.0.0.0/8"]}\n'},
               image="10.1.2.3:5000/app:1", runtime="docker")
     (f,) = _codes(p)["tls.verify-disabled"]
-    assert f.severity == "warning" and f.fix is not None and f.fix.kind == "edit"
+    assert f.severity == "warning" and f.fix is not None and f.fix.kind == "manual"
 
 
 def test_unreadable_file_is_a_permission_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

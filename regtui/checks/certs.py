@@ -32,8 +32,9 @@ def verify_disabled(routes: list[Route]) -> list[Finding]:
                 evidence={"runtime": route.runtime, "endpoint": ep.url, "source": ep.source,
                           "reason": ep.tls.verify_reason},
                 runtime=route.runtime,
+                # No planner writes this one (the CA to trust is the user's to get): steps, as `regtui fix` says.
                 fix=fix("tls.verify-disabled", ep.host, f"trust the registry's CA for {ep.host} instead of skipping verification",
-                        detail=route.runtime, params={"runtime": route.runtime, "host": ep.host, "source": ep.source}),
+                        kind="manual", detail=route.runtime, params={"runtime": route.runtime, "host": ep.host, "source": ep.source}),
             ))
     return out
 

@@ -134,7 +134,8 @@ async def probe_endpoint(ctx: ProbeContext, route: Route, ep: Endpoint, ref: Ref
     row["extra_endpoints"] = list(session.extra.values())
     if failure is not None:
         row.update(phase=failure.phase, http_status=failure.status, error=failure.message, kind=failure.kind,
-                   runtime_error=runtime_error(flavor.name, failure, candidate_reference(route, ep, ref, flavor)),
+                   runtime_error=runtime_error(flavor.name, failure, candidate_reference(route, ep, ref, flavor),
+                                               query=ep.query),
                    timed_out=failure.timed_out)
     row["_failure"], row["_outcome"] = failure, session.authorizer.outcome
     return row

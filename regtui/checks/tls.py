@@ -193,7 +193,7 @@ def _judge(ctx: ProbeContext, now: datetime, targets: list[Target], caps: _Captu
     for t in targets:
         if t.use_tls and (t.runtime, t.tls) not in trusts:
             trusts[(t.runtime, t.tls)] = load_trust(ctx.host, t.tls, _daemon_env(ctx, t.runtime), cache)
-    known = known_from(trusts.values())
+    known = known_from(trusts.values(), ctx.host, cache)
     seen: list[Seen] = []
     for t in targets:
         if not t.use_tls:

@@ -281,8 +281,9 @@ def _unused_cert_files(host: Host, res: HostsResolution, parsed: Parsed, runtime
         "With a hosts.toml in the directory, containerd reads only the CA and client files the file names; "
         "*.crt/*.cert files next to it are loaded only in cert-file mode (no hosts.toml).",
         evidence={"file": parsed.path, "line": parsed.line("server") or 1, "value": unused},
+        # Which [host] needs the file is the user's call: the fix is steps, as `regtui fix` plans it.
         fix=fix("config.ignored-key", parsed.path, f"add ca = \"{names[0]}\" to the host that needs it",
-                files=[parsed.path], detail="ca",
+                kind="manual", files=[parsed.path], detail="ca",
                 params={"key": "ca", "new_key": "ca", "value": names if len(names) > 1 else names[0]}),
         runtime=runtime,
     )]
@@ -318,7 +319,7 @@ def _tls_file_findings(host: Host, res: HostsResolution, cas: tuple[str, ...], p
             f"pull from {res.namespace}, mirrors included.",
             evidence=ev,
             fix=fix("config.invalid-value", subject, f"provide a valid {kind} at {path} or remove the reference",
-                    files=[subject], detail=path, params={"path": path, "kind": kind, "line": ev.get("line")}),
+                    kind="manual", files=[subject], detail=path, params={"path": path, "kind": kind, "line": ev.get("line")}),
             runtime=runtime,
         ))
 

@@ -180,6 +180,13 @@ def is_mirror(host: str, namespace: str) -> bool:
     return host != namespace and not (namespace == _HUB and host == _HUB_HOST)
 
 
+def ns_query(namespace: str) -> str:
+    """The ``ns=`` query containerd adds for a mirror, encoded as Go's ``url.Values`` does (``host%3Aport``)."""
+    from urllib.parse import urlencode
+
+    return urlencode({"ns": namespace})
+
+
 # -- small parsers --------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
@@ -586,7 +593,7 @@ def _build(namespace: str, scheme: str, netloc: str, path: str, cfg: Mapping[str
         ca_files=ca or (), client_pairs=client, skip_verify=skip, headers=masked, override_path=override,
         is_default_upstream=default_upstream, source=source, http_fallback=fallback,
         dial_timeout=cfg.get("dial_timeout") or None, path=path, is_mirror=mirror,
-        query=f"ns={namespace}" if mirror else "", raw_headers=raw,
+        query=ns_query(namespace) if mirror else "", raw_headers=raw,
     )
 
 

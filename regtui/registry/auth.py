@@ -313,15 +313,23 @@ class Authorizer:
         if anonymous:
             self._fail("missing", "unauthorized", url, "the endpoint requires credentials and none apply to it",
                        "unauthorized: authentication required", response.status_code)
+        if self._flavor == "containerd" and self._out().method == "basic":
+            # containerd retries with the same Basic credentials, then gives up on the last answer itself.
+            path = [p for p in httpx.URL(url).path.split("/") if p]
+            self._fail("rejected", "unauthorized", url, "the endpoint refused the credentials that apply to it",
+                       f"pulling from host {httpx.URL(url).netloc.decode()} failed with status code "
+                       f"[{' '.join(path[-2:])}]: {response.status_code} {response.reason_phrase}",
+                       response.status_code, details={"status_only": True})
         self._fail("rejected", "unauthorized", url, "the endpoint refused the credentials that apply to it",
                    "unauthorized: authentication required", response.status_code)
 
-    def _fail(self, status: str, kind: str, url: str, message: str, go_error: str, http_status: int | None) -> None:
+    def _fail(self, status: str, kind: str, url: str, message: str, go_error: str, http_status: int | None,
+              details: dict[str, Any] | None = None) -> None:
         failure = Failure("auth", kind, message, go_error, url=display_url(url), status=http_status,
                           error_code="UNAUTHORIZED" if http_status == 401 else None,
                           # "no basic auth credentials" is raised by the client: Docker then still
                           # tries plain http on the host (allowV1Fallback: transportOK false).
-                          transport_ok=http_status is not None and kind != "no-credentials")
+                          transport_ok=http_status is not None and kind != "no-credentials", details=details or {})
         out = self._out()
         out.status, out.detail, out.failure = status, message, failure
         raise RegistryError(failure)

@@ -291,8 +291,15 @@ def planned_failure(ep: Endpoint) -> Failure:
     return Failure("config", "setup", ep.reason, inner, url=ep.url)
 
 
-def runtime_error(flavor: str, failure: Failure, reference: str, method: str = "GET") -> str:
-    """The line the runtime prints for ``failure`` (approximate wording, real error text)."""
+#: Phases of the first request to an endpoint: containerd resolves with HEAD, so its error names ``Head``.
+_REQUEST_PHASES = ("dns", "connect", "tls", "proxy", "http")
+
+
+def runtime_error(flavor: str, failure: Failure, reference: str, method: str = "GET", query: str = "") -> str:
+    """The line the runtime prints for ``failure`` (approximate wording, real error text).
+
+    ``query`` is the endpoint's own query (containerd's ``ns=`` for a mirror), which containerd prints in the URL.
+    """
     url = failure.url
     inner = failure.go_error or failure.message
     if failure.phase == "config":  # the runtime stopped before any request (certs.d, credential lookup)
@@ -308,11 +315,15 @@ def runtime_error(flavor: str, failure: Failure, reference: str, method: str = "
     if flavor == "containerd":
         if failure.status == 404:
             return f"failed to resolve reference \"{reference}\": {reference}: not found"
+        if failure.details.get("status_only"):  # containerd's "pulling from host ... failed with status code"
+            return f"failed to resolve reference \"{reference}\": {inner}"
         if failure.status in (401, 403):
             return (f"failed to resolve reference \"{reference}\": pull access denied, repository does not exist "
                     "or may require authorization: " + inner)
-        if failure.phase == "blob" and failure.kind == "digest-mismatch":
-            return inner
+        if failure.kind == "digest-mismatch" and (failure.phase == "blob" or failure.details.get("unserved")):
+            return inner  # a fetch after resolution: the content error itself, no resolve wrapper
+        if url and "/manifests/" in url and failure.phase in _REQUEST_PHASES:
+            method, url = "HEAD", f"{url}?{query}" if query and "?" not in url else url
         return f"failed to resolve reference \"{reference}\": failed to do request: {method.title()} \"{url}\": {inner}"
     if failure.status is not None and failure.status >= 400:
         name, tag = _split_reference(reference)

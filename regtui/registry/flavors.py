@@ -48,6 +48,10 @@ class Flavor:
         """Whether the runtime tries the next endpoint after ``failure`` at ``ep``."""
         if failure.kind in ("schema1", "unsupported", "platform-missing"):
             return False
+        if self.head_first and failure.phase == "manifest" and failure.kind == "digest-mismatch":
+            # containerd takes the digest the first answering host names and fetches exactly that: content that
+            # does not match it (or is not there) fails the pull; the hosts after it do not make it right.
+            return False
         if self.name != "docker":
             return True
         if failure.phase == "auth" and failure.kind == "no-credentials":

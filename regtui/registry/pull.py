@@ -99,7 +99,7 @@ class _Attempt:
             "source": self.endpoint.source, "status": self.status, "reason": self.reason,
             "phase": f.phase if f else None, "kind": f.kind if f else None, "http_status": f.status if f else None,
             "error": f.message if f else None, "go_error": f.go_error if f else None,
-            "runtime_error": runtime_error(flavor.name, f, reference) if f else None,
+            "runtime_error": runtime_error(flavor.name, f, reference, query=self.endpoint.query) if f else None,
             "elapsed_ms": None if self.elapsed_ms is None else round(self.elapsed_ms, 1),
             "authentication": auth, "served": self.served,
             "base_url": self.session.base_url if self.session else None,
@@ -433,9 +433,10 @@ def _user_error(pull: _Pull) -> tuple[Failure | None, str | None]:
             f = a.failure
             assert f is not None
             return 3 if f.kind == "too-large" else 2 if f.status and f.status != 404 else 1 if f.status == 404 else 0
-        best = max(failed, key=rank).failure
+        chosen = max(failed, key=rank)
+        best = chosen.failure
         assert best is not None
-        return best, runtime_error("containerd", best, reference)
+        return best, runtime_error("containerd", best, reference, query=chosen.endpoint.query)
     groups = [[pull.attempts[i] for i in g] for g in pull._candidates()]
     if len(groups) == 1:
         return _candidate_error(failed, reference)
@@ -543,12 +544,14 @@ def _endpoint_findings(pull: _Pull) -> list[Finding]:
             # dockerd's plain-http try of a host it also tries over https is its fallback, not a setting.
             fallback = (flavor.name == "docker" and attempt.endpoint.url.startswith("http://")
                         and attempt.endpoint.host in hosts_with_https and f.kind == "https-to-http")
-            out += endpoint_findings(route, attempt.endpoint, f, runtime_error=runtime_error(flavor.name, f, pull.reference_of(attempt)),
+            out += endpoint_findings(route, attempt.endpoint, f, runtime_error=runtime_error(
+                                         flavor.name, f, pull.reference_of(attempt), query=attempt.endpoint.query),
                                      elapsed_ms=attempt.elapsed_ms, timeout_s=pull.ctx.timeouts.connect,
                                      handled_by_fallback=(handled and f.kind == "http-to-https") or fallback)
         if session is not None:
             out += auth_findings(route, attempt.endpoint, session.authorizer.outcome,
-                                 runtime_error=runtime_error(flavor.name, f, pull.reference_of(attempt)) if f else "")
+                                 runtime_error=runtime_error(flavor.name, f, pull.reference_of(attempt),
+                                                             query=attempt.endpoint.query) if f else "")
             out += rate_limit_findings(route, attempt.endpoint, status=f.status if f else None,
                                        ratelimit=session.ratelimit,
                                        retry_after=f.details.get("retry_after") if f else None)

@@ -146,8 +146,32 @@ def load_trust(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | None = N
     return store
 
 
-def known_from(stores: Iterable[TrustStore]) -> CertPool:
-    """Every distinct certificate from several trust stores (other runtimes' CA files), as one pool.
+#: Directories where CA files wait on a host without being read by any runtime: the OS's staging directories
+#: (read only by update-ca-certificates / update-ca-trust) and the per-registry certs.d directories of each runtime
+#: (a file there may be ignored: no hosts.toml names it, or its suffix is not one the runtime loads).
+IDLE_CA_DIRS = ("/usr/local/share/ca-certificates", "/etc/pki/ca-trust/source/anchors",
+                "/etc/containerd/certs.d", "/etc/docker/certs.d", "/etc/containers/certs.d")
+_IDLE_CA_SUFFIXES = (".crt", ".pem")
+_IDLE_CA_MAX_FILES = 256
+
+
+def idle_ca_files(host: Host) -> list[str]:
+    """CA files present under the root in :data:`IDLE_CA_DIRS` (and one directory level below), bounded."""
+    found: list[str] = []
+    for top in IDLE_CA_DIRS:
+        names = sorted(host.listdir(top) or [])
+        for name in names:
+            path = f"{top}/{name}"
+            paths = [f"{path}/{n}" for n in sorted(host.listdir(path) or [])] if host.is_dir(path) else [path]
+            found += [q for q in paths if q.endswith(_IDLE_CA_SUFFIXES) and host.is_file(q)]
+            if len(found) >= _IDLE_CA_MAX_FILES:
+                return found[:_IDLE_CA_MAX_FILES]
+    return found
+
+
+def known_from(stores: Iterable[TrustStore], host: Host | None = None, cache: dict[Any, Any] | None = None) -> CertPool:
+    """Every distinct certificate from several trust stores (other runtimes' CA files), as one pool; with
+    ``host``, also the CA files waiting there that no runtime reads (:func:`idle_ca_files`).
 
     System bundles are left out: a runtime that uses system roots has them in its own store, and
     one that does not should not be offered the whole bundle.
@@ -156,4 +180,9 @@ def known_from(stores: Iterable[TrustStore]) -> CertPool:
     for s in stores:
         for c in s.anchors[s.system_count:]:
             pool.add(c)
+    if host is not None:
+        cache = {} if cache is None else cache
+        for path in idle_ca_files(host):
+            for c in _read_bundle(host, path, cache)[0]:
+                pool.add(c)
     return pool

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from regtui import redact
 from regtui.config.hostsdir import HostsResolution, misnamed_dirs, resolve_hosts
-from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror
+from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror, ns_query
 from regtui.findings import finding, fix
 from regtui.host import Host
 from regtui.model import Endpoint, Finding, Route, TLSInputs
@@ -182,7 +182,7 @@ def _legacy_endpoint(cfg: ContainerdConfig, proxy_env: ProxyEnv, ref: Reference,
     return endpoint(
         redact.url(api) or api, netloc, role, source, ref.path, proxy_env,
         capabilities=("pull", "resolve", "referrers"), tls=_legacy_tls(cfg, ref, scheme, netloc),
-        credentials=cfg.credential_source(netloc), query=f"ns={ref.domain}" if is_mirror(netloc, ref.domain) else "",
+        credentials=cfg.credential_source(netloc), query=ns_query(ref.domain) if is_mirror(netloc, ref.domain) else "",
     )
 
 

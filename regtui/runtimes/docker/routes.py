@@ -292,7 +292,7 @@ def _legacy_mirrors(ref: Reference, cfg: DaemonConfig, upstream: hoststoml.HostE
             url=f"{parts.scheme}://{parts.netloc}{path}", host=parts.netloc, scheme=parts.scheme,
             capabilities=("pull", "resolve"), ca_files=upstream.ca_files, client_pairs=upstream.client_pairs,
             skip_verify=upstream.skip_verify, source=m.source, path=path, is_mirror=True,
-            query=f"ns={ref.domain}"))
+            query=hoststoml.ns_query(ref.domain)))
     return out
 
 

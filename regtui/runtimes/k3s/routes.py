@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from regtui.config._source import read_toml
 from regtui.config.hostsdir import host_directory, read_hosts_dir, resolve_hosts
-from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror
+from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror, ns_query
 from regtui.config.k3sservice import RUNTIME, split_where
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
@@ -196,7 +196,7 @@ def _legacy_route(state: K3sState, ref: Reference, notes: list[str]) -> list[End
             api, netloc, "upstream" if netloc == default_host(ns) else "mirror", source, repo, state.proxy_env,
             capabilities=_DEFAULT_CAPS, tls=_tls(parts.scheme, bool(tls_value.get("insecure_skip_verify")), ca, client,
                                                  tls_setting.where if tls_setting else ""),
-            credentials=cfg.credential_source(netloc), query=f"ns={ns}" if is_mirror(netloc, ns) else "",
+            credentials=cfg.credential_source(netloc), query=ns_query(ns) if is_mirror(netloc, ns) else "",
         ))
     return endpoints
 
@@ -250,7 +250,7 @@ def _expected_endpoint(state: K3sState, ref: Reference, ep: ExpectedEndpoint, *,
         f"{scheme}://{host}{path}", host, "upstream" if is_default else "mirror", source, repo, state.proxy_env,
         capabilities=_DEFAULT_CAPS if is_default else _MIRROR_CAPS,
         tls=_tls(scheme, skip, ca, client, ep.source), credentials=_credential_source(state, host),
-        http_fallback=fallback, query=f"ns={ns}" if is_mirror(host, ns) else "",
+        http_fallback=fallback, query=ns_query(ns) if is_mirror(host, ns) else "",
     )
 
 
