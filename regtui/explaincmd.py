@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from regtui.explain import RUNTIME_WORDS, ParsedError, Relation, parse_pull_error, relate
+from regtui.model import fix_command
 from regtui.options import RUNTIMES, CheckOptions
 from regtui.report.text import STATUS_MARK
 
@@ -100,8 +101,9 @@ def reading_lines(p: ParsedError) -> list[str]:
     return out
 
 
-def verdict_lines(v: dict[str, Any] | None, relation: Relation | None) -> list[str]:
-    """The verdict, its cause and fix, and whether it explains the pasted error."""
+def verdict_lines(v: dict[str, Any] | None, relation: Relation | None, command: str = "") -> list[str]:
+    """The verdict, its cause and fix (``command``: the fix's command, when it needs more than its id),
+    and whether it explains the pasted error."""
     if v is None:
         return ["No verdict: the check had no route for this runtime and image."]
     out = [f"{STATUS_MARK.get(v['status'], v['status'])} {v['summary']}"]
@@ -110,7 +112,7 @@ def verdict_lines(v: dict[str, Any] | None, relation: Relation | None) -> list[s
         out.append(f"  cause: {cause['code']} at {cause.get('endpoint') or 'the configuration'}"
                    f" ({cause.get('phase') or '-'})")
     if v.get("fix"):
-        out.append(f"  fix: regtui fix {v['fix']} --apply")
+        out.append(f"  fix: {command or fix_command(v['fix'])} --apply")
     elif v.get("manual"):
         out.append(f"  by hand: {v['manual']}")
     if v.get("untested"):
@@ -127,8 +129,17 @@ def explanation_lines(e: Explanation, mode: str = "") -> list[str]:
     if e.relation is not None:
         lines.append("")
         lines.append(f"What regtui finds now ({e.runtime}, {e.image or 'no image'}{', ' + mode if mode else ''}):")
-        lines += [f"  {line}" for line in verdict_lines(e.verdict, e.relation)]
+        lines += [f"  {line}" for line in verdict_lines(e.verdict, e.relation, _fix_command(e))]
     return lines + [f"note: {note}" for note in e.notes]
+
+
+def _fix_command(e: Explanation) -> str:
+    """The command of the fix the picked verdict names, with what it needs (as the finding's own)."""
+    fid = (e.verdict or {}).get("fix")
+    if not fid or e.report is None:
+        return ""
+    params = next((f.fix.params for f in e.report.findings if f.fix is not None and f.fix.id == fid), None)
+    return fix_command(fid, params)
 
 
 def render_text(e: Explanation) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "VERDICT_STATUSES",
     "severity_rank",
     "split_location",
+    "fix_command",
 ]
 
 #: Severities, most severe first.
@@ -36,6 +37,12 @@ PANELS = ("config", "mirrors", "certs", "proxy", "dns", "clock", "pull")
 def severity_rank(severity: str) -> int:
     """Sort key: errors first, then warnings, then info."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def fix_command(fix_id: str, params: Mapping[str, Any] | None = None) -> str:
+    """The command that previews a fix (``--apply`` applies it). A fix that installs a root the server
+    does not send (``anchor_missing``) needs that root from the user, so its command asks for it."""
+    return f"regtui fix {fix_id}" + (" --ca-file ROOT.pem" if (params or {}).get("anchor_missing") else "")
 
 
 def split_location(source: str) -> tuple[str, int | None]:

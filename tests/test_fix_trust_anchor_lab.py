@@ -205,3 +205,29 @@ def test_cri_without_config_path_gets_no_ca_until_it_reads_the_hosts_dir(
     pulled = containerd.ctr_pull(ref, hosts_dir=hosts_dir, hosts_file=write_hosts_file(tmp_path / "hosts", HOSTS),
                                  timeout=60)
     assert pulled.ok and pulled.digest == lab_image.digest, pulled.output[-600:]
+
+
+def test_every_output_gives_the_fix_command_with_the_root_it_needs(
+    registry_factory: Callable[..., Registry], cert_factory: Callable[..., IssuedCert], lab_image: OciImage,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No root anywhere: the verdict's fix command asks for it (--ca-file ROOT.pem) in the text, JSON-derived Markdown
+    and HTML reports alike, so the command a report shows is the one `regtui fix` applies; with the root it does."""
+    cert = cert_factory("good")
+    _, hostport, ref = _served(registry_factory, cert, lab_image)
+    root = tmp_path / "root"
+    hosts_dir = _containerd_root(root, hostport, "hosts.toml")
+    common = ["--root", str(root), "--image", ref, "--runtime", "containerd", "--timeout", "5",
+              "--containerd-version", LAB_CONTAINERD_VERSION, "--no-pull"]
+    outputs = {}
+    for fmt in ("text", "markdown", "html", "json"):
+        main(["check", *common, "--format", fmt])
+        outputs[fmt] = capsys.readouterr().out
+    (v,) = json.loads(outputs["json"])["verdicts"]
+    assert v["status"] == "fails" and v["cause"]["code"] == CODE and v["fix"], v
+    command = f"regtui fix {v['fix']} --ca-file ROOT.pem"
+    for fmt in ("text", "markdown", "html"):
+        assert command in outputs[fmt], (fmt, outputs[fmt][-3000:])
+        assert f"regtui fix {v['fix']}`" not in outputs[fmt] and f"regtui fix {v['fix']}<" not in outputs[fmt], fmt
+    assert main(["fix", v["fix"], *common, "--ca-file", str(cert.ca_file), "--apply", "--yes"]) == 0
+    assert _trusted(hosts_dir / hostport), "the root was written next to hosts.toml"

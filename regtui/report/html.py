@@ -77,7 +77,7 @@ def _verdicts(d: dict[str, Any]) -> list[str]:
     for v in d.get("verdicts") or []:
         tail = ""
         if v.get("fix"):
-            tail = f" Fix: <code>regtui fix {_e(v['fix'])}</code> (add <code>--apply</code> to apply)."
+            tail = f" Fix: <code>{_e(sections.verdict_fix_command(d, v))}</code> (add <code>--apply</code> to apply)."
         elif v.get("manual"):
             tail = f" By hand: {_e(v['manual'])}"
         if v.get("untested"):

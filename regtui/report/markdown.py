@@ -56,7 +56,7 @@ def _verdicts(d: dict[str, Any]) -> list[str]:
     for v in d.get("verdicts") or []:
         para = f"**{_STATUS.get(v['status'], v['status'])}**: {_cell(v['summary'])}"
         if v.get("fix"):
-            para += f" Fix: `regtui fix {_cell(v['fix'])}` (add `--apply` to apply)."
+            para += f" Fix: `{_cell(sections.verdict_fix_command(d, v))}` (add `--apply` to apply)."
         elif v.get("manual"):
             para += f" By hand: {_cell(v['manual'])}"
         if v.get("untested"):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from regtui.model import fix_command as model_fix_command
 from regtui.report.reproducers import Copyable, endpoint_reproducers, failing_endpoints, hosts_dir
 from regtui.units import human_bytes
 
-__all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "findings_by_severity",
+__all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "verdict_fix_command", "findings_by_severity",
            "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES", "runtime_said",
            "RUNTIME_SAID_TITLE", "SAID_STATUS"]
 
@@ -65,8 +66,17 @@ def fix_command(f: Mapping[str, Any]) -> str:
     """The command that previews (and with ``--apply`` applies) the finding's fix, or ``""``."""
     fx = f.get("fix") or {}
     if fx.get("kind") in ("edit", "command") and fx.get("id"):
-        return f"regtui fix {fx['id']}"
+        return model_fix_command(str(fx["id"]), fx.get("params"))
     return ""
+
+
+def verdict_fix_command(d: Mapping[str, Any], v: Mapping[str, Any]) -> str:
+    """The command that previews the fix a verdict names (with what it needs, as the finding's own), or ``""``."""
+    if not v.get("fix"):
+        return ""
+    params = next(((f.get("fix") or {}).get("params") for f in d.get("findings") or []
+                   if isinstance(f, dict) and (f.get("fix") or {}).get("id") == v["fix"]), None)
+    return model_fix_command(str(v["fix"]), params)
 
 
 #: Evidence keys worth a line in a report, most telling first.

@@ -44,7 +44,7 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
     for v in data.get("verdicts") or []:
         out += _hanging(f"{STATUS_MARK.get(v['status'], v['status'])} {v['summary']}", 5)
         if v.get("fix"):
-            out += _wrap(f"fix: regtui fix {v['fix']}", 5)
+            out += _wrap(f"fix: {sections.verdict_fix_command(data, v)}", 5)
         elif v.get("manual"):
             out += _wrap(f"by hand: {v['manual']}", 5)
         if v.get("chain") and len(v["chain"]) > 1:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from regtui import redact
+from regtui.report.sections import verdict_fix_command
 from regtui.report.text import STATUS_MARK
 
 __all__ = ["STATUS_MARK", "ChainNode", "SaidLine", "VerdictView", "verdict_views", "verdict_text", "other_problems",
@@ -84,6 +85,8 @@ class VerdictView:
     """``configured at`` (the endpoint) or ``proxy set at``."""
     fix: str | None = None
     fix_summary: str = ""
+    fix_command: str = ""
+    """The command that previews the fix outside the workbench (``--ca-file ROOT.pem`` when it needs it)."""
     manual: str = ""
     untested: tuple[str, ...] = ()
     cause: dict[str, Any] | None = field(default=None, compare=False)
@@ -166,6 +169,7 @@ def verdict_views(data: Mapping[str, Any]) -> list[VerdictView]:
             mark=STATUS_MARK.get(status, f"[{status}]"), summary=str(v.get("summary", "")), chain=tuple(chain),
             setting=setting, setting_what=what, fix=v.get("fix") or None,
             fix_summary=str(fx.get("summary", "")) if v.get("fix") else "", manual=str(v.get("manual") or ""),
+            fix_command=verdict_fix_command(data, v),
             untested=tuple(str(u) for u in v.get("untested") or ()), cause=dict(cause) if cause else None,
             said=_said_lines(data, f"{v.get('runtime')} {v.get('image')}")))
     return out
@@ -185,7 +189,7 @@ def verdict_text(v: VerdictView) -> str:
     if v.setting:
         lines.append(f"{'  ' * len(v.chain)}<- {v.setting_what} {v.setting}")
     if v.fix:
-        lines.append(f"fix: regtui fix {v.fix}" + (f" ({v.fix_summary})" if v.fix_summary else ""))
+        lines.append(f"fix: {v.fix_command or 'regtui fix ' + v.fix}" + (f" ({v.fix_summary})" if v.fix_summary else ""))
     elif v.manual:
         lines.append(f"by hand: {v.manual}")
     if v.untested:
