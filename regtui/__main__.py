@@ -1,3 +1,3 @@
-from regtui.cli import main
+from regtui.cli import run
 
-raise SystemExit(main())
+run()
