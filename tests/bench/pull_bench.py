@@ -39,7 +39,8 @@ this (large) process spawns would report this process's high-water mark through 
 Targets (issue 15, reported, never asserted): big image regtui <= 0.6x skopeo and <= 1.6x curl;
 500 MiB single layer <= 0.45x skopeo; 200 tiny layers <= 0.3x skopeo; 0.6 MB image <= 3x skopeo;
 peak RSS under 60 MiB whatever the layer size. ``--black-hole`` adds the cost of a black-holed
-mirror in front (one timeout, not one per layer).
+mirror in front (one timeout, not one per layer). ``--startup N`` breaks a small pull down: the bare
+interpreter, the HTTP stack's imports alone, regtui's ``main()`` and the interpreter's teardown.
 """
 
 from __future__ import annotations
@@ -147,6 +148,27 @@ for t in threads: t.join()
 if errors:
     sys.exit("; ".join(errors))
 print(sum(done))
+'''
+
+# Where one small pull's time goes (--startup): the HTTP stack regtui is built on, imported alone
+# first (regtui keeps httpx's CLI module and trio out, and so does this), then regtui's main() (its
+# own imports, planning, the requests, the report), then the interpreter's teardown, which the
+# parent times from the stamp printed here to the process's end.
+STARTUP = r'''
+import sys, time
+t0 = time.perf_counter()
+sys.modules.setdefault("httpx._main", None)
+sys.modules["trio"] = None
+import asyncio, hashlib, json, ssl, h11, httpcore, httpx, anyio._backends._asyncio
+t1 = time.perf_counter()
+import contextlib, gc, io
+from regtui.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+t2 = time.perf_counter()
+print(f"stack {t1 - t0:.6f} main {t2 - t1:.6f} exit-from {time.time():.6f}", file=sys.stderr, flush=True)
+gc.freeze()  # as regtui.cli.run does before the teardown
+sys.exit(code)
 '''
 
 
@@ -343,6 +365,30 @@ def black_hole(bench: Bench, label: str, timeout: float) -> None:
         hole.stop()
 
 
+def startup(bench: Bench, label: str, rounds: int) -> None:
+    """Where a small pull's time goes: bare start, the HTTP stack's imports, regtui's main(), teardown."""
+    env = dict(bench.penv, PYTHONPATH=bench.regtuis[label])
+    argv = bench.regtui_argv("small", None)
+    parts: dict[str, list[float]] = {"bare start": [], "HTTP stack imports": [], "regtui main()": [], "teardown": [],
+                                     "whole process": []}
+    for _ in range(rounds):
+        parts["bare start"].append(timed([PYTHON[0], "-c", "pass"], env=env)[0].wall)
+        began = time.time()
+        done = subprocess.run([PYTHON[0], "-c", STARTUP, *argv[3:]], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=bench.work)
+        ended = time.time()
+        if done.returncode != 0:
+            _fail("startup breakdown", done.returncode, done.stderr)
+        fields = done.stderr.strip().splitlines()[-1].split()
+        parts["HTTP stack imports"].append(float(fields[1]))
+        parts["regtui main()"].append(float(fields[3]))
+        parts["teardown"].append(ended - float(fields[5]))
+        parts["whole process"].append(ended - began)
+    print(f"\nstartup ({label}): one small pull, {rounds} runs, medians in ms")
+    for name, values in parts.items():
+        print(f"  {name:<20} {1000 * statistics.median(values):7.1f}")
+
+
 def main() -> int:
     """Build the lab, run the rounds, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -359,6 +405,9 @@ def main() -> int:
                              "(default: this one); its bare start-up time is printed")
     parser.add_argument("--black-hole", type=float, metavar="TIMEOUT",
                         help="also measure the big image's pull with a black-holed mirror at this --timeout")
+    parser.add_argument("--startup", type=int, metavar="RUNS",
+                        help="also break a small pull's time down (bare start, HTTP stack imports, regtui's main(), "
+                             "teardown) over this many runs; needs the small shape")
     args = parser.parse_args()
     shapes = [SHAPES[s] for s in args.shapes.split(",") if s]
     wanted = set(args.tools.split(","))
@@ -367,6 +416,8 @@ def main() -> int:
     PYTHON[0] = args.python
     if args.black_hole and "big" not in [s.name for s in shapes]:
         parser.error("--black-hole needs the big shape")
+    if args.startup and "small" not in [s.name for s in shapes]:
+        parser.error("--startup needs the small shape")
     work = Path(tempfile.mkdtemp(prefix="regtui-bench-"))
     shm = Path(tempfile.mkdtemp(prefix="regtui-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     print(f"[bench] workdir {work}; regtui from {regtuis}", flush=True)
@@ -403,6 +454,9 @@ def main() -> int:
             report(bench, shape, results[shape.name], args.rounds)
         if args.black_hole:
             black_hole(bench, next(iter(regtuis)), args.black_hole)
+        if args.startup:
+            for label in regtuis:
+                startup(bench, label, args.startup)
         return 0
     finally:
         registry.stop()
