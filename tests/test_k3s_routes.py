@@ -231,6 +231,17 @@ def test_localhost_upstream_http_fallback(tmp_path: Path) -> None:
     assert default.url == "https://localhost:5000/v2" and default.http_fallback
 
 
+@pytest.mark.parametrize("port", ["5000", "80", "443"])
+def test_ipv6_loopback_upstream_is_planned_like_localhost(tmp_path: Path, port: str) -> None:
+    """A bracketed IPv6 loopback registry's implicit upstream has the scheme, fallback and TLS setting of localhost's on that port."""
+    view = k3s.load(_host(tmp_path, {REG: "mirrors: {}\n"}))
+    v6_route, _ = view.plan(parse(f"[::1]:{port}/team/app:dev"))
+    name_route, _ = view.plan(parse(f"localhost:{port}/team/app:dev"))
+    (v6,), (name,) = v6_route.endpoints, name_route.endpoints
+    assert v6.url == name.url.replace("localhost", "[::1]"), (v6.url, name.url)
+    assert (v6.http_fallback, v6.tls.verify) == (name.http_fallback, name.tls.verify)
+
+
 def test_digest_reference(tmp_path: Path) -> None:
     """Digest references use the same hosts (all have pull)."""
     view = k3s.load(_host(tmp_path, {REG: HUB_MIRRORS, "/etc/rancher/k3s/corp-ca.pem": CA}))

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from regtui.config._source import read_toml
 from regtui.config.hostsdir import host_directory, read_hosts_dir, resolve_hosts
-from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror, ns_query
+from regtui.config.hoststoml import HostEntry, default_host, is_localhost, is_mirror, ns_query, split_host_port
 from regtui.config.k3sservice import RUNTIME, split_where
 from regtui.findings import finding, fix
 from regtui.model import Endpoint, Finding, Route, TLSInputs
@@ -66,13 +66,6 @@ def _rewritten(ref: Reference, rewrites: list[Rewrite], notes: list[str], host: 
     if pattern is not None:
         notes.append(f"{host}: rewrite {pattern!r} turns {ref.path} into {repo}")
     return repo
-
-
-def _split_port(hostport: str) -> tuple[str, str]:
-    if hostport.count(":") == 1:
-        name, port = hostport.split(":")
-        return name, port
-    return hostport, ""
 
 
 # -- route from the generated hosts.toml -----------------------------------------------------------
@@ -220,7 +213,7 @@ def _default_upstream(ns: str) -> tuple[str, str, str, bool | None]:
     if ns == "docker.io":
         return "https", "registry-1.docker.io", "/v2", None
     if is_localhost(ns):
-        port = _split_port(ns)[1]
+        port = split_host_port(ns)[1]
         scheme = "https" if port in ("", "443") else "http"
         return scheme, ns, "/v2", (True if port != "80" else None)
     return "https", ns, "/v2", None
@@ -240,7 +233,7 @@ def _expected_endpoint(state: K3sState, ref: Reference, ep: ExpectedEndpoint, *,
     client = ((tls.cert_file, tls.key_file),) if tls and (tls.cert_file or tls.key_file) else ()
     explicit_tls = bool(ca or client or skip is not None)
     fallback = False
-    if scheme == "http" and explicit_tls and _split_port(host)[1] != "80":
+    if scheme == "http" and explicit_tls and split_host_port(host)[1] != "80":
         scheme, fallback = "https", True
     # Old k3s applies the mirror's rewrites to the default endpoint too (k3s#7007).
     rewrites = ep.rewrites if not is_default else (_mirror_rewrites(state, ref) if rewrite_default else [])
@@ -305,10 +298,10 @@ def _mirror_key_findings(state: K3sState, ref: Reference) -> list[Finding]:
     reg, ns = state.registries, ref.domain
     if ns in reg.mirrors:
         return []
-    name, port = _split_port(ns)
+    name, port = split_host_port(ns)
     found: list[Finding] = []
     for key, mirror in reg.mirrors.items():
-        kname, kport = _split_port(key_host(key))
+        kname, kport = split_host_port(key_host(key))
         hub_alias = ns == "registry-1.docker.io" and key == "docker.io"
         url_key = key_host(key) != key
         if not hub_alias and (key == "*" or kname != name or (kport == port and not url_key)):
@@ -333,7 +326,7 @@ def _mirror_key_findings(state: K3sState, ref: Reference) -> list[Finding]:
 
 
 def _cluster_name(host: str) -> bool:
-    name = _split_port(host)[0].lower()
+    name = split_host_port(host)[0].lower()
     return name.endswith(_CLUSTER_SUFFIXES)
 
 
