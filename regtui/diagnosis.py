@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from regtui.findings import finding, fix_id
-from regtui.model import Cause, Finding, Route, Verdict, fix_command
+from regtui.model import Cause, Finding, Route, Verdict, verdict_fix_command
 
 __all__ = ["diagnose", "reconcile", "independent", "name_components", "STOPPING_CODES", "PHASE_WORDS"]
 
@@ -815,8 +815,7 @@ def name_components(findings: list[Finding], verdicts: list[Verdict]) -> list[Fi
             evidence["component"] = what
         fx = head.fix
         if fx is not None:
-            params = next((f.fix.params for f in findings if f.fix is not None and f.fix.id == v.fix), None)
-            step = fix_command(v.fix, params) if v.fix else (v.manual or cause.title)
+            step = verdict_fix_command(v.fix, findings) if v.fix else (v.manual or cause.title)
             # The step first and plain words last: a value ending in "...@host:port#runtime" after a
             # colon reads as URL credentials to the redactor, which would mask the whole sentence.
             fx = replace(fx, kind="manual", summary=f"{step} (this removes the cause, {cause.code})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from regtui.explain import RUNTIME_WORDS, ParsedError, Relation, parse_pull_error, relate
-from regtui.model import fix_command
+from regtui.model import fix_command, verdict_fix_command
 from regtui.options import RUNTIMES, CheckOptions
 from regtui.report.text import STATUS_MARK
 
@@ -136,10 +136,7 @@ def explanation_lines(e: Explanation, mode: str = "") -> list[str]:
 def _fix_command(e: Explanation) -> str:
     """The command of the fix the picked verdict names, with what it needs (as the finding's own)."""
     fid = (e.verdict or {}).get("fix")
-    if not fid or e.report is None:
-        return ""
-    params = next((f.fix.params for f in e.report.findings if f.fix is not None and f.fix.id == fid), None)
-    return fix_command(fid, params)
+    return verdict_fix_command(fid, e.report.findings) if fid and e.report is not None else ""
 
 
 def render_text(e: Explanation) -> str:

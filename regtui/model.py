@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 __all__ = [
     "SEVERITIES",
@@ -26,6 +26,7 @@ __all__ = [
     "severity_rank",
     "split_location",
     "fix_command",
+    "verdict_fix_command",
 ]
 
 #: Severities, most severe first.
@@ -43,6 +44,11 @@ def fix_command(fix_id: str, params: Mapping[str, Any] | None = None) -> str:
     """The command that previews a fix (``--apply`` applies it). A fix that installs a root the server
     does not send (``anchor_missing``) needs that root from the user, so its command asks for it."""
     return f"regtui fix {fix_id}" + (" --ca-file ROOT.pem" if (params or {}).get("anchor_missing") else "")
+
+
+def verdict_fix_command(fix_id: str, findings: Iterable[Finding]) -> str:
+    """:func:`fix_command` for the fix a verdict names, with the parameters of the finding that carries it."""
+    return fix_command(fix_id, next((f.fix.params for f in findings if f.fix is not None and f.fix.id == fix_id), None))
 
 
 def split_location(source: str) -> tuple[str, int | None]:

@@ -189,7 +189,7 @@ def verdict_text(v: VerdictView) -> str:
     if v.setting:
         lines.append(f"{'  ' * len(v.chain)}<- {v.setting_what} {v.setting}")
     if v.fix:
-        lines.append(f"fix: {v.fix_command or 'regtui fix ' + v.fix}" + (f" ({v.fix_summary})" if v.fix_summary else ""))
+        lines.append(f"fix: {v.fix_command}" + (f" ({v.fix_summary})" if v.fix_summary else ""))
     elif v.manual:
         lines.append(f"by hand: {v.manual}")
     if v.untested:

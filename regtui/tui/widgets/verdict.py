@@ -190,7 +190,7 @@ class VerdictPanel(Vertical):
         if v.fix:
             # What the fix does, then the command that previews it outside the workbench.
             body = Text(f"{v.fix_summary}\n" if v.fix_summary else "")
-            body.append(v.fix_command or f"regtui fix {v.fix}", style=self.st("key"))
+            body.append(v.fix_command, style=self.st("key"))
             rows.append(_hang("     fix (f): ", body, self.st("ok")))
         elif v.manual:
             rows.append(_hang("     by hand: ", Text(v.manual), self.st("warning")))
