@@ -111,10 +111,15 @@ def url(u: str | None) -> str | None:
 
 def _whole_url(s: str) -> str:
     """``s`` when it is one URL: everything before the last '@' of the authority is userinfo."""
-    assign = _ASSIGN.match(s)
-    if assign:
-        # ``NAME=URL`` (a quoted ``Environment=`` assignment): the value is the URL; the name stays readable.
-        return s[:assign.end()] + _whole_url(s[assign.end():])
+    # ``NAME=URL`` (a quoted ``Environment=`` assignment): the value is the URL; the names stay readable.
+    # A loop, not recursion: a hostile value may chain any number of ``NAME=``.
+    start = 0
+    while (assign := _ASSIGN.match(s, start)) is not None:
+        start = assign.end()
+    return s[:start] + _one_url(s[start:])
+
+
+def _one_url(s: str) -> str:
     at = s.rfind("@")
     if at > 0 and "\n" not in s and _WHOLE_HOST.fullmatch(s, at + 1) and _AFTER_AT.match(s, at + 1):
         m = _SCHEME.match(s)
@@ -188,7 +193,9 @@ _QUOTED_RE = re.compile(_QUOTED)
 _JSON_SCALAR = re.compile(r"-?[0-9][0-9.eE+\-]*|true|false|null")
 _SENTENCE_GOES_ON = re.compile(r"[ \t]+[A-Za-z]")
 _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Authorization|Proxy-Authorization|X-Registry-Auth)\s*[:=]\s*)"
-                          r"(?:(?P<scheme>Basic|Bearer)\s+)?(?P<val>[^\s,\"']+)", re.IGNORECASE)
+                          r"(?:(?P<scheme>Basic|Bearer|Negotiate|NTLM)\s+)?(?P<val>[^\s,\"']+)", re.IGNORECASE)
+# The word that ends a Go error chain's link (``authorization: unauthorized: ...``), never a credential.
+_PROSE_LINK = re.compile(r"[a-z][a-z-]*:")
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL)
 
 
@@ -211,7 +218,7 @@ def text(s: str) -> str:
 def _mask_auth_header(m: re.Match[str]) -> str:
     """An ``Authorization: VALUE`` header masked; ``authorization: unauthorized: ...`` in a Go error chain is prose
     (no credential ends with the colon that joins wrapped errors)."""
-    if not m.group("scheme") and m.group("val").endswith(":"):
+    if not m.group("scheme") and _PROSE_LINK.fullmatch(m.group("val")):
         return m.group(0)
     return f"{m.group('key')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}{MASK}"
 

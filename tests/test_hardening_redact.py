@@ -389,3 +389,19 @@ def test_go_error_chain_after_may_require_authorization_is_not_masked() -> None:
     assert redact.text(chain) == chain
     assert redact.text("Authorization: dXNlcjpwYXNz") == "Authorization: ***"
     assert redact.text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ***"
+
+
+def test_auth_header_values_ending_in_a_colon_or_after_a_scheme_stay_masked() -> None:
+    """Only a prose word ends a Go error chain's link: a credential ending in ':' is masked, and so is a Negotiate
+    or NTLM token after its scheme word."""
+    assert redact.text("Authorization: s3cr3t-T0ken:") == "Authorization: ***"
+    assert redact.text("Proxy-Authorization: Negotiate YIIGhgYGKwYBBQUCoIIGejCCBnag") == "Proxy-Authorization: Negotiate ***"
+    assert redact.text("Proxy-Authorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAA") == "Proxy-Authorization: NTLM ***"
+
+
+def test_a_value_chaining_many_assignments_is_redacted_without_recursion() -> None:
+    """A hostile value with thousands of NAME= before a URL with credentials: masked, no RecursionError."""
+    hostile = "a=" * 5000 + "http://user:hunter2@proxy.example:3128"
+    masked = redact.value({"k": hostile})["k"]
+    assert "hunter2" not in masked and masked.endswith("http://***@proxy.example:3128")
+    assert redact.url(hostile).endswith("http://***@proxy.example:3128")

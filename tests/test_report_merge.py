@@ -139,7 +139,8 @@ def test_merge_refuses_what_is_not_a_report(tmp_path: Path, capsys: pytest.Captu
     {"verdicts": [{"status": "fails", "cause": "proxy.unreachable"}]},
     {"verdicts": [{"status": "fails", "runtime": 5, "image": "alpine"}]},
     {"findings": ["pull.failed"]},
-], ids=["host-text", "counts-list", "cause-text", "runtime-number", "finding-text"])
+    {"runtime_said": {"errors": 5}},
+], ids=["host-text", "counts-list", "cause-text", "runtime-number", "finding-text", "said-errors-number"])
 def test_merge_names_a_malformed_report(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         change: dict[str, Any]) -> None:
     """A regtui report whose parts have the wrong types is a one-line usage error naming the file, not an internal error."""

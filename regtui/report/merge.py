@@ -79,6 +79,9 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
             return f"{key} must be an object"
     if not isinstance((data.get("summary") or {}).get("counts") or {}, dict):
         return "summary.counts must be an object"
+    said = data.get("runtime_said")
+    if said is not None and not (isinstance(said, dict) and isinstance(said.get("errors") or [], list)):
+        return "runtime_said must be an object whose errors are a list"
     entries = [(key, item) for key in ("verdicts", "findings") for item in data.get(key) or []]
     entries += [("cause", v["cause"]) for k, v in entries if k == "verdicts" and isinstance(v, dict) and v.get("cause")]
     for kind, entry in entries:
