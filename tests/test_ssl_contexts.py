@@ -99,3 +99,19 @@ def test_threads_do_not_share_a_context(tmp_path: Path) -> None:
     worker.join(30)
     assert len(there) == 2 and there[0] is there[1] and there[0] is not here
     assert build_ssl_context(host, TLSInputs())[0] is here
+
+
+def test_a_fifo_named_as_client_certificate_is_a_problem_not_a_hang(tmp_path: Path) -> None:
+    """A client certificate path that is a FIFO is never opened (OpenSSL would wait on it forever): a problem instead."""
+    import os
+    import threading
+
+    host = _root_with(tmp_path, LabPKI("system"))
+    os.mkfifo(tmp_path / "client.cert")
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(build_ssl_context(
+        host, TLSInputs(client_cert=(("/client.cert", ""),)))[1]), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert got, "building the context hung on the FIFO"
+    assert got[0].client_cert == [] and got[0].problems == ["client certificate /client.cert: /client.cert is not a regular file"]

@@ -295,6 +295,11 @@ class TLSSetup:
     problems: list[str] = field(default_factory=list)
 
 
+_PER_THREAD = threading.local()
+#: Contexts kept per thread (least recently used dropped first).
+_CONTEXTS_MAX = 16
+
+
 def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | None = None) -> tuple[ssl.SSLContext, TLSSetup]:
     """An SSL context with exactly the runtime's trust inputs for one endpoint, read under the root.
 
@@ -321,16 +326,14 @@ def build_ssl_context(host: Host, tls: TLSInputs, daemon_env: dict[str, str] | N
     return ctx, setup
 
 
-_PER_THREAD = threading.local()
-_CONTEXTS_MAX = 16
-
-
 def _contexts() -> OrderedDict[tuple[Any, ...], tuple[ssl.SSLContext, TLSSetup]]:
     """This thread's contexts by the bytes of their inputs, least recently used first."""
     cache = getattr(_PER_THREAD, "contexts", None)
     if cache is None:
         cache = _PER_THREAD.contexts = OrderedDict()
     return cache
+
+
 #: A client certificate or key file larger than this (or not a readable file) is not cached by content.
 _MAX_KEYED_FILE = 1024 * 1024
 
@@ -396,6 +399,10 @@ def _new_context(host: Host, tls: TLSInputs, bundle: str | None, bundle_text: An
         except (ssl.SSLError, ValueError) as exc:
             setup.problems.append(f"{ca}: not a PEM certificate ({exc})")
     for cert, key in tls.client_cert:
+        odd = next((path for path in (cert, key) if path and host.read(path, limit=0).status == "not-a-file"), None)
+        if odd:  # OpenSSL would open a FIFO or a device and wait on it forever
+            setup.problems.append(f"client certificate {cert}: {odd} is not a regular file")
+            continue
         try:
             ctx.load_cert_chain(str(host.resolve(cert)), str(host.resolve(key)) if key else None,
                                 password=_refuse_passphrase)

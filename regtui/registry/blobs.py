@@ -320,10 +320,12 @@ async def _settle(taken: TakenBody, window: float, url: str, so_far: Callable[[]
             got = taken.received - base
             if got >= STALL_BYTES or taken.consuming:  # a slow disk is not a stalled server
                 window_end, base = now + window, taken.received
-            elif now >= window_end:
+            elif now >= window_end and taken.running:  # a body that just ended is not a stall
                 raise _stalled(url, window, got, so_far())
             await asyncio.wait((done,), timeout=min(window_end - now, _PROGRESS_INTERVAL))
             report()
+        if done.cancelled():  # the stream was closed under the thread, not this task cancelled
+            raise httpcore.ReadError("the connection was closed while the body was read")
         done.result()
     finally:
         if not done.done() or taken.running:

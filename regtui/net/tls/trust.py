@@ -102,11 +102,12 @@ class TrustStore:
                 "ca_files": list(self.ca_files), "anchors": len(self.anchors), "problems": list(self.problems)}
 
 
-def _read_bundle(host: Host, path: str, cache: dict[Any, Any]) -> tuple[list[x509.Certificate], str | None]:
+def _read_bundle(host: Host, path: str, cache: dict[Any, Any],
+                 limit: int = 32 * 1024 * 1024) -> tuple[list[x509.Certificate], str | None]:
     """Certificates in a host file (cached per path), or an error in words."""
     if path in cache:
         return cache[path]
-    f = host.read(path, limit=32 * 1024 * 1024)
+    f = host.read(path, limit=limit)
     if not f.ok:
         result: tuple[list[x509.Certificate], str | None] = ([], f"{path}: {f.status} {f.error}".strip())
     else:
@@ -153,6 +154,8 @@ IDLE_CA_DIRS = ("/usr/local/share/ca-certificates", "/etc/pki/ca-trust/source/an
                 "/etc/containerd/certs.d", "/etc/docker/certs.d", "/etc/containers/certs.d")
 _IDLE_CA_SUFFIXES = (".crt", ".pem")
 _IDLE_CA_MAX_FILES = 256
+#: An idle CA file larger than this is not one certificate someone staged: it is not read.
+_IDLE_CA_MAX_BYTES = 1024 * 1024
 
 
 def idle_ca_files(host: Host) -> list[str]:
@@ -163,9 +166,11 @@ def idle_ca_files(host: Host) -> list[str]:
         for name in names:
             path = f"{top}/{name}"
             paths = [f"{path}/{n}" for n in sorted(host.listdir(path) or [])] if host.is_dir(path) else [path]
-            found += [q for q in paths if q.endswith(_IDLE_CA_SUFFIXES) and host.is_file(q)]
-            if len(found) >= _IDLE_CA_MAX_FILES:
-                return found[:_IDLE_CA_MAX_FILES]
+            for q in paths:
+                if q.endswith(_IDLE_CA_SUFFIXES) and host.is_file(q):
+                    found.append(q)
+                    if len(found) >= _IDLE_CA_MAX_FILES:
+                        return found
     return found
 
 
@@ -183,6 +188,6 @@ def known_from(stores: Iterable[TrustStore], host: Host | None = None, cache: di
     if host is not None:
         cache = {} if cache is None else cache
         for path in idle_ca_files(host):
-            for c in _read_bundle(host, path, cache)[0]:
+            for c in _read_bundle(host, path, cache, limit=_IDLE_CA_MAX_BYTES)[0]:
                 pool.add(c)
     return pool
