@@ -29,6 +29,8 @@ def _ms(v: Any) -> str:
 
 def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
     """A terminal rendering of the pull object and its findings."""
+    from regtui.report.sections import rate as mbps  # MB/s as the reports print it
+
     lines = [f"regtui pull {pull['image']} as {pull['runtime']} ({pull['flavor']}), platform {pull['platform']}"]
     lines.append("endpoints, in the runtime's order:")
     for ep in pull["endpoints"]:
@@ -51,7 +53,7 @@ def render_text(pull: dict[str, Any], findings: list[Finding]) -> str:
                      f"{'transfer':>8} {'total':>8} {'MB/s':>7} tries")
         for b in blobs:
             t = b["timings_ms"]
-            bps = f"{b['bytes_per_second'] / 1e6:.1f}" if b.get("bytes_per_second") else "-"
+            bps = mbps(b["bytes_per_second"]) if b.get("bytes_per_second") else "-"
             state = "" if b["ok"] else f"  FAILED: {(b.get('error') or {}).get('message', '')}"
             lines.append(f"  {b['digest'][:19]} {human_bytes(b['size']):>9} {b['started_ms']:>8.1f} {_ms(t['dns']):>6} "
                          f"{_ms(t['connect']):>7} {_ms(t['tls']):>6} {_ms(t['ttfb']):>7} {_ms(t['transfer']):>8} "
@@ -179,7 +181,7 @@ def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output
     if fmt == "json":
         out.write(render(report, "json"))
     else:
-        out.write(render_text(report.to_dict()["pull"], net.findings))
+        out.write(render_text(report.to_dict()["pull"], report.findings))  # as reconciled, like the JSON
     out.flush()
     for e in report.errors:
         print(f"regtui: internal error: {e.splitlines()[0]}", file=err)

@@ -207,7 +207,7 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
                     f"store for {t.config_host}.")
         elif missing:
             what = (f"The chain the server sends ends with {cand_subject}, issued by '{missing}', a CA that is neither "
-                    f"sent nor in {t.runtime}'s trust store nor in another runtime's CA files here.")
+                    f"sent nor in {t.runtime}'s trust store nor in any CA file under the root.")
         else:
             what = (f"The chain ends at the self-signed root {cand_subject}"
                     f"{' (sent by the server)' if root_sent else ''}, which is not in {t.runtime}'s trust store.")
@@ -218,7 +218,7 @@ def _build_trust(ctx: ProbeContext, subject: str, members: list[tuple[Seen, Prob
     elif missing:
         title = f"{t.runtime} does not trust {subject}: its chain ends at '{missing}', which is not trusted"
         what = (f"The chain the server sends ends with {cand_subject}, issued by '{missing}', a CA that is neither "
-                f"sent nor in {t.runtime}'s trust store nor in another runtime's CA files here. Trust that root CA: get it "
+                f"sent nor in {t.runtime}'s trust store nor in any CA file under the root. Trust that root CA: get it "
                 f"from the registry's operators, check its fingerprint out of band and give it to `regtui fix "
                 f"--ca-file` (trusting {cand_subject} instead would last only until it is reissued).")
     else:

@@ -97,7 +97,7 @@ def _runtime_said(d: dict[str, Any]) -> list[str]:
     out = [f"<h2 id=runtime-said>{_e(sections.RUNTIME_SAID_TITLE)}</h2>"]
     if said["rows"]:
         out.append(_table(["", "Runtime", "Endpoint", "Phase", "Last seen", "Error", "Why"], [
-            [f"<span class='tag {'ok' if r['status'] == 'explained' else 'warning' if r['status'] == 'unexplained' else 'info'}'>"
+            [f"<span class='tag {sections.SAID_STYLE.get(r['status'], 'info')}'>"
              f"{_e(r['label'])}</span>", _e(r["runtime"]), f"<code>{_e(r['endpoint'])}</code>", _e(r["phase"]),
              _e(r["when"]), f"<code>{_e(r['error'])}</code>",
              _e(r["reason"].rstrip(".") + ".") + (f" Finding <code>{_e(r['finding'])}</code>." if r["finding"] else "")]

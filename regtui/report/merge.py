@@ -24,7 +24,7 @@ from regtui.model import VERDICT_STATUSES
 from regtui.report.html import _e
 from regtui.report.markdown import _cell as _md
 from regtui.report.markdown import _code
-from regtui.report.sections import RUNTIME_SAID_TITLE, SAID_STATUS
+from regtui.report.sections import RUNTIME_SAID_TITLE, SAID_STATUS, SAID_STYLE
 
 __all__ = ["MergeError", "load", "merge", "render_markdown", "render_html"]
 
@@ -294,7 +294,7 @@ def render_html(m: dict[str, Any]) -> str:
         parts.append(f"<h2>{_e(RUNTIME_SAID_TITLE)}</h2><table><tr><th>status</th><th>runtime</th><th>endpoint</th>"
                      "<th>phase</th><th>hosts</th><th>times</th><th>last</th><th>example</th></tr>")
         for r in m["runtime_said"]:
-            css = {"unexplained": "error", "not-reproduced": "warning"}.get(r["status"], "ok")
+            css = SAID_STYLE.get(r["status"], "info")
             parts.append(f"<tr><td class={css}>{_e(r['label'])}</td><td>{_e(r['runtime'])}</td>"
                          f"<td><code>{_e(r['endpoint'] or '-')}</code></td><td>{_e(r['phase'] or '-')}</td>"
                          f"<td>{len(r['hosts'])}: {_e(', '.join(r['hosts']))}</td><td>{r['count']}</td>"

@@ -16,7 +16,7 @@ from regtui.units import human_bytes
 
 __all__ = ["SEVERITIES", "runtime_label", "human_bytes", "rate", "ms", "where", "fix_command", "verdict_fix_command", "findings_by_severity",
            "certificates", "proxy_decisions", "proxies", "clock", "layers", "reproducers", "PHASES", "runtime_said",
-           "RUNTIME_SAID_TITLE", "SAID_STATUS"]
+           "RUNTIME_SAID_TITLE", "SAID_STATUS", "SAID_STYLE"]
 
 SEVERITIES = ("error", "warning", "info")
 #: Timed phases of a blob request, in the order they happen (the waterfall's segments).
@@ -213,6 +213,8 @@ RUNTIME_SAID_TITLE = "What the runtime said"
 #: How each logged error stands against the verdicts, in words.
 SAID_STATUS = {"explained": "explained by the verdict", "not-reproduced": "not reproduced now",
                "unexplained": "not explained"}
+#: The style (severity class) each status is shown in, by every HTML page.
+SAID_STYLE = {"explained": "ok", "unexplained": "warning", "not-reproduced": "info"}
 
 
 def runtime_said(d: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -17,9 +17,6 @@ from regtui.report.text import STATUS_MARK
 __all__ = ["STATUS_MARK", "ChainNode", "SaidLine", "VerdictView", "verdict_views", "verdict_text", "other_problems",
            "unattached_said"]
 
-#: One mark per verdict status: the same ASCII marks as ``regtui check`` (legible without colour).
-
-
 @dataclass(frozen=True)
 class ChainNode:
     """One step of a verdict's chain: a finding (code, title, severity) and where it comes from."""
