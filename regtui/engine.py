@@ -230,6 +230,13 @@ class NetworkResults:
     endpoint_status: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """(runtime, endpoint key) -> (status, reason) learnt from probes (``Endpoint.key``: URL, TLS inputs, proxy, credentials)."""
 
+    def add_probe(self, panel: str, result: Any) -> None:
+        """One probe's result (a :class:`regtui.probecontext.ProbeResult`): its data, findings and error note."""
+        self.probes[panel] = {"data": result.data, "elapsed_ms": round(result.elapsed_ms, 1), "error": result.error}
+        self.findings += result.findings
+        if result.error:
+            self.notes.append(f"{panel} probe: {result.error.splitlines()[0]}")
+
 
 def probe_context(p: Plan, progress: Callable[[str, Any], None] | None = None) -> Any:
     """The shared context for the network stage (resolver from the root or --dns-server)."""
@@ -250,10 +257,7 @@ async def network(p: Plan, ctx: Any, *, debug: bool = False, pull_progress: Call
     await resolve_routes(p, ctx, debug=debug)
     results = await run_probes(ctx, debug=debug)
     for panel, result in results.items():
-        out.probes[panel] = {"data": result.data, "elapsed_ms": round(result.elapsed_ms, 1), "error": result.error}
-        out.findings += result.findings
-        if result.error:
-            out.notes.append(f"{panel} probe: {result.error.splitlines()[0]}")
+        out.add_probe(panel, result)
     out.endpoint_status = dict(ctx.observations.get("endpoint_status", {}))
     runtime = pull_runtime(p)
     if p.options.no_pull or not p.refs or runtime is None:

@@ -139,10 +139,7 @@ async def _explain_failure(ctx: Any, net: Any, debug: bool) -> None:
 
     results = await run_probes(ctx, panels=panels, debug=debug)
     for panel, result in results.items():
-        net.probes[panel] = {"data": result.data, "elapsed_ms": round(result.elapsed_ms, 1), "error": result.error}
-        net.findings += result.findings
-        if result.error:
-            net.notes.append(f"{panel} probe: {result.error.splitlines()[0]}")
+        net.add_probe(panel, result)
 
 
 def run_pull(options: CheckOptions, ref: Reference, *, fmt: str = "text", output_dir: str | None = None,
